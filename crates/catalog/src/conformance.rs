@@ -1,0 +1,254 @@
+//! The catalog conformance suite: one set of checks every backend must pass. Each backend's
+//! test binary calls [`run_all`] with a fresh, empty catalog.
+//!
+//! Checks panic with a message naming the broken rule.
+
+#![allow(clippy::unwrap_used)] // a test suite: a failed step is a failed check
+
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal};
+use dsbackup_core::{ApiKey, Catalog, CoreError, FolderKind, PortalStatus, Role, Session, User};
+use uuid::Uuid;
+
+fn new_user(email: &str, role: Role) -> User {
+    User {
+        id: Uuid::new_v4(),
+        portal_id: 0,
+        email: email.into(),
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+        role,
+        password_hash: "$argon2id$fake".into(),
+        created_on: Utc::now(),
+    }
+}
+
+fn new_portal(alias: &str) -> NewPortal {
+    NewPortal {
+        alias: alias.into(),
+        time_zone: "UTC".into(),
+        language: "en-US".into(),
+    }
+}
+
+/// Runs every check against `cat`, which must start empty.
+pub async fn run_all(cat: Arc<dyn Catalog>) {
+    portals_and_users(cat.as_ref()).await;
+    keys_and_sessions(cat.as_ref()).await;
+    folders_and_files(cat.as_ref()).await;
+    delete_cascades(cat.as_ref()).await;
+}
+
+async fn portals_and_users(cat: &dyn Catalog) {
+    let (p, owner) = cat
+        .create_portal(new_portal("alpha"), new_user("o@a.org", Role::Owner))
+        .await
+        .expect("create portal");
+    assert_eq!(owner.portal_id, p.id, "owner joins the new portal");
+    assert_eq!(p.owner_id, Some(owner.id));
+    assert_eq!(p.status, PortalStatus::Active);
+    let again = cat
+        .create_portal(new_portal("alpha"), new_user("x@a.org", Role::Owner))
+        .await;
+    assert!(
+        matches!(again, Err(CoreError::Conflict(_))),
+        "alias is unique: {again:?}"
+    );
+    assert_eq!(
+        cat.portals().await.unwrap().len(),
+        1,
+        "a failed create leaves nothing"
+    );
+    assert!(cat.users_by_email("x@a.org").await.unwrap().is_empty());
+
+    assert_eq!(cat.portal(p.id).await.unwrap(), Some(p.clone()));
+    assert_eq!(cat.portal_by_alias("alpha").await.unwrap(), Some(p.clone()));
+    assert_eq!(cat.portal_by_alias("nope").await.unwrap(), None);
+
+    cat.set_portal_status(p.id, PortalStatus::Restoring)
+        .await
+        .unwrap();
+    assert_eq!(
+        cat.portal(p.id).await.unwrap().unwrap().status,
+        PortalStatus::Restoring
+    );
+    cat.set_portal_status(p.id, PortalStatus::Active)
+        .await
+        .unwrap();
+    assert!(matches!(
+        cat.set_portal_status(9999, PortalStatus::Active).await,
+        Err(CoreError::NotFound(_))
+    ));
+
+    let admin = User {
+        portal_id: p.id,
+        ..new_user("adm@a.org", Role::DocSpaceAdmin)
+    };
+    cat.create_user(admin.clone()).await.unwrap();
+    let dup = User {
+        portal_id: p.id,
+        ..new_user("adm@a.org", Role::User)
+    };
+    assert!(matches!(
+        cat.create_user(dup).await,
+        Err(CoreError::Conflict(_))
+    ));
+    let got = cat.user(admin.id).await.unwrap().expect("user reads back");
+    assert_eq!(got.role, Role::DocSpaceAdmin);
+    assert_eq!(got.email, "adm@a.org");
+    assert_eq!(cat.users(p.id).await.unwrap().len(), 2);
+    assert_eq!(cat.users_by_email("adm@a.org").await.unwrap().len(), 1);
+}
+
+async fn keys_and_sessions(cat: &dyn Catalog) {
+    let (p, owner) = cat
+        .create_portal(new_portal("keys"), new_user("o@k.org", Role::Owner))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let key = ApiKey {
+        id: Uuid::new_v4(),
+        portal_id: p.id,
+        user_id: owner.id,
+        name: "ci".into(),
+        key_hash: "h1".into(),
+        key_postfix: "abcd".into(),
+        permissions: vec!["*".into()],
+        created_on: now,
+        expires_at: Some(now + Duration::days(3)),
+        last_used: None,
+        is_active: true,
+    };
+    cat.create_api_key(key.clone()).await.unwrap();
+    let got = cat
+        .api_key_by_hash("h1")
+        .await
+        .unwrap()
+        .expect("key by hash");
+    assert_eq!(got.id, key.id);
+    assert_eq!(got.permissions, vec!["*".to_string()]);
+    assert!(got.expires_at.is_some());
+    let mut changed = got.clone();
+    changed.name = "renamed".into();
+    changed.is_active = false;
+    changed.permissions = vec!["files:read".into()];
+    cat.update_api_key(&changed).await.unwrap();
+    let got = cat.api_key(key.id).await.unwrap().unwrap();
+    assert_eq!((got.name.as_str(), got.is_active), ("renamed", false));
+    cat.touch_api_key(key.id, now).await.unwrap();
+    assert!(
+        cat.api_key(key.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used
+            .is_some()
+    );
+    assert_eq!(cat.api_keys_of(owner.id).await.unwrap().len(), 1);
+    assert!(cat.delete_api_key(key.id).await.unwrap());
+    assert!(!cat.delete_api_key(key.id).await.unwrap());
+    assert!(matches!(
+        cat.update_api_key(&changed).await,
+        Err(CoreError::NotFound(_))
+    ));
+
+    let s = Session {
+        token_hash: "t1".into(),
+        user_id: owner.id,
+        portal_id: p.id,
+        expires_at: now,
+    };
+    cat.create_session(s.clone()).await.unwrap();
+    let got = cat.session("t1").await.unwrap().expect("session");
+    assert_eq!(got.user_id, owner.id);
+    assert_eq!(cat.session("t2").await.unwrap(), None);
+}
+
+async fn folders_and_files(cat: &dyn Catalog) {
+    let (p, owner) = cat
+        .create_portal(new_portal("files"), new_user("o@f.org", Role::Owner))
+        .await
+        .unwrap();
+    let (other, other_owner) = cat
+        .create_portal(new_portal("other"), new_user("o@o.org", Role::Owner))
+        .await
+        .unwrap();
+    let root = cat.rooms_root(p.id).await.unwrap();
+    assert_eq!(root.kind, FolderKind::RoomsRoot);
+    let room = cat
+        .create_folder(NewFolder {
+            portal_id: p.id,
+            parent_id: Some(root.id),
+            title: "Отчёты".into(),
+            kind: FolderKind::Room { room_type: 5 },
+            created_by: owner.id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(cat.folder(room.id).await.unwrap(), Some(room.clone()));
+    assert_eq!(
+        cat.child_folders(root.id).await.unwrap(),
+        vec![room.clone()]
+    );
+    let cross = cat
+        .create_folder(NewFolder {
+            portal_id: other.id,
+            parent_id: Some(room.id),
+            title: "x".into(),
+            kind: FolderKind::Folder,
+            created_by: other_owner.id,
+        })
+        .await;
+    assert!(
+        matches!(cross, Err(CoreError::NotFound(_))),
+        "no folders across portals"
+    );
+    let f = cat
+        .create_file(NewFile {
+            portal_id: p.id,
+            folder_id: room.id,
+            title: "a.txt".into(),
+            size: 3,
+            created_by: owner.id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(cat.file(f.id).await.unwrap(), Some(f.clone()));
+    assert_eq!(cat.files_in(room.id).await.unwrap(), vec![f]);
+    let cross = cat
+        .create_file(NewFile {
+            portal_id: other.id,
+            folder_id: room.id,
+            title: "b".into(),
+            size: 0,
+            created_by: other_owner.id,
+        })
+        .await;
+    assert!(
+        matches!(cross, Err(CoreError::NotFound(_))),
+        "no files across portals"
+    );
+}
+
+async fn delete_cascades(cat: &dyn Catalog) {
+    let (p, owner) = cat
+        .create_portal(new_portal("doomed"), new_user("o@d.org", Role::Owner))
+        .await
+        .unwrap();
+    let root = cat.rooms_root(p.id).await.unwrap();
+    assert!(cat.delete_portal(p.id).await.unwrap());
+    assert!(!cat.delete_portal(p.id).await.unwrap());
+    assert_eq!(cat.portal(p.id).await.unwrap(), None);
+    assert_eq!(
+        cat.user(owner.id).await.unwrap(),
+        None,
+        "members go with the portal"
+    );
+    assert_eq!(
+        cat.folder(root.id).await.unwrap(),
+        None,
+        "folders go with the portal"
+    );
+}

@@ -1,0 +1,169 @@
+//! Row ⇄ domain mapping for the SQLite catalog. Time stamps are stored as RFC 3339 UTC text
+//! with microseconds, so text order is time order.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use dsbackup_core::{
+    ApiKey, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal, PortalStatus, Role,
+    Session, User,
+};
+use rusqlite::{Connection, Params, Row};
+use uuid::Uuid;
+
+pub const PORTAL_COLS: &str = "id, alias, status, time_zone, language, owner_id, created_on";
+pub const USER_COLS: &str =
+    "id, portal_id, email, first_name, last_name, role, password_hash, created_on";
+pub const KEY_COLS: &str = "id, portal_id, user_id, name, key_hash, key_postfix, permissions, created_on, expires_at, last_used, is_active";
+pub const FOLDER_COLS: &str =
+    "id, portal_id, parent_id, title, kind, room_type, created_by, created_on";
+pub const FILE_COLS: &str = "id, portal_id, folder_id, title, size, created_by, created_on";
+
+/// The stored text of a time stamp.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// A time stamp as it reads back (microsecond precision).
+pub fn round(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
+
+fn bad(col: usize, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        format!("bad {what}").into(),
+    )
+}
+
+fn time(row: &Row, col: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s: String = row.get(col)?;
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| bad(col, "time stamp"))
+}
+
+fn opt_time(row: &Row, col: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = row.get(col)?;
+    s.map(|s| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| bad(col, "time stamp"))
+    })
+    .transpose()
+}
+
+fn uuid(row: &Row, col: usize) -> rusqlite::Result<Uuid> {
+    let s: String = row.get(col)?;
+    Uuid::parse_str(&s).map_err(|_| bad(col, "uuid"))
+}
+
+pub fn portal(row: &Row) -> rusqlite::Result<Portal> {
+    let owner: Option<String> = row.get(5)?;
+    Ok(Portal {
+        id: row.get(0)?,
+        alias: row.get(1)?,
+        status: PortalStatus::parse(&row.get::<_, String>(2)?).ok_or_else(|| bad(2, "status"))?,
+        time_zone: row.get(3)?,
+        language: row.get(4)?,
+        owner_id: owner.and_then(|s| Uuid::parse_str(&s).ok()),
+        created_on: time(row, 6)?,
+    })
+}
+
+pub fn user(row: &Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: uuid(row, 0)?,
+        portal_id: row.get(1)?,
+        email: row.get(2)?,
+        first_name: row.get(3)?,
+        last_name: row.get(4)?,
+        role: Role::parse(&row.get::<_, String>(5)?).ok_or_else(|| bad(5, "role"))?,
+        password_hash: row.get(6)?,
+        created_on: time(row, 7)?,
+    })
+}
+
+pub fn session(row: &Row) -> rusqlite::Result<Session> {
+    Ok(Session {
+        token_hash: row.get(0)?,
+        user_id: uuid(row, 1)?,
+        portal_id: row.get(2)?,
+        expires_at: time(row, 3)?,
+    })
+}
+
+pub fn perms_to_row(p: &[String]) -> String {
+    serde_json::to_string(p).unwrap_or_else(|_| "[]".into())
+}
+
+pub fn api_key(row: &Row) -> rusqlite::Result<ApiKey> {
+    let perms: String = row.get(6)?;
+    Ok(ApiKey {
+        id: uuid(row, 0)?,
+        portal_id: row.get(1)?,
+        user_id: uuid(row, 2)?,
+        name: row.get(3)?,
+        key_hash: row.get(4)?,
+        key_postfix: row.get(5)?,
+        permissions: serde_json::from_str(&perms).map_err(|_| bad(6, "permissions"))?,
+        created_on: time(row, 7)?,
+        expires_at: opt_time(row, 8)?,
+        last_used: opt_time(row, 9)?,
+        is_active: row.get(10)?,
+    })
+}
+
+pub fn kind_to_row(kind: FolderKind) -> (&'static str, Option<i64>) {
+    match kind {
+        FolderKind::RoomsRoot => ("rooms_root", None),
+        FolderKind::Room { room_type } => ("room", Some(room_type)),
+        FolderKind::Folder => ("folder", None),
+    }
+}
+
+pub fn folder(row: &Row) -> rusqlite::Result<Folder> {
+    let kind: String = row.get(4)?;
+    let room_type: Option<i64> = row.get(5)?;
+    let kind = match (kind.as_str(), room_type) {
+        ("rooms_root", _) => FolderKind::RoomsRoot,
+        ("room", Some(room_type)) => FolderKind::Room { room_type },
+        ("folder", _) => FolderKind::Folder,
+        _ => return Err(bad(4, "folder kind")),
+    };
+    Ok(Folder {
+        id: row.get(0)?,
+        portal_id: row.get(1)?,
+        parent_id: row.get(2)?,
+        title: row.get(3)?,
+        kind,
+        created_by: uuid(row, 6)?,
+        created_on: time(row, 7)?,
+    })
+}
+
+pub fn file(row: &Row) -> rusqlite::Result<FileEntry> {
+    Ok(FileEntry {
+        id: row.get(0)?,
+        portal_id: row.get(1)?,
+        folder_id: row.get(2)?,
+        title: row.get(3)?,
+        size: row.get(4)?,
+        created_by: uuid(row, 5)?,
+        created_on: time(row, 6)?,
+    })
+}
+
+/// Runs a query and maps every row.
+pub fn all<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    map: fn(&Row) -> rusqlite::Result<T>,
+) -> CoreResult<Vec<T>> {
+    let run = || -> rusqlite::Result<Vec<T>> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, map)?;
+        rows.collect()
+    };
+    run().map_err(|e| CoreError::internal(&e))
+}

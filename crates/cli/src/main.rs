@@ -1,0 +1,84 @@
+//! The `dsbackup` binary. `dsbackup serve [--config FILE]` runs the server; later commands
+//! talk to a running server.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dsbackup_server::{Config, Server};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dsbackup",
+    version,
+    about = "A backup server that speaks the ONLYOFFICE DocSpace Backup API"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (defaults: 127.0.0.1:8092, ./data, SQLite catalog).
+    Serve {
+        /// A TOML config file; `DSBACKUP_*` environment variables override it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DSBACKUP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config =
+        Config::load(config.as_deref(), std::env::vars()).context("loading configuration")?;
+    tracing::info!(mode = ?config.mode, data_dir = %config.data_dir.display(), "starting");
+    let server = Server::bind(config).await.context("starting the server")?;
+    let addr = server.local_addr()?;
+    println!("dsbackup listening on http://{addr}");
+    tracing::info!(%addr, "ready");
+    server.run(shutdown_signal()).await.context("serving")?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Serve { config } => rt.block_on(serve(config)),
+    }
+}

@@ -1,0 +1,162 @@
+//! Test harness: starts the real `dsbackup` binary on port 0 with a fresh data directory and
+//! known owner credentials, and talks HTTP to it. The process is killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder};
+use serde_json::Value;
+
+pub const OWNER_EMAIL: &str = "owner@example.org";
+pub const OWNER_PASSWORD: &str = "owner-password-1";
+pub const OWNER_KEY: &str = "sk-test0000000000000000000000000000owner";
+
+/// A running server.
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    _dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+}
+
+/// Options for [`TestServer::start_with`].
+#[derive(Default)]
+pub struct Opts {
+    pub env: Vec<(&'static str, String)>,
+    pub config: Option<String>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Opts::default()).await
+    }
+
+    pub async fn start_with(opts: Opts) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsbackup"));
+        cmd.arg("serve");
+        if let Some(cfg) = &opts.config {
+            let path = dir.path().join("dsbackup.toml");
+            std::fs::write(&path, cfg).unwrap();
+            cmd.arg("--config").arg(path);
+        }
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DSBACKUP_LISTEN", "127.0.0.1:0")
+            .env("DSBACKUP_DATA_DIR", &data_dir)
+            .env("DSBACKUP_OWNER_EMAIL", OWNER_EMAIL)
+            .env("DSBACKUP_OWNER_PASSWORD", OWNER_PASSWORD)
+            .env("DSBACKUP_OWNER_API_KEY", OWNER_KEY)
+            .env("DSBACKUP_LOG", "warn");
+        for (k, v) in &opts.env {
+            cmd.env(k, v);
+        }
+        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+        cmd.stdout(Stdio::piped()).stderr(log);
+        let mut child = cmd.spawn().expect("spawn dsbackup");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("dsbackup listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                let log =
+                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+                panic!("server did not start:\n{log}");
+            }
+        };
+        Self {
+            child,
+            base,
+            data_dir,
+            _dir: dir,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    /// A request with `Authorization: <credential>` (raw, as the seed sends it).
+    pub fn as_(&self, cred: &str, method: Method, path: &str) -> RequestBuilder {
+        self.req(method, path).header("Authorization", cred)
+    }
+
+    pub fn owner(&self, method: Method, path: &str) -> RequestBuilder {
+        self.as_(OWNER_KEY, method, path)
+    }
+
+    /// Adds a member of `role` (as the owner) and returns a session token for them.
+    pub async fn member(&self, role: &str, email: &str) -> String {
+        let path = if role == "Guest" {
+            "/api/2.0/people/active"
+        } else {
+            "/api/2.0/people"
+        };
+        let (status, body) = send(self.owner(Method::POST, path).json(&serde_json::json!({
+            "email": email, "password": "member-password", "firstName": "M", "lastName": role, "type": role
+        })))
+        .await;
+        assert_eq!(status, 200, "adding {role}: {body}");
+        self.login(email, "member-password").await
+    }
+
+    /// Logs in and returns the token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = send(
+            self.req(Method::POST, "/api/2.0/authentication")
+                .json(&serde_json::json!({"userName": email, "password": password})),
+        )
+        .await;
+        assert_eq!(status, 200, "login: {body}");
+        body["response"]["token"].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends and returns the status and JSON body (Null when the body is not JSON).
+pub async fn send(req: RequestBuilder) -> (u16, Value) {
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Asserts the DocSpace error envelope with `code`, returning the message.
+pub fn assert_error(status: u16, body: &Value, code: u16) -> String {
+    assert_eq!(status, code, "status for {body}");
+    assert_eq!(body["status"], 1, "error envelope: {body}");
+    assert_eq!(body["statusCode"], code, "error envelope: {body}");
+    let msg = body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("message in {body}"));
+    assert!(!msg.is_empty());
+    assert!(
+        body.get("response").is_none(),
+        "no response in errors: {body}"
+    );
+    msg.to_string()
+}

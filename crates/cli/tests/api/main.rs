@@ -1,0 +1,10 @@
+//! Integration tests: the real server process, real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod bad_input;
+mod golden;
+mod harness;
+mod keys;
+mod portal;
+mod rooms;

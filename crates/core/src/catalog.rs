@@ -1,0 +1,105 @@
+//! The `Catalog` trait: everything dsbackup remembers (portals, members, sessions, keys,
+//! rooms and files), behind one narrow async interface chosen at run time.
+//!
+//! Implementations live in `dsbackup-catalog`; they all pass one conformance suite there.
+//! Every method fails with `CoreError::Internal` when the backend breaks, and with
+//! `CoreError::Conflict` where a uniqueness rule is named.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::CoreResult;
+use crate::model::{
+    ApiKey, FileEntry, Folder, FolderKind, Portal, PortalId, PortalStatus, Session, User,
+};
+
+/// What is needed to create a portal; the catalog assigns the id.
+#[derive(Debug, Clone)]
+pub struct NewPortal {
+    pub alias: String,
+    pub time_zone: String,
+    pub language: String,
+}
+
+/// What is needed to create a folder; the catalog assigns the id.
+#[derive(Debug, Clone)]
+pub struct NewFolder {
+    pub portal_id: PortalId,
+    pub parent_id: Option<i64>,
+    pub title: String,
+    pub kind: FolderKind,
+    pub created_by: Uuid,
+}
+
+/// What is needed to record a file; the catalog assigns the id.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    pub portal_id: PortalId,
+    pub folder_id: i64,
+    pub title: String,
+    pub size: i64,
+    pub created_by: Uuid,
+}
+
+/// The catalog. Object-safe, shared as `Arc<dyn Catalog>`.
+#[async_trait]
+pub trait Catalog: Send + Sync + std::fmt::Debug {
+    /// Creates a portal, its owner and its rooms root in one transaction.
+    /// `Conflict` when the alias is taken.
+    async fn create_portal(&self, portal: NewPortal, owner: User) -> CoreResult<(Portal, User)>;
+    /// A portal by id.
+    async fn portal(&self, id: PortalId) -> CoreResult<Option<Portal>>;
+    /// A portal by alias.
+    async fn portal_by_alias(&self, alias: &str) -> CoreResult<Option<Portal>>;
+    /// Every portal, by id.
+    async fn portals(&self) -> CoreResult<Vec<Portal>>;
+    /// Sets a portal's status. `NotFound` when there is no such portal.
+    async fn set_portal_status(&self, id: PortalId, status: PortalStatus) -> CoreResult<()>;
+    /// Removes a portal and everything that belongs to it. Returns whether it existed.
+    async fn delete_portal(&self, id: PortalId) -> CoreResult<bool>;
+
+    /// Adds a member. `Conflict` when the e-mail is taken in that portal.
+    async fn create_user(&self, user: User) -> CoreResult<()>;
+    /// A member by id.
+    async fn user(&self, id: Uuid) -> CoreResult<Option<User>>;
+    /// Members with this (normalised) e-mail, in any portal.
+    async fn users_by_email(&self, email: &str) -> CoreResult<Vec<User>>;
+    /// Members of a portal.
+    async fn users(&self, portal: PortalId) -> CoreResult<Vec<User>>;
+
+    /// Stores a session.
+    async fn create_session(&self, session: Session) -> CoreResult<()>;
+    /// A session by token hash (expired ones included; the caller checks).
+    async fn session(&self, token_hash: &str) -> CoreResult<Option<Session>>;
+
+    /// Stores a key.
+    async fn create_api_key(&self, key: ApiKey) -> CoreResult<()>;
+    /// A key by id.
+    async fn api_key(&self, id: Uuid) -> CoreResult<Option<ApiKey>>;
+    /// A key by the hash of its secret.
+    async fn api_key_by_hash(&self, hash: &str) -> CoreResult<Option<ApiKey>>;
+    /// The keys a member owns, oldest first.
+    async fn api_keys_of(&self, user: Uuid) -> CoreResult<Vec<ApiKey>>;
+    /// Saves name, permissions and activity of a key. `NotFound` when it is gone.
+    async fn update_api_key(&self, key: &ApiKey) -> CoreResult<()>;
+    /// Deletes a key. Returns whether it existed.
+    async fn delete_api_key(&self, id: Uuid) -> CoreResult<bool>;
+    /// Records a use of a key.
+    async fn touch_api_key(&self, id: Uuid, at: DateTime<Utc>) -> CoreResult<()>;
+
+    /// Creates a folder or room. `NotFound` when the parent is not in the same portal.
+    async fn create_folder(&self, folder: NewFolder) -> CoreResult<Folder>;
+    /// A folder by id.
+    async fn folder(&self, id: i64) -> CoreResult<Option<Folder>>;
+    /// The folders directly inside a folder, by id.
+    async fn child_folders(&self, parent: i64) -> CoreResult<Vec<Folder>>;
+    /// The portal's rooms root. `NotFound` when the portal has none.
+    async fn rooms_root(&self, portal: PortalId) -> CoreResult<Folder>;
+    /// Records a file. `NotFound` when the folder is not in the same portal.
+    async fn create_file(&self, file: NewFile) -> CoreResult<FileEntry>;
+    /// A file by id.
+    async fn file(&self, id: i64) -> CoreResult<Option<FileEntry>>;
+    /// The files directly inside a folder, by id.
+    async fn files_in(&self, folder: i64) -> CoreResult<Vec<FileEntry>>;
+}

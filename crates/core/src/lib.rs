@@ -1,0 +1,16 @@
+//! The dsbackup domain: portals (tenants), their members and roles, rooms and files, API keys
+//! and sessions, the secrets that protect them, and the `Catalog` trait that stores them.
+//!
+//! Nothing here knows about HTTP or SQL. The server maps [`CoreError`] to the DocSpace error
+//! envelope; catalog backends implement [`Catalog`].
+
+pub mod catalog;
+pub mod error;
+pub mod model;
+pub mod perm;
+pub mod secret;
+pub mod validate;
+
+pub use catalog::Catalog;
+pub use error::{CoreError, CoreResult};
+pub use model::*;

@@ -1,0 +1,196 @@
+//! Domain types: portals, members, rooms and files, API keys and sessions.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A portal's numeric id (DocSpace `tenantId`).
+pub type PortalId = i64;
+
+/// How the instance behaves where upstream standalone and SaaS differ (SERVER.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One self-hosted instance: Local storage and dumps allowed, no backup allowance.
+    #[default]
+    Standalone,
+    /// Hosted: Local storage and dumps refused, a monthly free-backup allowance.
+    Saas,
+}
+
+/// Life state of a portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PortalStatus {
+    Active,
+    Suspended,
+    Restoring,
+    RemovePending,
+}
+
+impl PortalStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortalStatus::Active => "Active",
+            PortalStatus::Suspended => "Suspended",
+            PortalStatus::Restoring => "Restoring",
+            PortalStatus::RemovePending => "RemovePending",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            PortalStatus::Active,
+            PortalStatus::Suspended,
+            PortalStatus::Restoring,
+            PortalStatus::RemovePending,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A portal (tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portal {
+    pub id: PortalId,
+    pub alias: String,
+    pub status: PortalStatus,
+    /// IANA time zone name, e.g. `UTC` or `Europe/Riga`.
+    pub time_zone: String,
+    pub language: String,
+    pub owner_id: Option<Uuid>,
+    pub created_on: DateTime<Utc>,
+}
+
+/// A portal member's role, the DocSpace user types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Owner,
+    DocSpaceAdmin,
+    RoomAdmin,
+    User,
+    Guest,
+}
+
+impl Role {
+    /// The stored (and DocSpace) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::DocSpaceAdmin => "DocSpaceAdmin",
+            Role::RoomAdmin => "RoomAdmin",
+            Role::User => "User",
+            Role::Guest => "Guest",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Role::Owner,
+            Role::DocSpaceAdmin,
+            Role::RoomAdmin,
+            Role::User,
+            Role::Guest,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// A member of a portal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: Uuid,
+    pub portal_id: PortalId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    /// argon2 PHC string; never leaves the server.
+    pub password_hash: String,
+    pub created_on: DateTime<Utc>,
+}
+
+impl User {
+    /// `First Last`, or the e-mail when both are empty.
+    pub fn display_name(&self) -> String {
+        let name = format!("{} {}", self.first_name, self.last_name);
+        let name = name.trim();
+        if name.is_empty() {
+            self.email.clone()
+        } else {
+            name.to_string()
+        }
+    }
+}
+
+/// What a folder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FolderKind {
+    /// The portal's rooms root (`@rooms`).
+    RoomsRoot,
+    /// A room; `room_type` is its DocSpace `RoomType` integer.
+    Room { room_type: i64 },
+    /// A plain folder inside a room.
+    Folder,
+}
+
+/// A room or folder. Ids are integers, unique across the instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    pub id: i64,
+    pub portal_id: PortalId,
+    pub parent_id: Option<i64>,
+    pub title: String,
+    pub kind: FolderKind,
+    pub created_by: Uuid,
+    pub created_on: DateTime<Utc>,
+}
+
+/// A file in a folder. Its bytes live in the portal's documents area under its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    pub id: i64,
+    pub portal_id: PortalId,
+    pub folder_id: i64,
+    pub title: String,
+    pub size: i64,
+    pub created_by: Uuid,
+    pub created_on: DateTime<Utc>,
+}
+
+/// An API key. Only the SHA-256 of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub id: Uuid,
+    pub portal_id: PortalId,
+    pub user_id: Uuid,
+    pub name: String,
+    pub key_hash: String,
+    /// The last four characters, shown to tell keys apart.
+    pub key_postfix: String,
+    pub permissions: Vec<String>,
+    pub created_on: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub is_active: bool,
+}
+
+impl ApiKey {
+    /// Whether the key may authenticate at `now`.
+    pub fn usable_at(&self, now: DateTime<Utc>) -> bool {
+        self.is_active && self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+/// A login session (the `asc_auth_key` token). Only the SHA-256 of the token is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub token_hash: String,
+    pub user_id: Uuid,
+    pub portal_id: PortalId,
+    pub expires_at: DateTime<Utc>,
+}

@@ -1,0 +1,123 @@
+//! Who may do what: role rules and API-key scopes.
+//!
+//! Roles follow DocSpace: the Owner and DocSpace admins administer the portal (people,
+//! backups, settings); room admins create rooms; users and guests work inside rooms. API keys
+//! carry scopes that narrow what their holder's role allows, never widen it.
+
+use crate::model::Role;
+
+/// The scopes an API key may carry (`GET /api/2.0/keys/permissions`). `*` is everything.
+pub const SCOPES: &[&str] = &[
+    "*",
+    "accounts:read",
+    "accounts:write",
+    "accounts.self:read",
+    "accounts.self:write",
+    "rooms:read",
+    "rooms:write",
+    "files:read",
+    "files:write",
+    "backup:read",
+    "backup:write",
+];
+
+/// What an endpoint needs from a key: an area and whether it writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub area: &'static str,
+    pub write: bool,
+}
+
+impl Scope {
+    pub const fn read(area: &'static str) -> Self {
+        Scope { area, write: false }
+    }
+    pub const fn write(area: &'static str) -> Self {
+        Scope { area, write: true }
+    }
+    /// Only a full-access key (`*`) passes; used for key management.
+    pub const FULL: Scope = Scope {
+        area: "*",
+        write: true,
+    };
+}
+
+/// Whether a key with `granted` scopes may act with `needed`.
+/// `area:write` implies `area:read`; `accounts` implies `accounts.self`.
+pub fn key_allows(granted: &[String], needed: Scope) -> bool {
+    granted.iter().any(|g| {
+        if g == "*" {
+            return true;
+        }
+        if needed.area == "*" {
+            return false;
+        }
+        let Some((area, level)) = g.split_once(':') else {
+            return false;
+        };
+        let area_ok = area == needed.area || (area == "accounts" && needed.area == "accounts.self");
+        let level_ok = level == "write" || !needed.write;
+        area_ok && level_ok
+    })
+}
+
+/// Administers the portal: members, backups, restores, settings.
+pub fn is_portal_admin(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::DocSpaceAdmin)
+}
+
+/// May create rooms.
+pub fn may_create_rooms(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::DocSpaceAdmin | Role::RoomAdmin)
+}
+
+/// May own API keys (guests may not, as upstream).
+pub fn may_own_keys(role: Role) -> bool {
+    !matches!(role, Role::Guest)
+}
+
+/// May add a member of role `target`: admins add anyone but an owner, and only the owner adds
+/// DocSpace admins.
+pub fn may_add_member(actor: Role, target: Role) -> bool {
+    match target {
+        Role::Owner => false,
+        Role::DocSpaceAdmin => actor == Role::Owner,
+        _ => is_portal_admin(actor),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn scopes() {
+        assert!(key_allows(&s(&["*"]), Scope::FULL));
+        assert!(!key_allows(&s(&["files:write"]), Scope::FULL));
+        assert!(key_allows(&s(&["files:write"]), Scope::read("files")));
+        assert!(!key_allows(&s(&["files:read"]), Scope::write("files")));
+        assert!(key_allows(
+            &s(&["accounts:read"]),
+            Scope::read("accounts.self")
+        ));
+        assert!(!key_allows(
+            &s(&["accounts.self:read"]),
+            Scope::read("accounts")
+        ));
+        assert!(!key_allows(&s(&[]), Scope::read("files")));
+    }
+
+    #[test]
+    fn roles() {
+        assert!(may_add_member(Role::Owner, Role::DocSpaceAdmin));
+        assert!(!may_add_member(Role::DocSpaceAdmin, Role::DocSpaceAdmin));
+        assert!(may_add_member(Role::DocSpaceAdmin, Role::Guest));
+        assert!(!may_add_member(Role::RoomAdmin, Role::User));
+        assert!(!may_add_member(Role::Owner, Role::Owner));
+        assert!(may_create_rooms(Role::RoomAdmin) && !may_create_rooms(Role::User));
+    }
+}

@@ -1,0 +1,286 @@
+//! Configuration: defaults, then a TOML file (`--config FILE`), then `DSBACKUP_*` environment
+//! variables. Every key is documented in `dsbackup.example.toml` at the repository root.
+//! Secrets (`admin_secret`, owner presets) never appear in `Debug` output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use dsbackup_core::Mode;
+use serde::Deserialize;
+
+/// Who may call `POST /apisystem/portal/register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Nobody (the default).
+    #[default]
+    Closed,
+    /// Callers presenting the instance admin secret in `X-Dsbackup-Admin-Secret`.
+    Secret,
+    /// Anybody: development and test rigs only.
+    Open,
+}
+
+/// A portal's static settings from the config file.
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// The portal this block configures.
+    pub alias: String,
+    /// Extra `Host` names that select this portal.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+/// A string that never prints.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"<redacted>\"")
+        }
+    }
+}
+
+/// First-start presets for the default portal's owner (environment only).
+#[derive(Debug, Clone, Default)]
+pub struct OwnerPreset {
+    pub email: Option<String>,
+    pub password: Option<Secret>,
+    pub api_key: Option<Secret>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    pub registration: Registration,
+    pub admin_secret: Secret,
+    /// Create portal `default` and its owner on an empty data directory.
+    pub bootstrap: bool,
+    /// `<alias>.<base_domain>` in `Host` selects a portal; empty disables it.
+    pub base_domain: String,
+    /// Catalog URL; empty means `sqlite:<data_dir>/catalog.db`.
+    pub catalog: String,
+    pub session_ttl_hours: i64,
+    pub rate_limit_per_minute: u32,
+    pub max_body_bytes: usize,
+    pub max_upload_bytes: u64,
+    pub portals: Vec<PortalConfig>,
+    #[serde(skip)]
+    pub owner: OwnerPreset,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8092)),
+            data_dir: PathBuf::from("data"),
+            mode: Mode::Standalone,
+            registration: Registration::Closed,
+            admin_secret: Secret::default(),
+            bootstrap: true,
+            base_domain: String::new(),
+            catalog: String::new(),
+            session_ttl_hours: 24 * 20,
+            rate_limit_per_minute: 1500,
+            max_body_bytes: 1 << 20,
+            max_upload_bytes: 10 << 30,
+            portals: Vec::new(),
+            owner: OwnerPreset::default(),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the environment (`vars`, usually
+    /// `std::env::vars()`), and checks the result.
+    ///
+    /// Fails when the file cannot be read or parsed, a variable has a bad value, or the
+    /// combination is inconsistent (e.g. `registration = "secret"` without a secret).
+    pub fn load(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.message().to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        for (name, value) in vars {
+            cfg.apply_env(&name, value)?;
+        }
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
+        let bad = |message: String| ConfigError::Env {
+            name: name.to_string(),
+            message,
+        };
+        let enum_of = |v: &str| format!("\"{}\"", v.trim().to_lowercase());
+        match name {
+            "DSBACKUP_LISTEN" => self.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
+            "DSBACKUP_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "DSBACKUP_MODE" => {
+                self.mode = serde_json::from_str(&enum_of(&value))
+                    .map_err(|_| bad("expected standalone or saas".into()))?
+            }
+            "DSBACKUP_REGISTRATION" => {
+                self.registration = serde_json::from_str(&enum_of(&value))
+                    .map_err(|_| bad("expected closed, secret or open".into()))?
+            }
+            "DSBACKUP_BOOTSTRAP" => {
+                self.bootstrap = dsbackup_api_types::query::parse_bool(&value)
+                    .ok_or_else(|| bad("expected true or false".into()))?
+            }
+            "DSBACKUP_ADMIN_SECRET" => self.admin_secret = Secret(value),
+            "DSBACKUP_BASE_DOMAIN" => self.base_domain = value,
+            "DSBACKUP_CATALOG" => self.catalog = value,
+            "DSBACKUP_RATE_LIMIT_PER_MINUTE" => {
+                self.rate_limit_per_minute = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "DSBACKUP_OWNER_EMAIL" => self.owner.email = Some(value),
+            "DSBACKUP_OWNER_PASSWORD" => self.owner.password = Some(Secret(value)),
+            "DSBACKUP_OWNER_API_KEY" => self.owner.api_key = Some(Secret(value)),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.registration == Registration::Secret && self.admin_secret.0.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "registration = \"secret\" needs admin_secret of at least 16 characters".into(),
+            ));
+        }
+        if self.session_ttl_hours <= 0 || self.rate_limit_per_minute == 0 {
+            return Err(ConfigError::Invalid(
+                "session_ttl_hours and rate_limit_per_minute must be positive".into(),
+            ));
+        }
+        if let Some(key) = &self.owner.api_key
+            && (!key.0.starts_with(dsbackup_core::secret::API_KEY_PREFIX) || key.0.len() < 23)
+        {
+            return Err(ConfigError::Invalid(
+                "DSBACKUP_OWNER_API_KEY must start with sk- and carry at least 20 more characters"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The catalog URL in effect.
+    pub fn catalog_url(&self) -> String {
+        if self.catalog.is_empty() {
+            format!("sqlite:{}", self.data_dir.join("catalog.db").display())
+        } else {
+            self.catalog.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let dir = std::env::temp_dir().join(format!("dsb-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nmode = \"saas\"\n[[portals]]\nalias = \"a\"\nhosts = [\"h.example\"]\n").unwrap();
+        let cfg = Config::load(
+            Some(&file),
+            env(&[
+                ("DSBACKUP_MODE", "Standalone"),
+                ("DSBACKUP_BOOTSTRAP", "False"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.mode, Mode::Standalone);
+        assert!(!cfg.bootstrap);
+        assert_eq!(cfg.portals[0].hosts, vec!["h.example".to_string()]);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::load(None, env(&[("DSBACKUP_MODE", "cloud")])).unwrap_err();
+        assert!(err.to_string().contains("DSBACKUP_MODE"), "{err}");
+        let err = Config::load(None, env(&[("DSBACKUP_REGISTRATION", "secret")])).unwrap_err();
+        assert!(err.to_string().contains("admin_secret"), "{err}");
+        let err = Config::load(None, env(&[("DSBACKUP_OWNER_API_KEY", "abc")])).unwrap_err();
+        assert!(err.to_string().contains("sk-"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let cfg = Config::load(
+            None,
+            env(&[
+                ("DSBACKUP_ADMIN_SECRET", "0123456789abcdefXYZ"),
+                ("DSBACKUP_OWNER_PASSWORD", "hunter22hunter"),
+            ]),
+        )
+        .unwrap();
+        let text = format!("{cfg:?}");
+        assert!(
+            !text.contains("0123456789abcdefXYZ") && !text.contains("hunter22"),
+            "{text}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod example {
+    /// The documented example config parses and equals the defaults it claims.
+    #[test]
+    fn example_config_is_the_defaults() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dsbackup.example.toml");
+        let cfg = super::Config::load(Some(&path), Vec::new()).unwrap();
+        let def = super::Config::default();
+        assert_eq!(format!("{cfg:?}"), format!("{def:?}"));
+    }
+}

@@ -1,0 +1,116 @@
+//! The dsbackup server: the DocSpace API surface over HTTP (axum on tokio).
+//!
+//! [`Server::bind`] opens the catalog, runs first-start bootstrap and binds the listener
+//! (port 0 works; [`Server::local_addr`] tells the port), then [`Server::run`] serves until the
+//! shutdown future completes, finishing requests in flight.
+
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod extract;
+pub mod portals;
+pub mod present;
+pub mod ratelimit;
+pub mod routes;
+pub mod state;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the catalog: {0}")]
+    Catalog(dsbackup_core::CoreError),
+    #[error("first-start bootstrap failed: {0}")]
+    Bootstrap(dsbackup_core::CoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready-to-run server.
+#[derive(Debug)]
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    /// Prepares everything and binds the listener.
+    ///
+    /// Fails when the data directory or catalog cannot be opened, bootstrap fails, or the
+    /// address cannot be bound.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let catalog = dsbackup_catalog::open(&config.catalog_url())
+            .await
+            .map_err(StartError::Catalog)?;
+        let addr = config.listen;
+        let state = AppState::new(config, catalog);
+        bootstrap::run(&state)
+            .await
+            .map_err(StartError::Bootstrap)?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        Ok(Self { listener, state })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    ///
+    /// Fails only when accepting connections fails fatally.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let app = routes::router(self.state);
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}
+
+/// Middleware: one log line per request (method, path, status, time); never headers or
+/// bodies, which may carry secrets.
+async fn log_request(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    tracing::info!(
+        %method,
+        %path,
+        status = res.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    res
+}

@@ -1,0 +1,65 @@
+//! `POST /api/2.0/authentication` (log in, get a token) and `GET /api/2.0/authentication`
+//! (is the caller authenticated).
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use dsbackup_api_types::auth::{AuthRequest, AuthTokenDto};
+use dsbackup_core::{Session, secret};
+
+use crate::auth::{authenticate, check_password, host_portal};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+use crate::wire::{ApiError, Envelope};
+
+/// Logs in with e-mail and password. 401 "User authentication failed" on any mismatch.
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<AuthRequest>,
+) -> Result<Response, ApiError> {
+    let (Some(email), Some(password)) = (req.user_name.as_deref(), req.password.as_deref()) else {
+        return Err(ApiError::BadRequest(
+            "userName and password are required".into(),
+        ));
+    };
+    let portal = host_portal(&state, &headers).await?;
+    let user = check_password(&state, email, password, portal.as_ref())
+        .await?
+        .ok_or_else(|| {
+            tracing::info!("failed login");
+            ApiError::Unauthorized
+        })?;
+    let token = secret::random_token(32);
+    let expires = Utc::now() + Duration::hours(state.config().session_ttl_hours);
+    state
+        .catalog()
+        .create_session(Session {
+            token_hash: secret::token_hash(&token),
+            user_id: user.id,
+            portal_id: user.portal_id,
+            expires_at: expires,
+        })
+        .await?;
+    let cookie = format!(
+        "asc_auth_key={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+        state.config().session_ttl_hours * 3600
+    );
+    let mut res = Envelope::of(AuthTokenDto {
+        token,
+        expires,
+        sms: false,
+        tfa: false,
+    })
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// `true` when the request carries a valid credential, `false` otherwise.
+pub async fn is_authenticated(State(state): State<AppState>, headers: HeaderMap) -> Envelope<bool> {
+    Envelope::of(authenticate(&state, &headers).await.is_ok())
+}

@@ -1,0 +1,363 @@
+//! Rooms, folders and files: what DocSpace clients touch around backups. Every member sees
+//! the portal's rooms; the Owner, admins and room admins create rooms; members other than
+//! guests create folders and upload; everyone may read and download.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use dsbackup_api_types::enums::RoomType;
+use dsbackup_api_types::files::{
+    CreateRoomRequest, FileDto, FolderContentDto, FolderDto, PathPart,
+};
+use dsbackup_core::catalog::{NewFile, NewFolder};
+use dsbackup_core::perm::{self, Scope};
+use dsbackup_core::{FileEntry, Folder, FolderKind, Role, User, validate};
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::extract::{ApiJson, ApiPath, QueryMap};
+use crate::present;
+use crate::state::AppState;
+use crate::wire::{ApiError, Envelope};
+
+/// Characters escaped in an RFC 5987 `filename*` value (all but `attr-char`).
+const RFC5987: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `{title}` for a new folder.
+#[derive(Debug, Deserialize)]
+pub struct CreateFolderRequest {
+    title: Option<String>,
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+async fn folder_of(state: &AppState, caller: &Caller, id: i64) -> Result<Folder, ApiError> {
+    state
+        .catalog()
+        .folder(id)
+        .await?
+        .filter(|f| f.portal_id == caller.portal.id)
+        .ok_or_else(|| ApiError::NotFound("The required folder was not found".into()))
+}
+
+/// Creators of the given entries, looked up once each.
+async fn creators(
+    state: &AppState,
+    ids: impl Iterator<Item = Uuid>,
+) -> Result<HashMap<Uuid, User>, ApiError> {
+    let mut out = HashMap::new();
+    for id in ids {
+        if let std::collections::hash_map::Entry::Vacant(e) = out.entry(id)
+            && let Some(u) = state.catalog().user(id).await?
+        {
+            e.insert(u);
+        }
+    }
+    Ok(out)
+}
+
+async fn folder_dto(state: &AppState, f: &Folder) -> Result<FolderDto, ApiError> {
+    let files = state.catalog().files_in(f.id).await?.len() as i64;
+    let folders = state.catalog().child_folders(f.id).await?.len() as i64;
+    let creator = state.catalog().user(f.created_by).await?;
+    Ok(present::folder(f, files, folders, creator.as_ref()))
+}
+
+async fn contents(
+    state: &AppState,
+    headers: &HeaderMap,
+    folder: Folder,
+) -> Result<FolderContentDto, ApiError> {
+    let cat = state.catalog();
+    let subfolders = cat.child_folders(folder.id).await?;
+    let files = cat.files_in(folder.id).await?;
+    let who = creators(state, files.iter().map(|f| f.created_by)).await?;
+    let base = base_url(headers);
+    let files: Vec<FileDto> = files
+        .iter()
+        .map(|f| present::file(f, &base, who.get(&f.created_by)))
+        .collect();
+    let mut folders = Vec::with_capacity(subfolders.len());
+    for f in &subfolders {
+        folders.push(folder_dto(state, f).await?);
+    }
+    let mut path = vec![PathPart {
+        id: folder.id,
+        title: folder.title.clone(),
+    }];
+    let mut parent = folder.parent_id;
+    while let Some(pid) = parent {
+        let Some(p) = cat.folder(pid).await? else {
+            break;
+        };
+        parent = p.parent_id;
+        path.push(PathPart {
+            id: p.id,
+            title: p.title,
+        });
+    }
+    path.reverse();
+    let total = (files.len() + folders.len()) as i64;
+    Ok(FolderContentDto {
+        current: folder_dto(state, &folder).await?,
+        files,
+        folders,
+        path_parts: path,
+        start_index: 0,
+        count: total,
+        total,
+    })
+}
+
+/// `POST /api/2.0/files/rooms`.
+pub async fn create_room(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateRoomRequest>,
+) -> Result<Envelope<FolderDto>, ApiError> {
+    caller.scope(Scope::write("rooms"))?;
+    if !perm::may_create_rooms(caller.user.role) {
+        return Err(ApiError::Forbidden);
+    }
+    let title = validate::title(req.title.as_deref())?;
+    let room_type = req.room_type.unwrap_or(RoomType::CustomRoom);
+    let root = state.catalog().rooms_root(caller.portal.id).await?;
+    create_folder_in(
+        &state,
+        &caller,
+        root.id,
+        title,
+        FolderKind::Room {
+            room_type: room_type.value(),
+        },
+    )
+    .await
+}
+
+/// `POST /api/2.0/files/folder/{folderId}`.
+pub async fn create_folder(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(parent): ApiPath<i64>,
+    ApiJson(req): ApiJson<CreateFolderRequest>,
+) -> Result<Envelope<FolderDto>, ApiError> {
+    caller.scope(Scope::write("files"))?;
+    if caller.user.role == Role::Guest {
+        return Err(ApiError::Forbidden);
+    }
+    let parent = folder_of(&state, &caller, parent).await?;
+    if parent.kind == FolderKind::RoomsRoot {
+        return Err(ApiError::Forbidden);
+    }
+    let title = validate::title(req.title.as_deref())?;
+    create_folder_in(&state, &caller, parent.id, title, FolderKind::Folder).await
+}
+
+async fn create_folder_in(
+    state: &AppState,
+    caller: &Caller,
+    parent: i64,
+    title: String,
+    kind: FolderKind,
+) -> Result<Envelope<FolderDto>, ApiError> {
+    let folder = state
+        .catalog()
+        .create_folder(NewFolder {
+            portal_id: caller.portal.id,
+            parent_id: Some(parent),
+            title,
+            kind,
+            created_by: caller.user.id,
+        })
+        .await?;
+    let dir = state.folder_dir(caller.portal.id, folder.id);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::Internal(format!("creating {}: {e}", dir.display())))?;
+    Ok(Envelope::of(present::folder(
+        &folder,
+        0,
+        0,
+        Some(&caller.user),
+    )))
+}
+
+/// `GET /api/2.0/files/rooms`: the rooms root's contents.
+pub async fn rooms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+) -> Result<Envelope<FolderContentDto>, ApiError> {
+    caller.scope(Scope::read("rooms"))?;
+    let root = state.catalog().rooms_root(caller.portal.id).await?;
+    Ok(Envelope::of(contents(&state, &headers, root).await?))
+}
+
+/// `GET /api/2.0/files/{folderId}`: a folder's contents.
+pub async fn folder(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Envelope<FolderContentDto>, ApiError> {
+    caller.scope(Scope::read("files"))?;
+    let folder = folder_of(&state, &caller, id).await?;
+    Ok(Envelope::of(contents(&state, &headers, folder).await?))
+}
+
+async fn file_of(state: &AppState, caller: &Caller, id: i64) -> Result<FileEntry, ApiError> {
+    state
+        .catalog()
+        .file(id)
+        .await?
+        .filter(|f| f.portal_id == caller.portal.id)
+        .ok_or_else(|| ApiError::NotFound("The required file was not found".into()))
+}
+
+/// `GET /api/2.0/files/file/{fileId}`: file information.
+pub async fn file_info(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Envelope<FileDto>, ApiError> {
+    caller.scope(Scope::read("files"))?;
+    let f = file_of(&state, &caller, id).await?;
+    let creator = state.catalog().user(f.created_by).await?;
+    Ok(Envelope::of(present::file(
+        &f,
+        &base_url(&headers),
+        creator.as_ref(),
+    )))
+}
+
+/// `GET /filehandler.ashx?action=download&fileid=N`: streams a file's bytes.
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: QueryMap,
+) -> Result<Response, ApiError> {
+    caller.scope(Scope::read("files"))?;
+    if !query
+        .get("action")
+        .is_some_and(|a| a.eq_ignore_ascii_case("download"))
+    {
+        return Err(ApiError::BadRequest("action must be download".into()));
+    }
+    let id: i64 = query
+        .get("fileid")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| ApiError::BadRequest("fileid must be an integer".into()))?;
+    let f = file_of(&state, &caller, id).await?;
+    let path = state.file_path(f.portal_id, f.folder_id, f.id);
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::NotFound("The required file was not found".into()))?;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(f.size as u64));
+    let name = percent_encoding::utf8_percent_encode(&f.title, RFC5987);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{name}")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
+
+/// `POST /api/2.0/files/{folderId}/upload` (multipart, field `file`): streams the upload to
+/// disk, then records it. Nothing is recorded when the upload fails.
+pub async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    ApiPath(folder_id): ApiPath<i64>,
+    mut form: Multipart,
+) -> Result<Envelope<FileDto>, ApiError> {
+    caller.scope(Scope::write("files"))?;
+    if caller.user.role == Role::Guest {
+        return Err(ApiError::Forbidden);
+    }
+    let folder = folder_of(&state, &caller, folder_id).await?;
+    if folder.kind == FolderKind::RoomsRoot {
+        return Err(ApiError::Forbidden);
+    }
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::BadRequest(format!("Invalid upload: {}", e.body_text()))
+    };
+    let mut field = loop {
+        match form.next_field().await.map_err(bad)? {
+            Some(f) if f.file_name().is_some() => break f,
+            Some(_) => continue,
+            None => return Err(ApiError::BadRequest("The upload has no file".into())),
+        }
+    };
+    let title = validate::title(field.file_name())?;
+    let dir = state.folder_dir(caller.portal.id, folder.id);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(|e| ApiError::Internal(format!("creating {}: {e}", dir.display())))?;
+    let tmp = dir.join(format!(".upload-{}", Uuid::new_v4()));
+    let result = async {
+        let mut out = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| ApiError::Internal(format!("creating {}: {e}", tmp.display())))?;
+        let mut size: u64 = 0;
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            size += chunk.len() as u64;
+            if size > state.config().max_upload_bytes {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::Internal(format!("writing {}: {e}", tmp.display())))?;
+        }
+        out.sync_all()
+            .await
+            .map_err(|e| ApiError::Internal(format!("syncing {}: {e}", tmp.display())))?;
+        let entry = state
+            .catalog()
+            .create_file(NewFile {
+                portal_id: caller.portal.id,
+                folder_id: folder.id,
+                title,
+                size: size as i64,
+                created_by: caller.user.id,
+            })
+            .await?;
+        tokio::fs::rename(&tmp, state.file_path(caller.portal.id, folder.id, entry.id))
+            .await
+            .map_err(|e| ApiError::Internal(format!("placing upload: {e}")))?;
+        Ok(entry)
+    }
+    .await;
+    match result {
+        Ok(entry) => Ok(Envelope::of(present::file(
+            &entry,
+            &base_url(&headers),
+            Some(&caller.user),
+        ))),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(e)
+        }
+    }
+}

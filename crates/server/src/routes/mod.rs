@@ -1,0 +1,101 @@
+//! The router: every path dsbackup answers, and the middleware stack around them.
+//! One file per endpoint family; the wire format is written by `wire::finalize`.
+
+mod authentication;
+mod files;
+mod keys;
+mod people;
+mod portal;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post, put};
+
+use crate::state::AppState;
+use crate::wire::{self, ApiError};
+
+pub use portal::ADMIN_SECRET_HEADER;
+
+async fn healthz() -> StatusCode {
+    StatusCode::OK
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it.
+async fn declared_length_limit(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.config().max_body_bytes as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
+}
+
+/// Builds the application with its middleware.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config().max_body_bytes;
+    let api = Router::new()
+        .route(
+            "/api/2.0/authentication",
+            post(authentication::login).get(authentication::is_authenticated),
+        )
+        .route("/api/2.0/keys", get(keys::list).post(keys::create))
+        .route("/api/2.0/keys/permissions", get(keys::permissions))
+        .route("/api/2.0/keys/@self", get(keys::current))
+        .route(
+            "/api/2.0/keys/{key_id}",
+            put(keys::update).delete(keys::delete),
+        )
+        .route("/api/2.0/people", post(people::create))
+        .route("/api/2.0/people/active", post(people::create))
+        .route("/api/2.0/people/@self", get(people::me))
+        .route(
+            "/api/2.0/files/rooms",
+            get(files::rooms).post(files::create_room),
+        )
+        .route(
+            "/api/2.0/files/folder/{folder_id}",
+            post(files::create_folder),
+        )
+        .route("/api/2.0/files/file/{file_id}", get(files::file_info))
+        .route("/api/2.0/files/{folder_id}", get(files::folder))
+        .route("/filehandler.ashx", get(files::download))
+        .route("/apisystem/portal/register", post(portal::register))
+        .route(
+            "/api/2.0/portal/deleteportalimmediately",
+            axum::routing::delete(portal::delete_immediately),
+        )
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            declared_length_limit,
+        ));
+    let uploads = Router::new()
+        .route("/api/2.0/files/{folder_id}/upload", post(files::upload))
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .merge(api)
+        .merge(uploads)
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::limit,
+        ))
+        .layer(middleware::from_fn(wire::finalize))
+        .layer(middleware::from_fn(crate::log_request))
+        .with_state(state)
+}

@@ -1,0 +1,93 @@
+//! `POST /apisystem/portal/register` (plain JSON answer, gated by the `registration` setting)
+//! and `DELETE /api/2.0/portal/deleteportalimmediately` (owner only).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use dsbackup_api_types::portal::{RegisterRequest, RegisterResponse, RegisteredTenant};
+use dsbackup_core::{Role, secret, validate};
+
+use crate::auth::Caller;
+use crate::config::Registration;
+use crate::extract::ApiJson;
+use crate::portals::{self, NewOwner};
+use crate::state::AppState;
+use crate::wire::{ApiError, Envelope};
+
+/// The header that carries the instance admin secret.
+pub const ADMIN_SECRET_HEADER: &str = "x-dsbackup-admin-secret";
+
+fn may_register(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    match state.config().registration {
+        Registration::Open => Ok(()),
+        Registration::Closed => Err(ApiError::Forbidden),
+        Registration::Secret => {
+            let given = headers
+                .get(ADMIN_SECRET_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .ok_or(ApiError::Unauthorized)?;
+            let want = secret::token_hash(&state.config().admin_secret.0);
+            if secret::constant_time_eq(secret::token_hash(given).as_bytes(), want.as_bytes()) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        }
+    }
+}
+
+/// Registers a portal and its owner.
+pub async fn register(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Json<RegisterResponse>, ApiError> {
+    may_register(&state, &headers)?;
+    let alias = validate::alias(req.portal_name.as_deref())?;
+    let owner = NewOwner {
+        email: validate::email(req.email.as_deref())?,
+        password: validate::password(req.password.as_deref())?,
+        first_name: validate::person_name(req.first_name.as_deref(), "firstName")?,
+        last_name: validate::person_name(req.last_name.as_deref(), "lastName")?,
+    };
+    let language = req.language.unwrap_or_else(|| "en-US".into());
+    if language.len() > 16
+        || !language
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(ApiError::BadRequest("Incorrect language".into()));
+    }
+    let time_zone = req.time_zone.unwrap_or_else(|| "UTC".into());
+    let (portal, owner) = portals::create(&state, alias, owner, language, time_zone).await?;
+    let domain = if state.config().base_domain.is_empty() {
+        headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+            .to_string()
+    } else {
+        format!("{}.{}", portal.alias, state.config().base_domain)
+    };
+    Ok(Json(RegisterResponse {
+        reference: format!("http://{domain}/"),
+        tenant: RegisteredTenant {
+            tenant_id: portal.id,
+            domain,
+            owner_id: owner.id,
+        },
+    }))
+}
+
+/// Deletes the caller's portal and all its data. Owner only, with a full-access credential.
+pub async fn delete_immediately(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Envelope<()>, ApiError> {
+    if caller.user.role != Role::Owner {
+        return Err(ApiError::Forbidden);
+    }
+    caller.scope(dsbackup_core::perm::Scope::FULL)?;
+    portals::delete(&state, &caller.portal).await?;
+    Ok(Envelope::empty())
+}
