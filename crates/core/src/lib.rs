@@ -9,8 +9,10 @@ pub mod error;
 pub mod model;
 pub mod perm;
 pub mod secret;
+pub mod storage;
 pub mod validate;
 
 pub use catalog::Catalog;
 pub use error::{CoreError, CoreResult};
 pub use model::*;
+pub use storage::{ObjectWriter, Storage};

@@ -1,0 +1,245 @@
+//! Writing an archive in one pass: `manifest.json`, then every planned entry, through tar and
+//! multithreaded zstd, hashed (SHA-256) on the way into the caller's sink. Nothing is held
+//! whole in memory and nothing is written twice. Each file is re-hashed as it streams; a file
+//! that changed since planning fails the write rather than producing an archive that would
+//! not verify.
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{EngineError, EngineResult};
+use crate::hashing::{Blake3Reader, HashingWriter};
+use crate::manifest::{EntryKind, FORMAT, FORMAT_VERSION, MANIFEST_PATH, Manifest, PortalRef};
+use crate::plan::{Origin, Plan};
+
+/// Cancellation and progress for a running job.
+pub struct Control<'a> {
+    cancel: &'a AtomicBool,
+    progress: &'a (dyn Fn(u64, u64) + Sync),
+}
+
+impl std::fmt::Debug for Control<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
+impl<'a> Control<'a> {
+    /// `progress(done, total)` is called as work advances; `cancel` stops the job.
+    pub fn new(cancel: &'a AtomicBool, progress: &'a (dyn Fn(u64, u64) + Sync)) -> Self {
+        Self { cancel, progress }
+    }
+
+    pub fn canceled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Canceled)` once cancel was asked for.
+    pub fn check(&self) -> EngineResult<()> {
+        if self.canceled() {
+            Err(EngineError::Canceled)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn report(&self, done: u64, total: u64) {
+        (self.progress)(done.min(total), total.max(1));
+    }
+}
+
+/// How to compress.
+#[derive(Debug, Clone)]
+pub struct WriteOptions {
+    /// zstd level (1–19); 3 is zstd's default.
+    pub level: i32,
+    /// zstd worker threads; 0 compresses on the calling thread.
+    pub threads: u32,
+    pub dsbackup_version: String,
+    pub portal: Option<PortalRef>,
+    pub dump: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            level: 3,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            dsbackup_version: env!("CARGO_PKG_VERSION").into(),
+            portal: None,
+            dump: false,
+        }
+    }
+}
+
+/// What a finished write produced.
+#[derive(Debug, Clone)]
+pub struct ArchiveSummary {
+    /// Upper-case hex SHA-256 of the archive bytes.
+    pub sha256: String,
+    /// Archive size in bytes.
+    pub size: u64,
+    pub entries: usize,
+    /// Content bytes archived.
+    pub content_bytes: u64,
+    pub manifest: Manifest,
+}
+
+fn sink_err(e: io::Error) -> EngineError {
+    EngineError::Sink(e)
+}
+
+/// Streams `plan` into `sink`. Returns the sink (for the caller to commit) and a summary.
+///
+/// Fails with `Sink` when writing fails, `Changed` when a file changed since planning,
+/// `Source` when a planned file vanished, and `Canceled` when canceled; the caller then
+/// discards the sink.
+pub fn write<W: Write>(
+    plan: &Plan,
+    sink: W,
+    opts: &WriteOptions,
+    control: &Control,
+) -> EngineResult<(W, ArchiveSummary)> {
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        dsbackup_version: opts.dsbackup_version.clone(),
+        portal: opts.portal.clone(),
+        dump: opts.dump,
+        created_on: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        sources: plan.sources.clone(),
+        entries: plan.entries.iter().map(|p| p.entry.clone()).collect(),
+    };
+    let manifest_bytes =
+        serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+
+    let hashed = HashingWriter::new(sink);
+    let mut enc = zstd::stream::Encoder::new(hashed, opts.level).map_err(sink_err)?;
+    if opts.threads > 0 {
+        enc.multithread(opts.threads).map_err(sink_err)?;
+    }
+    enc.include_checksum(true).map_err(sink_err)?;
+    let mut tar = tar::Builder::new(enc);
+    tar.mode(tar::HeaderMode::Complete);
+
+    let mtime = chrono::Utc::now().timestamp().max(0) as u64;
+    let mut h = header(
+        tar::EntryType::Regular,
+        manifest_bytes.len() as u64,
+        0o600,
+        mtime,
+    );
+    tar.append_data(&mut h, MANIFEST_PATH, manifest_bytes.as_slice())
+        .map_err(sink_err)?;
+
+    let content_bytes = plan.total_bytes();
+    let total = content_bytes * 2;
+    let mut done = content_bytes;
+    for p in &plan.entries {
+        control.check()?;
+        let e = &p.entry;
+        let mtime = e.mtime.max(0) as u64;
+        match e.kind {
+            EntryKind::Dir => {
+                let mut h = header(tar::EntryType::Directory, 0, e.mode, mtime);
+                tar.append_data(&mut h, &e.path, io::empty())
+                    .map_err(sink_err)?;
+            }
+            EntryKind::Symlink => {
+                let mut h = header(tar::EntryType::Symlink, 0, e.mode, mtime);
+                let target = e.target.as_deref().unwrap_or_default();
+                tar.append_link(&mut h, &e.path, target).map_err(sink_err)?;
+            }
+            EntryKind::File => {
+                let mut h = header(tar::EntryType::Regular, e.size, e.mode, mtime);
+                let reader: Box<dyn Read + '_> = match &p.origin {
+                    Origin::Disk(path) => {
+                        Box::new(
+                            std::fs::File::open(path).map_err(|err| EngineError::Source {
+                                name: e.path.clone(),
+                                path: path.clone(),
+                                message: err.to_string(),
+                            })?,
+                        )
+                    }
+                    Origin::Inline(bytes) => Box::new(bytes.as_slice()),
+                    Origin::Nothing => Box::new(io::empty()),
+                };
+                let mut counted = Progressing {
+                    inner: Blake3Reader {
+                        inner: reader.take(e.size),
+                        hasher: blake3::Hasher::new(),
+                        count: 0,
+                    },
+                    control,
+                    done: &mut done,
+                    total,
+                };
+                tar.append_data(&mut h, &e.path, &mut counted)
+                    .map_err(|err| {
+                        if control.canceled() {
+                            EngineError::Canceled
+                        } else {
+                            sink_err(err)
+                        }
+                    })?;
+                let got = &counted.inner;
+                if got.count != e.size
+                    || e.blake3.as_deref() != Some(got.hasher.finalize().to_hex().as_str())
+                {
+                    return Err(EngineError::Changed {
+                        path: e.path.clone(),
+                    });
+                }
+            }
+        }
+    }
+    let enc = tar.into_inner().map_err(sink_err)?;
+    let hashed = enc.finish().map_err(sink_err)?;
+    let (mut sink, sha256, size) = hashed.finish();
+    sink.flush().map_err(sink_err)?;
+    control.report(total, total);
+    Ok((
+        sink,
+        ArchiveSummary {
+            sha256,
+            size,
+            entries: plan.entries.len() + 1,
+            content_bytes,
+            manifest,
+        },
+    ))
+}
+
+fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+/// Reports progress and honours cancel while tar copies a file.
+struct Progressing<'a, 'c, R> {
+    inner: Blake3Reader<R>,
+    control: &'a Control<'c>,
+    done: &'a mut u64,
+    total: u64,
+}
+
+impl<R: Read> Read for Progressing<'_, '_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.control.canceled() {
+            return Err(io::Error::other("canceled"));
+        }
+        let n = self.inner.read(buf)?;
+        *self.done += n as u64;
+        self.control.report(*self.done, self.total);
+        Ok(n)
+    }
+}

@@ -1,0 +1,301 @@
+//! Archive round trips: what goes in comes out byte for byte (read back by the engine and by
+//! `tar --zstd`), and every kind of damage is caught with a message that says where.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use dsbackup_engine::{Control, EngineError, Planner, WriteOptions, verify, write};
+use proptest::prelude::*;
+
+fn no_progress(_: u64, _: u64) {}
+
+fn backup(root: &Path) -> (Vec<u8>, dsbackup_engine::ArchiveSummary, Vec<String>) {
+    let cancel = AtomicBool::new(false);
+    let control = Control::new(&cancel, &no_progress);
+    let mut planner = Planner::new();
+    planner
+        .add_inline("catalog/users.jsonl", b"{\"id\":1}\n".to_vec())
+        .unwrap();
+    planner
+        .add_tree("files", "directory", root, "sources/files")
+        .unwrap();
+    let plan = planner.finish(&control).unwrap();
+    let (out, summary) = write(&plan, Vec::new(), &WriteOptions::default(), &control).unwrap();
+    (out, summary, plan.warnings)
+}
+
+fn compare_trees(a: &Path, b: &Path) {
+    let mut names_a: Vec<_> = fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let mut names_b: Vec<_> = fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names_a.sort();
+    names_b.sort();
+    assert_eq!(names_a, names_b, "{} vs {}", a.display(), b.display());
+    for n in names_a {
+        let (pa, pb) = (a.join(&n), b.join(&n));
+        let (ma, mb) = (
+            fs::symlink_metadata(&pa).unwrap(),
+            fs::symlink_metadata(&pb).unwrap(),
+        );
+        assert_eq!(
+            ma.file_type().is_symlink(),
+            mb.file_type().is_symlink(),
+            "{}",
+            pa.display()
+        );
+        if ma.file_type().is_symlink() {
+            assert_eq!(fs::read_link(&pa).unwrap(), fs::read_link(&pb).unwrap());
+        } else if ma.is_dir() {
+            compare_trees(&pa, &pb);
+        } else {
+            assert_eq!(
+                fs::read(&pa).unwrap(),
+                fs::read(&pb).unwrap(),
+                "{}",
+                pa.display()
+            );
+            assert_eq!(
+                ma.permissions().mode() & 0o777,
+                mb.permissions().mode() & 0o777,
+                "{}",
+                pa.display()
+            );
+        }
+    }
+}
+
+fn sample_tree(root: &Path) {
+    fs::create_dir_all(root.join("docs/empty")).unwrap();
+    fs::create_dir_all(root.join("данные/子目录")).unwrap();
+    fs::write(root.join("docs/a.txt"), b"hello").unwrap();
+    fs::write(root.join("docs/empty.bin"), b"").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    fs::write(root.join("данные/子目录/big.bin"), &big).unwrap();
+    fs::write(
+        root.join(format!("docs/{}.txt", "long".repeat(40))),
+        b"long name",
+    )
+    .unwrap();
+    fs::set_permissions(root.join("docs/a.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink("../docs/a.txt", root.join("данные/link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("docs/outside")).unwrap();
+}
+
+#[test]
+fn round_trip_through_engine_and_gnu_tar() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let (archive, summary, warnings) = backup(src.path());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(summary.size, archive.len() as u64);
+
+    let report = verify(archive.as_slice(), Some(&summary.sha256.to_lowercase())).unwrap();
+    assert_eq!(report.sha256, summary.sha256);
+    assert_eq!(report.entries, summary.entries);
+    let links: Vec<_> = report
+        .manifest
+        .entries
+        .iter()
+        .filter(|e| e.target.is_some())
+        .collect();
+    assert_eq!(
+        links.len(),
+        2,
+        "symlinks are recorded as links, not followed"
+    );
+
+    // GNU tar opens it, and the tree it extracts equals the source.
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("a.tar.zst");
+    fs::write(&path, &archive).unwrap();
+    let st = std::process::Command::new("tar")
+        .args(["--zstd", "-xf"])
+        .arg(&path)
+        .arg("-C")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["formatVersion"], 1);
+    compare_trees(src.path(), &out.path().join("sources/files"));
+    assert_eq!(
+        fs::read(out.path().join("catalog/users.jsonl")).unwrap(),
+        b"{\"id\":1}\n"
+    );
+}
+
+#[test]
+fn every_kind_of_damage_is_caught() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let (archive, summary, _) = backup(src.path());
+    // A wrong expected hash.
+    let err = verify(archive.as_slice(), Some("00")).unwrap_err();
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    // A flipped byte in the middle.
+    let mut flipped = archive.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    assert!(matches!(
+        verify(flipped.as_slice(), None),
+        Err(EngineError::Corrupt(_))
+    ));
+    // Truncations at several points.
+    for cut in [10, archive.len() / 3, archive.len() - 5] {
+        let err = verify(&archive[..cut], None).unwrap_err();
+        assert!(
+            matches!(err, EngineError::Corrupt(_)),
+            "cut at {cut}: {err}"
+        );
+    }
+    // Not an archive at all.
+    assert!(verify(&b"plain text, not zstd"[..], None).is_err());
+    assert_eq!(
+        verify(archive.as_slice(), Some(&summary.sha256))
+            .unwrap()
+            .sha256,
+        summary.sha256
+    );
+}
+
+#[test]
+fn unknown_format_versions_are_refused() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("x"), b"x").unwrap();
+    let (archive, _, _) = backup(src.path());
+    // Rewrite the manifest with a future version.
+    let mut text = String::new();
+    let raw = zstd::decode_all(archive.as_slice()).unwrap();
+    let mut ar = tar::Archive::new(raw.as_slice());
+    let mut out = tar::Builder::new(Vec::new());
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        if e.path().unwrap().to_str() == Some("manifest.json") {
+            text = String::from_utf8(data.clone())
+                .unwrap()
+                .replace("\"formatVersion\": 1", "\"formatVersion\": 99");
+            data = text.clone().into_bytes();
+        }
+        let mut h = e.header().clone();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        out.append(&h, data.as_slice()).unwrap();
+    }
+    let bumped = zstd::encode_all(out.into_inner().unwrap().as_slice(), 3).unwrap();
+    let err = verify(bumped.as_slice(), None).unwrap_err();
+    assert!(err.to_string().contains("format version 99"), "{err}");
+    assert!(text.contains("99"));
+}
+
+#[test]
+fn problems_are_warnings_or_clear_errors() {
+    let src = tempfile::tempdir().unwrap();
+    fs::write(src.path().join("keep"), b"k").unwrap();
+    fs::write(src.path().join("vanishes"), b"v").unwrap();
+    let cancel = AtomicBool::new(false);
+    let control = Control::new(&cancel, &no_progress);
+    let mut planner = Planner::new();
+    planner
+        .add_tree("files", "directory", src.path(), "sources/files")
+        .unwrap();
+    fs::remove_file(src.path().join("vanishes")).unwrap();
+    let plan = planner.finish(&control).unwrap();
+    assert_eq!(plan.warnings.len(), 1, "{:?}", plan.warnings);
+    assert!(plan.warnings[0].contains("vanishes"));
+
+    // A file that changes after planning fails the write.
+    fs::write(src.path().join("keep"), b"changed!").unwrap();
+    let err = write(&plan, Vec::new(), &WriteOptions::default(), &control).unwrap_err();
+    assert!(matches!(err, EngineError::Changed { .. }), "{err}");
+
+    // A missing source root is an error naming it.
+    let mut planner = Planner::new();
+    let err = planner
+        .add_tree(
+            "gone",
+            "directory",
+            &src.path().join("nope"),
+            "sources/gone",
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("gone"), "{err}");
+
+    // Cancel stops both phases.
+    cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut planner = Planner::new();
+    planner
+        .add_tree("files", "directory", src.path(), "sources/files")
+        .unwrap();
+    assert!(matches!(
+        planner.finish(&control),
+        Err(EngineError::Canceled)
+    ));
+}
+
+#[test]
+fn a_failing_sink_fails_the_write() {
+    #[derive(Debug)]
+    struct Full(usize);
+    impl std::io::Write for Full {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.0 + b.len() > 4096 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left",
+                ));
+            }
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let cancel = AtomicBool::new(false);
+    let control = Control::new(&cancel, &no_progress);
+    let mut planner = Planner::new();
+    planner
+        .add_tree("files", "directory", src.path(), "sources/files")
+        .unwrap();
+    let plan = planner.finish(&control).unwrap();
+    let err = write(&plan, Full(0), &WriteOptions::default(), &control).unwrap_err();
+    assert!(matches!(err, EngineError::Sink(_)), "{err}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn random_trees_round_trip(files in proptest::collection::vec(
+        ("[a-zA-Zа-я0-9 _.-]{1,12}", "[a-z]{1,6}", proptest::collection::vec(any::<u8>(), 0..5000)), 0..20)) {
+        let src = tempfile::tempdir().unwrap();
+        for (name, dir, data) in &files {
+            let name = name.trim_matches('.');
+            if name.is_empty() { continue; }
+            fs::create_dir_all(src.path().join(dir)).unwrap();
+            fs::write(src.path().join(dir).join(name), data).unwrap();
+        }
+        let (archive, summary, _) = backup(src.path());
+        let report = verify(archive.as_slice(), Some(&summary.sha256)).unwrap();
+        let total: u64 = fs::read_dir(src.path()).unwrap()
+            .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
+            .map(|f| f.unwrap().metadata().unwrap().len()).sum();
+        prop_assert_eq!(report.content_bytes, total + 9);
+    }
+}
