@@ -5,6 +5,7 @@
 //! domain: the server converts between these shapes and `dsbackup_core` types at its edge.
 
 pub mod auth;
+pub mod backup;
 pub mod datetime;
 pub mod enums;
 pub mod envelope;

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal};
-use dsbackup_core::{ApiKey, Catalog, CoreError, FolderKind, PortalStatus, Role, Session, User};
+use dsbackup_core::{
+    ApiKey, BackupRecord, Catalog, CoreError, DUMP_TENANT, FolderKind, PortalStatus, Role, Session,
+    StorageKind, User,
+};
 use uuid::Uuid;
 
 fn new_user(email: &str, role: Role) -> User {
@@ -39,6 +42,92 @@ pub async fn run_all(cat: Arc<dyn Catalog>) {
     keys_and_sessions(cat.as_ref()).await;
     folders_and_files(cat.as_ref()).await;
     delete_cascades(cat.as_ref()).await;
+    backups(cat.as_ref()).await;
+}
+
+fn record(tenant: i64, minutes_ago: i64, paid: bool) -> BackupRecord {
+    BackupRecord {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        is_scheduled: false,
+        name: "p_2026-01-01_00-00-00.tar.zst".into(),
+        hash: "AB".repeat(32),
+        size: 1234,
+        storage: StorageKind::Local,
+        storage_base_path: "/backups".into(),
+        storage_path: "/backups/p.tar.zst".into(),
+        storage_params: [("filePath".to_string(), "/backups".to_string())].into(),
+        created_on: Utc::now() - Duration::minutes(minutes_ago),
+        expires_on: None,
+        removed: false,
+        paid,
+    }
+}
+
+async fn backups(cat: &dyn Catalog) {
+    let a = record(7, 10, false);
+    let b = BackupRecord {
+        expires_on: Some(Utc::now() + Duration::days(1)),
+        storage: StorageKind::DataStore,
+        ..record(7, 5, false)
+    };
+    let other = record(8, 1, false);
+    let dump = record(DUMP_TENANT, 1, false);
+    let paid = record(7, 1, true);
+    for r in [&a, &b, &other, &dump, &paid] {
+        cat.insert_backup(r.clone()).await.unwrap();
+    }
+    assert!(matches!(
+        cat.insert_backup(a.clone()).await,
+        Err(CoreError::Conflict(_))
+    ));
+    let got = cat.backup(b.id).await.unwrap().expect("record reads back");
+    assert_eq!(got.storage, StorageKind::DataStore);
+    assert_eq!(got.storage_params, b.storage_params);
+    assert!(got.expires_on.is_some());
+    let live: Vec<_> = cat
+        .live_backups(7)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(
+        live,
+        vec![a.id, b.id, paid.id],
+        "oldest first, own tenant only"
+    );
+    assert_eq!(
+        cat.live_backups(DUMP_TENANT).await.unwrap().len(),
+        1,
+        "dumps apart"
+    );
+
+    assert!(cat.mark_backup_removed(a.id).await.unwrap());
+    assert!(!cat.mark_backup_removed(a.id).await.unwrap(), "only once");
+    assert_eq!(cat.live_backups(7).await.unwrap().len(), 2);
+    assert!(
+        cat.backup(a.id).await.unwrap().unwrap().removed,
+        "removed rows stay"
+    );
+
+    let (from, to) = (Utc::now() - Duration::hours(1), Utc::now());
+    assert_eq!(
+        cat.count_backups(7, from, to, false).await.unwrap(),
+        2,
+        "removed ones count"
+    );
+    assert_eq!(cat.count_backups(7, from, to, true).await.unwrap(), 1);
+    assert_eq!(cat.count_backups(7, to, to, false).await.unwrap(), 0);
+
+    assert!(cat.erase_backup(paid.id).await.unwrap());
+    assert_eq!(
+        cat.backup(paid.id).await.unwrap(),
+        None,
+        "erased rows are gone"
+    );
+    assert_eq!(cat.count_backups(7, from, to, true).await.unwrap(), 0);
+    assert!(!cat.erase_backup(paid.id).await.unwrap());
 }
 
 async fn portals_and_users(cat: &dyn Catalog) {

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::error::CoreResult;
 use crate::model::{
-    ApiKey, FileEntry, Folder, FolderKind, Portal, PortalId, PortalStatus, Session, User,
+    ApiKey, BackupRecord, FileEntry, Folder, FolderKind, Portal, PortalId, PortalStatus, Session,
+    User,
 };
 
 /// What is needed to create a portal; the catalog assigns the id.
@@ -102,4 +103,34 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     async fn file(&self, id: i64) -> CoreResult<Option<FileEntry>>;
     /// The files directly inside a folder, by id.
     async fn files_in(&self, folder: i64) -> CoreResult<Vec<FileEntry>>;
+
+    /// Every folder of a portal, by id.
+    async fn folders_of(&self, portal: PortalId) -> CoreResult<Vec<Folder>>;
+    /// Every file of a portal, by id.
+    async fn files_of(&self, portal: PortalId) -> CoreResult<Vec<FileEntry>>;
+    /// Every API key of a portal, oldest first.
+    async fn api_keys_of_portal(&self, portal: PortalId) -> CoreResult<Vec<ApiKey>>;
+    /// Deletes a file record. Returns whether it existed.
+    async fn delete_file(&self, id: i64) -> CoreResult<bool>;
+
+    /// Records a finished backup. `Conflict` when the id exists.
+    async fn insert_backup(&self, record: BackupRecord) -> CoreResult<()>;
+    /// A backup record by id, removed or not.
+    async fn backup(&self, id: Uuid) -> CoreResult<Option<BackupRecord>>;
+    /// The records of a tenant (a portal, or `DUMP_TENANT`) that are not removed, oldest first.
+    async fn live_backups(&self, tenant: PortalId) -> CoreResult<Vec<BackupRecord>>;
+    /// Erases a record that must never have existed (a canceled job's). Returns whether it
+    /// existed.
+    async fn erase_backup(&self, id: Uuid) -> CoreResult<bool>;
+    /// Marks a record removed (soft delete). Returns whether it was live.
+    async fn mark_backup_removed(&self, id: Uuid) -> CoreResult<bool>;
+    /// Counts a tenant's records created in `[from, to]` with this `paid` flag, removed
+    /// ones included (as upstream's free-backup allowance counts them).
+    async fn count_backups(
+        &self,
+        tenant: PortalId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        paid: bool,
+    ) -> CoreResult<i64>;
 }

@@ -52,7 +52,7 @@ impl PortalStatus {
 }
 
 /// A portal (tenant).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Portal {
     pub id: PortalId,
     pub alias: String,
@@ -65,7 +65,7 @@ pub struct Portal {
 }
 
 /// A portal member's role, the DocSpace user types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
     Owner,
     DocSpaceAdmin,
@@ -101,7 +101,7 @@ impl Role {
 }
 
 /// A member of a portal.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub id: Uuid,
     pub portal_id: PortalId,
@@ -128,7 +128,7 @@ impl User {
 }
 
 /// What a folder is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum FolderKind {
     /// The portal's rooms root (`@rooms`).
     RoomsRoot,
@@ -139,7 +139,7 @@ pub enum FolderKind {
 }
 
 /// A room or folder. Ids are integers, unique across the instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Folder {
     pub id: i64,
     pub portal_id: PortalId,
@@ -151,7 +151,7 @@ pub struct Folder {
 }
 
 /// A file in a folder. Its bytes live in the portal's documents area under its id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     pub id: i64,
     pub portal_id: PortalId,
@@ -163,7 +163,7 @@ pub struct FileEntry {
 }
 
 /// An API key. Only the SHA-256 of the secret is kept.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     pub id: Uuid,
     pub portal_id: PortalId,
@@ -193,4 +193,61 @@ pub struct Session {
     pub user_id: Uuid,
     pub portal_id: PortalId,
     pub expires_at: DateTime<Utc>,
+}
+
+/// Where a backup archive is kept (DocSpace `BackupStorageType` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageKind {
+    Documents = 0,
+    ThirdPartyDocuments = 1,
+    CustomCloud = 2,
+    Local = 3,
+    DataStore = 4,
+    ThirdPartyConsumer = 5,
+}
+
+impl StorageKind {
+    /// From the stored integer.
+    pub fn from_i64(v: i64) -> Option<Self> {
+        use StorageKind::*;
+        [
+            Documents,
+            ThirdPartyDocuments,
+            CustomCloud,
+            Local,
+            DataStore,
+            ThirdPartyConsumer,
+        ]
+        .into_iter()
+        .find(|k| *k as i64 == v)
+    }
+}
+
+/// The tenant id of whole-instance dumps, as upstream.
+pub const DUMP_TENANT: PortalId = -1;
+
+/// A backup history record (upstream `backup_backup`). Removed records stay, marked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRecord {
+    /// Equals the task id of the job that made it.
+    pub id: Uuid,
+    /// The portal, or [`DUMP_TENANT`] for a dump.
+    pub tenant_id: PortalId,
+    pub is_scheduled: bool,
+    /// The archive's file name.
+    pub name: String,
+    /// Upper-case hex SHA-256 of the archive.
+    pub hash: String,
+    pub size: i64,
+    pub storage: StorageKind,
+    /// The folder id or directory the archive was written to.
+    pub storage_base_path: String,
+    /// Where the archive is: a file id, a full path or an object name.
+    pub storage_path: String,
+    pub storage_params: std::collections::BTreeMap<String, String>,
+    pub created_on: DateTime<Utc>,
+    /// Only DataStore backups expire.
+    pub expires_on: Option<DateTime<Utc>>,
+    pub removed: bool,
+    pub paid: bool,
 }

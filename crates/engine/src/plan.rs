@@ -125,6 +125,19 @@ impl Planner {
         root: &Path,
         prefix: &str,
     ) -> EngineResult<()> {
+        self.add_tree_filtered(name, kind, root, prefix, &|_| true)
+    }
+
+    /// Like [`Planner::add_tree`], leaving out every path below the root for which `keep` is
+    /// false (and, for directories, everything under them).
+    pub fn add_tree_filtered(
+        &mut self,
+        name: &str,
+        kind: &str,
+        root: &Path,
+        prefix: &str,
+        keep: &dyn Fn(&Path) -> bool,
+    ) -> EngineResult<()> {
         let meta = fs::metadata(root).map_err(|e| EngineError::Source {
             name: name.into(),
             path: root.into(),
@@ -145,10 +158,10 @@ impl Planner {
             origin: root.display().to_string(),
             prefix: prefix.into(),
         });
-        self.walk(root, prefix)
+        self.walk(root, prefix, keep)
     }
 
-    fn walk(&mut self, dir: &Path, prefix: &str) -> EngineResult<()> {
+    fn walk(&mut self, dir: &Path, prefix: &str, keep: &dyn Fn(&Path) -> bool) -> EngineResult<()> {
         let mut children: Vec<_> = match fs::read_dir(dir) {
             Ok(rd) => rd.filter_map(Result::ok).collect(),
             Err(e) => {
@@ -159,6 +172,9 @@ impl Planner {
         children.sort_by_key(|c| c.file_name());
         for child in children {
             let path = child.path();
+            if !keep(&path) {
+                continue;
+            }
             let Some(name) = child.file_name().to_str().map(str::to_string) else {
                 self.plan
                     .warnings
@@ -211,7 +227,7 @@ impl Planner {
                     entry,
                     origin: Origin::Nothing,
                 });
-                self.walk(&path, &archive_path)?;
+                self.walk(&path, &archive_path, keep)?;
             } else if ft.is_file() {
                 entry.size = meta.len();
                 self.plan.entries.push(Planned {

@@ -65,6 +65,28 @@ pub async fn run(state: &AppState) -> CoreResult<()> {
     Ok(())
 }
 
+/// The instance key (32 random bytes in `instance.key`, mode 0600), created on first start.
+/// It signs download links.
+///
+/// Fails when the file cannot be read or written.
+pub fn instance_key(data_dir: &std::path::Path) -> CoreResult<Vec<u8>> {
+    let path = data_dir.join("instance.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => hex::decode(text.trim())
+            .map_err(|e| CoreError::Internal(format!("{} is damaged: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = secret::random_token(32);
+            write_private(&path, &key)
+                .map_err(|e| CoreError::Internal(format!("writing {}: {e}", path.display())))?;
+            hex::decode(key).map_err(|e| CoreError::Internal(e.to_string()))
+        }
+        Err(e) => Err(CoreError::Internal(format!(
+            "reading {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

@@ -30,6 +30,27 @@ pub struct PortalConfig {
     /// Extra `Host` names that select this portal.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Data of the application around the portal that its backups include.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+}
+
+/// What kind of data a source is.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A directory tree, archived file by file.
+    Directory,
+}
+
+/// A source of a portal's backups.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub kind: SourceKind,
+    /// Unique within the portal: `[a-zA-Z0-9_-]`; archived under `sources/<name>/`.
+    pub name: String,
+    pub path: PathBuf,
 }
 
 /// A string that never prints.
@@ -74,6 +95,16 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
     pub max_upload_bytes: u64,
+    /// Directories under which `Local` backups may be written (and restored from).
+    pub local_roots: Vec<PathBuf>,
+    /// `saas` only: free backups per portal and calendar month (UTC); 0 means no limit.
+    pub free_backups_per_month: u32,
+    /// `saas` only: backups beyond the allowance are allowed and marked paid.
+    pub paid_backup_service: bool,
+    /// zstd level of archives (1–19).
+    pub zstd_level: i32,
+    /// Compression threads per backup; 0 means one per core.
+    pub backup_threads: u32,
     pub portals: Vec<PortalConfig>,
     #[serde(skip)]
     pub owner: OwnerPreset,
@@ -94,6 +125,11 @@ impl Default for Config {
             rate_limit_per_minute: 1500,
             max_body_bytes: 1 << 20,
             max_upload_bytes: 10 << 30,
+            local_roots: Vec::new(),
+            free_backups_per_month: 0,
+            paid_backup_service: false,
+            zstd_level: 3,
+            backup_threads: 0,
             portals: Vec::new(),
             owner: OwnerPreset::default(),
         }
@@ -170,6 +206,16 @@ impl Config {
             "DSBACKUP_ADMIN_SECRET" => self.admin_secret = Secret(value),
             "DSBACKUP_BASE_DOMAIN" => self.base_domain = value,
             "DSBACKUP_CATALOG" => self.catalog = value,
+            "DSBACKUP_LOCAL_ROOTS" => {
+                self.local_roots = value
+                    .split(':')
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            }
+            "DSBACKUP_FREE_BACKUPS_PER_MONTH" => {
+                self.free_backups_per_month = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
             "DSBACKUP_RATE_LIMIT_PER_MINUTE" => {
                 self.rate_limit_per_minute = value.parse().map_err(|e| bad(format!("{e}")))?
             }
@@ -192,6 +238,37 @@ impl Config {
                 "session_ttl_hours and rate_limit_per_minute must be positive".into(),
             ));
         }
+        if !(1..=19).contains(&self.zstd_level) {
+            return Err(ConfigError::Invalid("zstd_level must be 1 - 19".into()));
+        }
+        if let Some(root) = self.local_roots.iter().find(|r| !r.is_absolute()) {
+            return Err(ConfigError::Invalid(format!(
+                "local_roots must be absolute paths: {}",
+                root.display()
+            )));
+        }
+        for p in &self.portals {
+            let mut names = std::collections::HashSet::new();
+            for src in &p.sources {
+                let ok = !src.name.is_empty()
+                    && src
+                        .name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                if !ok || !names.insert(src.name.as_str()) {
+                    return Err(ConfigError::Invalid(format!(
+                        "portal {}: source names must be unique and of [a-zA-Z0-9_-]: {:?}",
+                        p.alias, src.name
+                    )));
+                }
+                if !src.path.is_absolute() {
+                    return Err(ConfigError::Invalid(format!(
+                        "source {} must have an absolute path",
+                        src.name
+                    )));
+                }
+            }
+        }
         if let Some(key) = &self.owner.api_key
             && (!key.0.starts_with(dsbackup_core::secret::API_KEY_PREFIX) || key.0.len() < 23)
         {
@@ -201,6 +278,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The configured sources of a portal.
+    pub fn sources_of(&self, alias: &str) -> &[SourceConfig] {
+        self.portals
+            .iter()
+            .find(|p| p.alias == alias)
+            .map_or(&[], |p| &p.sources)
     }
 
     /// The catalog URL in effect.
@@ -229,15 +314,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dsb-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nmode = \"saas\"\n[[portals]]\nalias = \"a\"\nhosts = [\"h.example\"]\n").unwrap();
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nmode = \"saas\"\n[[portals]]\nalias = \"a\"\nhosts = [\"h.example\"]\n[[portals.sources]]\nkind = \"directory\"\nname = \"files\"\npath = \"/srv/files\"\n").unwrap();
         let cfg = Config::load(
             Some(&file),
             env(&[
                 ("DSBACKUP_MODE", "Standalone"),
                 ("DSBACKUP_BOOTSTRAP", "False"),
+                ("DSBACKUP_LOCAL_ROOTS", "/a:/b"),
             ]),
         )
         .unwrap();
+        assert_eq!(
+            cfg.local_roots,
+            vec![PathBuf::from("/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(cfg.sources_of("a")[0].path, PathBuf::from("/srv/files"));
         assert_eq!(cfg.listen.port(), 9000);
         assert_eq!(cfg.mode, Mode::Standalone);
         assert!(!cfg.bootstrap);

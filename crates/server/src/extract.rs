@@ -65,6 +65,31 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     }
 }
 
+/// A JSON body that may be absent: an empty body is `None`; anything else must be valid JSON
+/// (checked as [`ApiJson`]).
+#[derive(Debug)]
+pub struct MaybeJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0")
+            || (!req.headers().contains_key(header::CONTENT_LENGTH)
+                && !req.headers().contains_key(header::TRANSFER_ENCODING));
+        if empty {
+            return Ok(MaybeJson(None));
+        }
+        ApiJson::<T>::from_request(req, state)
+            .await
+            .map(|j| MaybeJson(Some(j.0)))
+    }
+}
+
 /// The query string with keys folded to lower case, as ASP.NET binds them (`Dump` = `dump`).
 #[derive(Debug, Default)]
 pub struct QueryMap(pub HashMap<String, String>);

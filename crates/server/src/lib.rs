@@ -5,6 +5,7 @@
 //! shutdown future completes, finishing requests in flight.
 
 pub mod auth;
+pub mod backup;
 pub mod bootstrap;
 pub mod config;
 pub mod extract;
@@ -66,7 +67,8 @@ impl Server {
             .await
             .map_err(StartError::Catalog)?;
         let addr = config.listen;
-        let state = AppState::new(config, catalog);
+        let key = bootstrap::instance_key(&config.data_dir).map_err(StartError::Bootstrap)?;
+        let state = AppState::new(config, catalog, key);
         bootstrap::run(&state)
             .await
             .map_err(StartError::Bootstrap)?;

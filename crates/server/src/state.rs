@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use dsbackup_core::{Catalog, PortalId};
 
+use crate::backup::jobs::Jobs;
 use crate::config::Config;
 use crate::ratelimit::RateLimiter;
 
@@ -19,18 +20,36 @@ struct Inner {
     config: Config,
     catalog: Arc<dyn Catalog>,
     limiter: RateLimiter,
+    jobs: Jobs,
+    instance_key: Vec<u8>,
 }
 
 impl AppState {
-    pub fn new(config: Config, catalog: Arc<dyn Catalog>) -> Self {
+    /// `instance_key` signs download links; it must stay the same across restarts.
+    pub fn new(config: Config, catalog: Arc<dyn Catalog>, instance_key: Vec<u8>) -> Self {
         let limiter = RateLimiter::new(config.rate_limit_per_minute);
         Self {
             inner: Arc::new(Inner {
                 config,
                 catalog,
                 limiter,
+                jobs: Jobs::default(),
+                instance_key,
             }),
         }
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.inner.jobs
+    }
+
+    pub fn instance_key(&self) -> &[u8] {
+        &self.inner.instance_key
+    }
+
+    /// The temporary folder of backups (`GET /api/2.0/backup/backuptmp`).
+    pub fn backup_tmp(&self) -> PathBuf {
+        self.inner.config.data_dir.join("tmp").join("backup")
     }
 
     pub fn config(&self) -> &Config {

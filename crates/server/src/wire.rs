@@ -62,6 +62,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("Access denied")]
     Forbidden,
+    /// 403 with a message that says why.
+    #[error("{0}")]
+    Denied(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -84,7 +87,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
@@ -130,25 +133,28 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The request's display URL, as `links[0].href`.
-fn display_url(req: &Request) -> String {
-    let host = req
-        .headers()
+/// `scheme://host` of a request as the client addressed it (`Host`, `X-Forwarded-Proto`).
+pub fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    let scheme = req
-        .headers()
+    let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .filter(|s| *s == "https" || *s == "http")
         .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+/// The request's display URL, as `links[0].href`.
+fn display_url(req: &Request) -> String {
     let path = req
         .uri()
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    format!("{scheme}://{host}{path}")
+    format!("{}{path}", base_url(req.headers()))
 }
 
 fn json_response(

@@ -118,9 +118,11 @@ impl Storage for LocalStorage {
         let partial = self
             .root
             .join(format!(".partial-{}-{name}", uuid::Uuid::new_v4()));
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        // Archives hold the catalog (password and key hashes): owner-only.
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts
             .open(&partial)
             .map_err(|e| io_err("creating", &partial, e))?;
         Ok(Box::new(LocalWriter {

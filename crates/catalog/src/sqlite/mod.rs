@@ -11,13 +11,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal};
 use dsbackup_core::{
-    ApiKey, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal, PortalId,
-    PortalStatus, Session, User,
+    ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
+    PortalId, PortalStatus, Session, User,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
 
-use rows::{FILE_COLS, FOLDER_COLS, KEY_COLS, PORTAL_COLS, USER_COLS, ts};
+use rows::{BACKUP_COLS, FILE_COLS, FOLDER_COLS, KEY_COLS, PORTAL_COLS, USER_COLS, ts};
 
 /// The SQLite catalog.
 #[derive(Debug, Clone)]
@@ -548,6 +548,153 @@ impl Catalog for SqliteCatalog {
                 [folder],
                 rows::file,
             )
+        })
+        .await
+    }
+
+    async fn folders_of(&self, portal: PortalId) -> CoreResult<Vec<Folder>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {FOLDER_COLS} FROM folders WHERE portal_id = ?1 ORDER BY id"),
+                [portal],
+                rows::folder,
+            )
+        })
+        .await
+    }
+
+    async fn files_of(&self, portal: PortalId) -> CoreResult<Vec<FileEntry>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {FILE_COLS} FROM files WHERE portal_id = ?1 ORDER BY id"),
+                [portal],
+                rows::file,
+            )
+        })
+        .await
+    }
+
+    async fn api_keys_of_portal(&self, portal: PortalId) -> CoreResult<Vec<ApiKey>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!(
+                    "SELECT {KEY_COLS} FROM api_keys WHERE portal_id = ?1 ORDER BY created_on, id"
+                ),
+                [portal],
+                rows::api_key,
+            )
+        })
+        .await
+    }
+
+    async fn delete_file(&self, id: i64) -> CoreResult<bool> {
+        self.with(move |c| {
+            Ok(c.execute("DELETE FROM files WHERE id = ?1", [id])
+                .map_err(internal)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn insert_backup(&self, r: BackupRecord) -> CoreResult<()> {
+        self.with(move |c| {
+            c.execute(
+                &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                params![
+                    r.id.to_string(),
+                    r.tenant_id,
+                    r.is_scheduled,
+                    r.name,
+                    r.hash,
+                    r.size,
+                    r.storage as i64,
+                    r.storage_base_path,
+                    r.storage_path,
+                    serde_json::to_string(&r.storage_params).unwrap_or_else(|_| "{}".into()),
+                    ts(r.created_on),
+                    r.expires_on.map(ts),
+                    r.removed,
+                    r.paid
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    CoreError::Conflict(format!("Backup {} already recorded", r.id))
+                } else {
+                    internal(e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn backup(&self, id: Uuid) -> CoreResult<Option<BackupRecord>> {
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {BACKUP_COLS} FROM backups WHERE id = ?1"),
+                [id.to_string()],
+                rows::backup,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn live_backups(&self, tenant: PortalId) -> CoreResult<Vec<BackupRecord>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {BACKUP_COLS} FROM backups WHERE tenant_id = ?1 AND removed = 0 ORDER BY created_on, id"),
+                [tenant],
+                rows::backup,
+            )
+        })
+        .await
+    }
+
+    async fn erase_backup(&self, id: Uuid) -> CoreResult<bool> {
+        self.with(move |c| {
+            Ok(
+                c.execute("DELETE FROM backups WHERE id = ?1", [id.to_string()])
+                    .map_err(internal)?
+                    > 0,
+            )
+        })
+        .await
+    }
+
+    async fn mark_backup_removed(&self, id: Uuid) -> CoreResult<bool> {
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE backups SET removed = 1 WHERE id = ?1 AND removed = 0",
+                    [id.to_string()],
+                )
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn count_backups(
+        &self,
+        tenant: PortalId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        paid: bool,
+    ) -> CoreResult<i64> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM backups WHERE tenant_id = ?1 AND paid = ?2 AND created_on >= ?3 AND created_on <= ?4",
+                params![tenant, paid, ts(from), ts(to)],
+                |r| r.get(0),
+            )
+            .map_err(internal)
         })
         .await
     }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use dsbackup_core::{
-    ApiKey, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal, PortalStatus, Role,
-    Session, User,
+    ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
+    PortalStatus, Role, Session, StorageKind, User,
 };
 use rusqlite::{Connection, Params, Row};
 use uuid::Uuid;
@@ -15,6 +15,7 @@ pub const USER_COLS: &str =
 pub const KEY_COLS: &str = "id, portal_id, user_id, name, key_hash, key_postfix, permissions, created_on, expires_at, last_used, is_active";
 pub const FOLDER_COLS: &str =
     "id, portal_id, parent_id, title, kind, room_type, created_by, created_on";
+pub const BACKUP_COLS: &str = "id, tenant_id, is_scheduled, name, hash, size, storage_type, storage_base_path, storage_path, storage_params, created_on, expires_on, removed, paid";
 pub const FILE_COLS: &str = "id, portal_id, folder_id, title, size, created_by, created_on";
 
 /// The stored text of a time stamp.
@@ -166,4 +167,24 @@ pub fn all<T, P: Params>(
         rows.collect()
     };
     run().map_err(|e| CoreError::internal(&e))
+}
+
+pub fn backup(row: &Row) -> rusqlite::Result<BackupRecord> {
+    let params: String = row.get(9)?;
+    Ok(BackupRecord {
+        id: uuid(row, 0)?,
+        tenant_id: row.get(1)?,
+        is_scheduled: row.get(2)?,
+        name: row.get(3)?,
+        hash: row.get(4)?,
+        size: row.get(5)?,
+        storage: StorageKind::from_i64(row.get(6)?).ok_or_else(|| bad(6, "storage type"))?,
+        storage_base_path: row.get(7)?,
+        storage_path: row.get(8)?,
+        storage_params: serde_json::from_str(&params).map_err(|_| bad(9, "storage params"))?,
+        created_on: time(row, 10)?,
+        expires_on: opt_time(row, 11)?,
+        removed: row.get(12)?,
+        paid: row.get(13)?,
+    })
 }

@@ -68,6 +68,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX files_folder ON files(folder_id);
     "#,
+    // 2: backup history (removed rows stay, marked; tenant -1 holds dumps).
+    r#"
+    CREATE TABLE backups (
+        id                TEXT PRIMARY KEY,
+        tenant_id         INTEGER NOT NULL,
+        is_scheduled      INTEGER NOT NULL,
+        name              TEXT NOT NULL,
+        hash              TEXT NOT NULL,
+        size              INTEGER NOT NULL,
+        storage_type      INTEGER NOT NULL,
+        storage_base_path TEXT NOT NULL,
+        storage_path      TEXT NOT NULL,
+        storage_params    TEXT NOT NULL,
+        created_on        TEXT NOT NULL,
+        expires_on        TEXT,
+        removed           INTEGER NOT NULL,
+        paid              INTEGER NOT NULL
+    );
+    CREATE INDEX backups_tenant ON backups(tenant_id, created_on);
+    "#,
 ];
 
 /// Brings a database up to the newest schema.

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod backup;
+mod backup_errors;
 mod bad_input;
 mod golden;
 mod harness;

@@ -23,7 +23,7 @@ use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath, QueryMap};
 use crate::present;
 use crate::state::AppState;
-use crate::wire::{ApiError, Envelope};
+use crate::wire::{ApiError, Envelope, base_url};
 
 /// Characters escaped in an RFC 5987 `filename*` value (all but `attr-char`).
 const RFC5987: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -36,14 +36,6 @@ const RFC5987: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 #[derive(Debug, Deserialize)]
 pub struct CreateFolderRequest {
     title: Option<String>,
-}
-
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
 }
 
 async fn folder_of(state: &AppState, caller: &Caller, id: i64) -> Result<Folder, ApiError> {

@@ -2,6 +2,7 @@
 //! One file per endpoint family; the wire format is written by `wire::finalize`.
 
 mod authentication;
+mod backup;
 mod files;
 mod keys;
 mod people;
@@ -73,6 +74,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/2.0/files/file/{file_id}", get(files::file_info))
         .route("/api/2.0/files/{folder_id}", get(files::folder))
         .route("/filehandler.ashx", get(files::download))
+        .route("/api/2.0/backup/startbackup", post(backup::start))
+        .route("/api/2.0/backup/getbackupprogress", get(backup::progress))
+        .route("/api/2.0/backup/cancelbackup", post(backup::cancel))
+        .route("/api/2.0/backup/getbackuphistory", get(backup::history))
+        .route(
+            "/api/2.0/backup/deletebackup/{id}",
+            axum::routing::delete(backup::delete),
+        )
+        .route(
+            "/api/2.0/backup/deletebackuphistory",
+            axum::routing::delete(backup::delete_history),
+        )
+        .route("/api/2.0/backup/getbackupscount", get(backup::count))
+        .route(
+            "/api/2.0/backup/getbackupscountbypaid",
+            get(backup::count_by_paid),
+        )
+        .route(
+            "/api/2.0/backup/getservicestate",
+            get(backup::service_state),
+        )
+        .route("/api/2.0/backup/backuptmp", get(backup::tmp))
+        .route("/api/2.0/backup/download/{id}", get(backup::download))
         .route("/apisystem/portal/register", post(portal::register))
         .route(
             "/api/2.0/portal/deleteportalimmediately",

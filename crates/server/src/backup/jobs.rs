@@ -1,0 +1,247 @@
+//! Running backup jobs and their progress, one per portal and one dump per instance.
+//!
+//! A job moves Created → Running → Completed / Canceled / Failed. Its progress only grows and
+//! stays below 100 until it completes. Cancel takes the job out of the progress view (as
+//! upstream dequeues it) and flags the worker, which removes its partial archive. Completion
+//! and cancel take the same lock, so a job is either recorded or canceled, never both.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use dsbackup_core::PortalId;
+use uuid::Uuid;
+
+/// Which slot a job occupies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKey {
+    Portal(PortalId),
+    Dump,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    Created,
+    Running,
+    Completed,
+    Canceled,
+    Failed,
+}
+
+/// What the progress endpoint shows of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: Uuid,
+    pub tenant_id: PortalId,
+    pub status: JobStatus,
+    pub progress: i32,
+    pub error: String,
+    pub warning: Option<String>,
+    pub link: String,
+}
+
+impl Snapshot {
+    pub fn is_completed(&self) -> bool {
+        !matches!(self.status, JobStatus::Created | JobStatus::Running)
+    }
+}
+
+/// One backup job.
+#[derive(Debug)]
+pub struct Job {
+    pub id: Uuid,
+    pub key: JobKey,
+    /// The portal that started it (a dump keeps its starter's id, as upstream).
+    pub tenant_id: PortalId,
+    cancel: AtomicBool,
+    state: Mutex<Snapshot>,
+}
+
+impl Job {
+    fn new(key: JobKey, tenant_id: PortalId) -> Self {
+        let id = Uuid::new_v4();
+        Self {
+            id,
+            key,
+            tenant_id,
+            cancel: AtomicBool::new(false),
+            state: Mutex::new(Snapshot {
+                id,
+                tenant_id,
+                status: JobStatus::Created,
+                progress: 0,
+                error: String::new(),
+                warning: None,
+                link: String::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Snapshot> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The flag the engine polls.
+    pub fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+
+    pub fn is_canceled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().clone()
+    }
+
+    pub fn set_running(&self) {
+        let mut s = self.lock();
+        if s.status == JobStatus::Created {
+            s.status = JobStatus::Running;
+        }
+    }
+
+    /// Raises progress to `percent` (kept within 0–99 and never lowered).
+    pub fn advance(&self, percent: i32) {
+        let mut s = self.lock();
+        if s.status == JobStatus::Running {
+            s.progress = s.progress.max(percent.clamp(0, 99));
+        }
+    }
+
+    /// Completes the job unless it was canceled; returns `false` when canceled, leaving the
+    /// caller to undo what it recorded.
+    pub fn finish(&self, link: String, warning: Option<String>) -> bool {
+        let mut s = self.lock();
+        if self.is_canceled() {
+            return false;
+        }
+        s.status = JobStatus::Completed;
+        s.progress = 100;
+        s.link = link;
+        s.warning = warning;
+        true
+    }
+
+    /// Fails the job with a message for the client (no-op once canceled).
+    pub fn fail(&self, message: String) {
+        let mut s = self.lock();
+        if !self.is_canceled() {
+            s.status = JobStatus::Failed;
+            s.error = message;
+        }
+    }
+
+    fn mark_canceled(&self) {
+        let mut s = self.lock();
+        self.cancel.store(true, Ordering::Relaxed);
+        if !s.is_completed() {
+            s.status = JobStatus::Canceled;
+            s.warning = Some("Backup cancelled".into());
+        }
+    }
+}
+
+/// The job slots.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    slots: Mutex<HashMap<JobKey, Arc<Job>>>,
+}
+
+impl Jobs {
+    fn slots(&self) -> MutexGuard<'_, HashMap<JobKey, Arc<Job>>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the slot for a new job, or returns the job still running there.
+    pub fn start(&self, key: JobKey, tenant_id: PortalId) -> Result<Arc<Job>, Arc<Job>> {
+        let mut slots = self.slots();
+        if let Some(existing) = slots.get(&key)
+            && !existing.snapshot().is_completed()
+        {
+            return Err(existing.clone());
+        }
+        let job = Arc::new(Job::new(key, tenant_id));
+        slots.insert(key, job.clone());
+        Ok(job)
+    }
+
+    /// The job in a slot, running or finished.
+    pub fn get(&self, key: JobKey) -> Option<Arc<Job>> {
+        self.slots().get(&key).cloned()
+    }
+
+    /// Cancels and clears every job `tenant` started (its portal's and a dump it started).
+    /// Returns whether there was any.
+    pub fn cancel_for(&self, tenant: PortalId) -> bool {
+        let mut slots = self.slots();
+        let keys: Vec<JobKey> = slots
+            .iter()
+            .filter(|(_, j)| j.tenant_id == tenant)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &keys {
+            if let Some(job) = slots.remove(k) {
+                job.mark_canceled();
+            }
+        }
+        !keys.is_empty()
+    }
+
+    /// Whether any job is running (not finished) for `key`.
+    pub fn busy(&self, key: JobKey) -> bool {
+        self.get(key).is_some_and(|j| !j.snapshot().is_completed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_job_per_slot_and_cancel_clears() {
+        let jobs = Jobs::default();
+        let a = jobs.start(JobKey::Portal(1), 1).unwrap();
+        let again = jobs.start(JobKey::Portal(1), 1).unwrap_err();
+        assert_eq!(again.id, a.id, "a second start returns the running job");
+        assert!(
+            jobs.start(JobKey::Portal(2), 2).is_ok(),
+            "other portals are independent"
+        );
+        a.set_running();
+        a.advance(40);
+        a.advance(20);
+        assert_eq!(a.snapshot().progress, 40, "progress never goes back");
+        a.advance(250);
+        assert_eq!(a.snapshot().progress, 99, "100 only on completion");
+        assert!(jobs.cancel_for(1));
+        assert!(a.is_canceled());
+        assert_eq!(a.snapshot().status, JobStatus::Canceled);
+        assert_eq!(a.snapshot().warning.as_deref(), Some("Backup cancelled"));
+        assert!(
+            jobs.get(JobKey::Portal(1)).is_none(),
+            "cleared from the view"
+        );
+        assert!(!jobs.cancel_for(1), "nothing left to cancel");
+        assert!(
+            !a.finish("l".into(), None),
+            "a canceled job is never completed"
+        );
+    }
+
+    #[test]
+    fn finished_jobs_give_way_and_failures_keep_their_message() {
+        let jobs = Jobs::default();
+        let a = jobs.start(JobKey::Dump, 1).unwrap();
+        a.set_running();
+        a.fail("disk full".into());
+        let s = a.snapshot();
+        assert!(s.is_completed() && s.error == "disk full");
+        let b = jobs.start(JobKey::Dump, 1).unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(b.finish("link".into(), Some("w".into())));
+        assert_eq!(b.snapshot().progress, 100);
+        assert!(jobs.cancel_for(1), "cancel clears a finished job too");
+    }
+}

@@ -1,0 +1,130 @@
+//! The backup service: validating and starting jobs, the job slots, targets, the runner, and
+//! what history, delete and counts need. HTTP handlers in `routes/backup.rs` call into this.
+
+pub mod export;
+pub mod jobs;
+pub mod link;
+pub mod run;
+pub mod target;
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, TimeZone, Utc};
+use dsbackup_api_types::backup::BackupStorageType;
+use dsbackup_core::{Mode, PortalStatus, Role};
+
+use crate::auth::Caller;
+use crate::state::AppState;
+use crate::wire::ApiError;
+use jobs::{JobKey, Snapshot};
+use target::Target;
+
+/// A request to back up, as the API or the scheduler makes it.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub storage: BackupStorageType,
+    pub params: BTreeMap<String, String>,
+    pub dump: bool,
+    pub scheduled: bool,
+    /// `http://host` the links should use.
+    pub base_url: String,
+}
+
+/// Whether `caller` may address whole-instance dumps: the portal owner of a standalone
+/// instance (its only portal). 403 otherwise, as upstream's access-space check.
+pub fn demand_dump(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    if state.config().mode == Mode::Standalone && caller.user.role == Role::Owner {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+/// The job slot a request addresses.
+pub fn key_for(caller: &Caller, dump: bool) -> JobKey {
+    if dump {
+        JobKey::Dump
+    } else {
+        JobKey::Portal(caller.portal.id)
+    }
+}
+
+/// The first instant of the current calendar month, UTC.
+pub fn month_start() -> chrono::DateTime<Utc> {
+    let now = Utc::now();
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}
+
+/// Checks and starts a backup, in upstream's order of checks; returns the progress of the new
+/// job, or of the one already running in the slot.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    req: StartRequest,
+) -> Result<Snapshot, ApiError> {
+    if req.dump {
+        demand_dump(state, caller)?;
+    }
+    let target = Target::resolve(state, caller, req.storage, &req.params, req.dump).await?;
+    let key = key_for(caller, req.dump);
+    if let Some(job) = state.jobs().get(key)
+        && !job.snapshot().is_completed()
+    {
+        return Ok(job.snapshot());
+    }
+    let paid = check_allowance(state, caller, req.dump).await?;
+    let portals = if req.dump {
+        state
+            .catalog()
+            .portals()
+            .await?
+            .into_iter()
+            .filter(|p| p.status == PortalStatus::Active)
+            .collect()
+    } else {
+        vec![caller.portal.clone()]
+    };
+    let job = match state.jobs().start(key, caller.portal.id) {
+        Ok(job) => job,
+        Err(running) => return Ok(running.snapshot()),
+    };
+    let snapshot = job.snapshot();
+    tracing::info!(job = %job.id, portal = caller.portal.id, dump = req.dump, storage = ?req.storage, "backup started");
+    let spec = run::Spec {
+        job,
+        portals,
+        dump: req.dump,
+        target,
+        params: req.params,
+        scheduled: req.scheduled,
+        paid,
+        base_url: req.base_url,
+    };
+    tokio::spawn(run::run(state.clone(), spec));
+    Ok(snapshot)
+}
+
+/// The saas monthly allowance of free backups (SERVER.md §1, step 9): returns whether this
+/// backup is a paid one, or 402 when the allowance is used and no paid service is on.
+async fn check_allowance(state: &AppState, caller: &Caller, dump: bool) -> Result<bool, ApiError> {
+    let cfg = state.config();
+    if cfg.mode != Mode::Saas || dump || cfg.free_backups_per_month == 0 {
+        return Ok(false);
+    }
+    let used = state
+        .catalog()
+        .count_backups(caller.portal.id, month_start(), Utc::now(), false)
+        .await?;
+    if used < i64::from(cfg.free_backups_per_month) {
+        return Ok(false);
+    }
+    if cfg.paid_backup_service {
+        return Ok(true);
+    }
+    Err(ApiError::PaymentRequired(format!(
+        "The limit of {} free backups per month has been reached",
+        cfg.free_backups_per_month
+    )))
+}

@@ -1,0 +1,319 @@
+//! `/api/2.0/backup/*`: start, progress, cancel, history, delete, counts, service state and the
+//! signed download of DataStore archives (API.md §3, SERVER.md §1–§4, §8). Owner and DocSpace
+//! admins only, except the download (its signature is the credential).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, Utc};
+use dsbackup_api_types::backup::{
+    BackupHistoryRecordDto, BackupProgressDto, BackupProgressEnum, BackupRequest,
+    BackupServiceStateDto, BackupStorageType, BackupsCountResultDto, DistributedTaskStatus,
+    storage_params,
+};
+use dsbackup_core::perm::Scope;
+use dsbackup_core::{DUMP_TENANT, PortalId, StorageKind};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::backup::jobs::{JobStatus, Snapshot};
+use crate::backup::{self, StartRequest, link, target};
+use crate::extract::{ApiPath, MaybeJson, QueryMap};
+use crate::state::AppState;
+use crate::wire::{ApiError, Envelope, base_url};
+
+const READ: Scope = Scope::read("backup");
+const WRITE: Scope = Scope::write("backup");
+
+fn progress_dto(s: &Snapshot) -> BackupProgressDto {
+    BackupProgressDto {
+        is_completed: s.is_completed(),
+        progress: s.progress,
+        error: s.error.clone(),
+        warning: s.warning.clone(),
+        link: s.link.clone(),
+        tenant_id: s.tenant_id,
+        backup_progress_enum: BackupProgressEnum::Backup,
+        status: match s.status {
+            JobStatus::Created => DistributedTaskStatus::Created,
+            JobStatus::Running => DistributedTaskStatus::Running,
+            JobStatus::Completed => DistributedTaskStatus::Completed,
+            JobStatus::Canceled => DistributedTaskStatus::Canceled,
+            JobStatus::Failed => DistributedTaskStatus::Failted,
+        },
+        task_id: s.id.to_string(),
+    }
+}
+
+/// `Dump` from the query (any case); with `true`, demands the dump right.
+fn dump_query(state: &AppState, caller: &Caller, q: &QueryMap) -> Result<bool, ApiError> {
+    let dump = q.bool("Dump")?.unwrap_or(false);
+    if dump {
+        backup::demand_dump(state, caller)?;
+    }
+    Ok(dump)
+}
+
+/// `POST startbackup`.
+pub async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    caller: Caller,
+    MaybeJson(body): MaybeJson<BackupRequest>,
+) -> Result<Envelope<BackupProgressDto>, ApiError> {
+    caller.admin(WRITE)?;
+    let req = body.unwrap_or(BackupRequest {
+        storage_type: None,
+        storage_params: None,
+        dump: None,
+    });
+    let snapshot = backup::start(
+        &state,
+        &caller,
+        StartRequest {
+            storage: req.storage_type.unwrap_or(BackupStorageType::Documents),
+            params: storage_params(req.storage_params.as_deref()),
+            dump: req.dump.unwrap_or(false),
+            scheduled: false,
+            base_url: base_url(&headers),
+        },
+    )
+    .await?;
+    Ok(Envelope::of(progress_dto(&snapshot)))
+}
+
+/// `GET getbackupprogress`: no `response` when there is no job.
+pub async fn progress(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<BackupProgressDto>, ApiError> {
+    caller.admin(READ)?;
+    let dump = dump_query(&state, &caller, &q)?;
+    let job = state.jobs().get(backup::key_for(&caller, dump));
+    Ok(Envelope(job.map(|j| progress_dto(&j.snapshot()))))
+}
+
+/// `POST cancelbackup` (any body): `true` when a job was dropped, `false` when there was none.
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Envelope<bool>, ApiError> {
+    caller.admin(WRITE)?;
+    let any = state.jobs().cancel_for(caller.portal.id);
+    if any {
+        tracing::info!(portal = caller.portal.id, "backup canceled");
+    }
+    Ok(Envelope::of(any))
+}
+
+fn tenant_of(caller: &Caller, dump: bool) -> PortalId {
+    if dump { DUMP_TENANT } else { caller.portal.id }
+}
+
+/// `GET getbackuphistory`: live records; ones whose archive vanished are marked removed.
+pub async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<Vec<BackupHistoryRecordDto>>, ApiError> {
+    caller.admin(READ)?;
+    let dump = dump_query(&state, &caller, &q)?;
+    let mut out = Vec::new();
+    for r in state
+        .catalog()
+        .live_backups(tenant_of(&caller, dump))
+        .await?
+    {
+        if !target::archive_exists(&state, &r).await? {
+            tracing::info!(backup = %r.id, "archive vanished; record marked removed");
+            state.catalog().mark_backup_removed(r.id).await?;
+            continue;
+        }
+        out.push(BackupHistoryRecordDto {
+            id: r.id,
+            file_name: r.name.clone(),
+            storage_type: BackupStorageType::from_value(r.storage as i64)
+                .unwrap_or(BackupStorageType::Documents),
+            created_on: r.created_on,
+            expires_on: r.expires_on.unwrap_or_else(dotnet_min_value),
+        });
+    }
+    Ok(Envelope::of(out))
+}
+
+/// .NET's `DateTime.MinValue` (`0001-01-01T00:00:00`), what upstream sends for "never expires".
+fn dotnet_min_value() -> chrono::DateTime<Utc> {
+    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
+}
+
+/// Marks a record removed, then deletes its archive (SERVER.md §3).
+async fn remove(state: &AppState, r: &dsbackup_core::BackupRecord) -> Result<(), ApiError> {
+    state.catalog().mark_backup_removed(r.id).await?;
+    target::delete_archive(state, r).await
+}
+
+/// `DELETE deletebackup/{id}`: `true`, also for another portal's record (left alone).
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Envelope<bool>, ApiError> {
+    caller.admin(WRITE)?;
+    let r = state
+        .catalog()
+        .backup(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
+    if r.tenant_id == DUMP_TENANT {
+        backup::demand_dump(&state, &caller)?;
+    } else if r.tenant_id != caller.portal.id {
+        return Ok(Envelope::of(true));
+    }
+    remove(&state, &r).await?;
+    Ok(Envelope::of(true))
+}
+
+/// `DELETE deletebackuphistory`: every live record and its archive; always `true`.
+pub async fn delete_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<bool>, ApiError> {
+    caller.admin(WRITE)?;
+    let dump = dump_query(&state, &caller, &q)?;
+    for r in state
+        .catalog()
+        .live_backups(tenant_of(&caller, dump))
+        .await?
+    {
+        if let Err(e) = remove(&state, &r).await {
+            tracing::warn!(backup = %r.id, error = %e, "deleting a backup failed");
+        }
+    }
+    Ok(Envelope::of(true))
+}
+
+fn date_param(q: &QueryMap, key: &str) -> Result<Option<chrono::DateTime<Utc>>, ApiError> {
+    match q.get(key) {
+        None | Some("") => Ok(None),
+        Some(v) => dsbackup_api_types::datetime::parse(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("The value '{v}' is not valid for {key}"))),
+    }
+}
+
+fn window(q: &QueryMap) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>), ApiError> {
+    let from = date_param(q, "from")?.unwrap_or_else(backup::month_start);
+    let to = date_param(q, "to")?.unwrap_or_else(|| Utc::now() + Duration::seconds(1));
+    if from > to {
+        return Err(ApiError::BadRequest(
+            "From date must be less than to date".into(),
+        ));
+    }
+    Ok((from, to))
+}
+
+/// `GET getbackupscount?from&to&paid`: removed records count too (as upstream).
+pub async fn count(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<i64>, ApiError> {
+    caller.admin(READ)?;
+    let (from, to) = window(&q)?;
+    let paid = q.bool("paid")?.unwrap_or(false);
+    Ok(Envelope::of(
+        state
+            .catalog()
+            .count_backups(caller.portal.id, from, to, paid)
+            .await?,
+    ))
+}
+
+/// `GET getbackupscountbypaid?from&to`.
+pub async fn count_by_paid(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<BackupsCountResultDto>, ApiError> {
+    caller.admin(READ)?;
+    let (from, to) = window(&q)?;
+    q.bool("paid")?;
+    let cat = state.catalog();
+    Ok(Envelope::of(BackupsCountResultDto {
+        free: cat.count_backups(caller.portal.id, from, to, false).await?,
+        paid: cat.count_backups(caller.portal.id, from, to, true).await?,
+    }))
+}
+
+/// `GET getservicestate`: whether paid backups are on.
+pub async fn service_state(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Envelope<BackupServiceStateDto>, ApiError> {
+    caller.admin(READ)?;
+    Ok(Envelope::of(BackupServiceStateDto {
+        enabled: state.config().paid_backup_service,
+    }))
+}
+
+/// `GET backuptmp`: the temporary backup folder.
+pub async fn tmp(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Envelope<Value>, ApiError> {
+    caller.admin(READ)?;
+    Ok(Envelope::of(Value::String(
+        state.backup_tmp().display().to_string(),
+    )))
+}
+
+/// `GET download/{id}?expires&signature`: streams a DataStore archive to whoever holds a valid,
+/// unexpired link.
+pub async fn download(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    q: QueryMap,
+) -> Result<Response, ApiError> {
+    let expires: i64 = q
+        .get("expires")
+        .and_then(|v| v.parse().ok())
+        .ok_or(ApiError::Forbidden)?;
+    let sig = q.get("signature").ok_or(ApiError::Forbidden)?;
+    if !link::verify(state.instance_key(), id, expires, sig) {
+        return Err(ApiError::Forbidden);
+    }
+    if Utc::now().timestamp() > expires {
+        return Err(ApiError::Denied("The download link has expired".into()));
+    }
+    let r = state
+        .catalog()
+        .backup(id)
+        .await?
+        .filter(|r| !r.removed && r.storage == StorageKind::DataStore)
+        .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
+    let path = target::archive_path(&state, &r)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|_| ApiError::NotFound("The backup was not found".into()))?;
+    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+    let mut res = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zstd"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", r.name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(res)
+}
