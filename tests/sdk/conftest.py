@@ -17,9 +17,10 @@ OWNER_KEY = "sk-sdk00000000000000000000000000000owner"
 
 
 class Server:
-    def __init__(self, extra_env=None):
+    def __init__(self, extra_env=None, config=None):
         self.tmp = tempfile.TemporaryDirectory()
-        self.data_dir = pathlib.Path(self.tmp.name) / "data"
+        self.dir = pathlib.Path(self.tmp.name)
+        self.data_dir = self.dir / "data"
         binary = os.environ.get("DSBACKUP_BIN", str(ROOT / "target" / "debug" / "dsbackup"))
         env = {
             "PATH": os.environ.get("PATH", ""),
@@ -32,9 +33,12 @@ class Server:
         }
         env.update(extra_env or {})
         self.log = open(pathlib.Path(self.tmp.name) / "server.log", "wb")
-        self.proc = subprocess.Popen(
-            [binary, "serve"], env=env, stdout=subprocess.PIPE, stderr=self.log, text=True
-        )
+        args = [binary, "serve"]
+        if config is not None:
+            cfg = self.dir / "dsbackup.toml"
+            cfg.write_text(config(self.dir))
+            args += ["--config", str(cfg)]
+        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.url = None
         for line in self.proc.stdout:
             if line.startswith("dsbackup listening on "):
@@ -54,6 +58,27 @@ class Server:
 @pytest.fixture(scope="module")
 def server():
     s = Server()
+    yield s
+    s.stop()
+
+
+def backup_config(base):
+    """A Local root and one directory source under `base`."""
+    (base / "backups").mkdir()
+    src = base / "app-files"
+    (src / "nested").mkdir(parents=True)
+    (src / "readme.txt").write_text("hello from the sdk test\n")
+    (src / "nested" / "data.json").write_text('{"k": "v"}\n' * 500)
+    return (
+        f'local_roots = ["{base}"]\n'
+        '[[portals]]\nalias = "default"\n'
+        f'[[portals.sources]]\nkind = "directory"\nname = "files"\npath = "{src}"\n'
+    )
+
+
+@pytest.fixture(scope="module")
+def backup_server():
+    s = Server(config=backup_config)
     yield s
     s.stop()
 

@@ -87,13 +87,13 @@ pub struct BackupRequest {
 }
 
 /// `BackupProgress`. Nulls are left out.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupProgressDto {
     pub is_completed: bool,
     pub progress: i32,
     pub error: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
     pub link: String,
     pub tenant_id: i64,
@@ -103,7 +103,7 @@ pub struct BackupProgressDto {
 }
 
 /// `BackupHistoryRecord`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupHistoryRecordDto {
     pub id: Uuid,

@@ -1,5 +1,8 @@
-//! The `dsbackup` binary. `dsbackup serve [--config FILE]` runs the server; later commands
-//! talk to a running server.
+//! The `dsbackup` binary. `dsbackup serve [--config FILE]` runs the server; `dsbackup backup …`
+//! talks to a running one.
+
+mod backup_cmd;
+mod client;
 
 use std::path::PathBuf;
 
@@ -25,6 +28,13 @@ enum Command {
         /// A TOML config file; `DSBACKUP_*` environment variables override it.
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
+    },
+    /// Start, watch, cancel, list and delete backups on a running server.
+    Backup {
+        #[command(flatten)]
+        remote: backup_cmd::Remote,
+        #[command(subcommand)]
+        command: backup_cmd::BackupCommand,
     },
 }
 
@@ -73,12 +83,15 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    if matches!(cli.command, Command::Serve { .. }) {
+        init_logging();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     match cli.command {
         Command::Serve { config } => rt.block_on(serve(config)),
+        Command::Backup { remote, command } => rt.block_on(backup_cmd::run(remote, command)),
     }
 }

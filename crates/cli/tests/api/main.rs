@@ -5,6 +5,7 @@ mod auth;
 mod backup;
 mod backup_errors;
 mod bad_input;
+mod cli;
 mod golden;
 mod harness;
 mod keys;
