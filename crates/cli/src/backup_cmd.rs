@@ -137,7 +137,7 @@ async fn wait(client: &Client, dump: bool, json: bool) -> anyhow::Result<BackupP
             }
             return Ok(p);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -7,10 +7,10 @@ use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::error::{EngineError, EngineResult};
-use crate::hashing::Blake3Reader;
 use crate::manifest::{Entry, EntryKind, SourceInfo, is_safe_path};
 use crate::write::Control;
 
@@ -30,6 +30,32 @@ pub enum Origin {
 pub struct Planned {
     pub entry: Entry,
     pub origin: Origin,
+    /// What the file looked like when it was hashed; the writer checks it is unchanged.
+    pub stamp: Option<Stamp>,
+}
+
+/// A file's identity and change markers (`fstat`): any write changes `ctime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl Stamp {
+    /// The stamp of an open file.
+    pub fn of(file: &fs::File) -> std::io::Result<Self> {
+        let m = file.metadata()?;
+        Ok(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+            ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+        })
+    }
 }
 
 /// A planned backup: every entry in archive order, the sources, and what was left out.
@@ -83,6 +109,7 @@ impl Planner {
                 target: None,
             },
             origin: Origin::Inline(Arc::new(bytes)),
+            stamp: None,
         });
         Ok(())
     }
@@ -102,6 +129,7 @@ impl Planner {
                 target: None,
             },
             origin: Origin::Nothing,
+            stamp: None,
         });
     }
 
@@ -214,6 +242,7 @@ impl Planner {
                         self.plan.entries.push(Planned {
                             entry,
                             origin: Origin::Nothing,
+                            stamp: None,
                         });
                     }
                     _ => self
@@ -226,6 +255,7 @@ impl Planner {
                 self.plan.entries.push(Planned {
                     entry,
                     origin: Origin::Nothing,
+                    stamp: None,
                 });
                 self.walk(&path, &archive_path, keep)?;
             } else if ft.is_file() {
@@ -233,6 +263,7 @@ impl Planner {
                 self.plan.entries.push(Planned {
                     entry,
                     origin: Origin::Disk(path),
+                    stamp: None,
                 });
             } else {
                 self.plan
@@ -249,23 +280,36 @@ impl Planner {
     /// Fails only with `Canceled`.
     pub fn finish(mut self, control: &Control) -> EngineResult<Plan> {
         let total = self.plan.total_bytes() * 2;
-        let mut done = 0u64;
-        let mut keep = Vec::with_capacity(self.plan.entries.len());
+        let entries = std::mem::take(&mut self.plan.entries);
+        let files: Vec<usize> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p.origin, Origin::Disk(_)))
+            .map(|(i, _)| i)
+            .collect();
+        let results = hash_all(&entries, &files, control, total);
+        control.check()?;
+        let mut outcome: Vec<Option<Result<Hashed, std::io::Error>>> =
+            (0..entries.len()).map(|_| None).collect();
+        for (i, r) in files.iter().zip(results) {
+            outcome[*i] = Some(r);
+        }
+        let mut keep = Vec::with_capacity(entries.len());
         let mut warnings = std::mem::take(&mut self.plan.warnings);
-        for mut p in std::mem::take(&mut self.plan.entries) {
-            control.check()?;
-            if let Origin::Disk(path) = &p.origin {
-                match hash_file(path, control, &mut done, total) {
-                    Ok((size, hash)) => {
-                        p.entry.size = size;
-                        p.entry.blake3 = Some(hash);
-                    }
-                    Err(HashFail::Canceled) => return Err(EngineError::Canceled),
-                    Err(HashFail::Io(e)) => {
-                        warnings.push(format!("{}: {e}", path.display()));
-                        continue;
-                    }
+        for (mut p, result) in entries.into_iter().zip(outcome) {
+            match result {
+                Some(Ok(h)) => {
+                    p.entry.size = h.stamp.size;
+                    p.entry.blake3 = Some(h.blake3);
+                    p.stamp = Some(h.stamp);
                 }
+                Some(Err(e)) => {
+                    if let Origin::Disk(path) = &p.origin {
+                        warnings.push(format!("{}: {e}", path.display()));
+                    }
+                    continue;
+                }
+                None => {}
             }
             keep.push(p);
         }
@@ -277,34 +321,92 @@ impl Planner {
     }
 }
 
-enum HashFail {
-    Canceled,
-    Io(std::io::Error),
+/// Hashes the files at `files` (indices into `entries`) on up to one thread per core; results
+/// in the same order. Stops early (with partial results) when canceled.
+fn hash_all(
+    entries: &[Planned],
+    files: &[usize],
+    control: &Control,
+    total: u64,
+) -> Vec<Result<Hashed, std::io::Error>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let slots: Vec<Mutex<Option<Result<Hashed, std::io::Error>>>> =
+        files.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= files.len() || control.canceled() {
+                        break;
+                    }
+                    if let Origin::Disk(path) = &entries[files[k]].origin {
+                        let r = hash_file(path, &mut buf, control, &done, total);
+                        if let Ok(mut slot) = slots[k].lock() {
+                            *slot = Some(r);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| Err(std::io::Error::other("not hashed")))
+        })
+        .collect()
 }
 
+/// A file's hash and the stamp it had while being hashed.
+struct Hashed {
+    blake3: String,
+    stamp: Stamp,
+}
+
+/// Hashes a file; a file that changes while it is read is read again (up to three times).
 fn hash_file(
     path: &Path,
+    buf: &mut [u8],
     control: &Control,
-    done: &mut u64,
+    done: &AtomicU64,
     total: u64,
-) -> Result<(u64, String), HashFail> {
-    let file = fs::File::open(path).map_err(HashFail::Io)?;
-    let mut r = Blake3Reader {
-        inner: file,
-        hasher: blake3::Hasher::new(),
-        count: 0,
-    };
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        if control.canceled() {
-            return Err(HashFail::Canceled);
+) -> Result<Hashed, std::io::Error> {
+    for _ in 0..3 {
+        let mut file = fs::File::open(path)?;
+        let before = Stamp::of(&file)?;
+        let mut hasher = blake3::Hasher::new();
+        let mut count = 0u64;
+        loop {
+            if control.canceled() {
+                return Err(std::io::Error::other("canceled"));
+            }
+            let n = file.read(buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            count += n as u64;
+            let was = done.fetch_add(n as u64, Ordering::Relaxed);
+            if was >> 20 != (was + n as u64) >> 20 {
+                control.report(was + n as u64, total);
+            }
         }
-        let n = r.read(&mut buf).map_err(HashFail::Io)?;
-        if n == 0 {
-            break;
+        let after = Stamp::of(&file)?;
+        if before == after && count == after.size {
+            return Ok(Hashed {
+                blake3: hasher.finalize().to_hex().to_string(),
+                stamp: after,
+            });
         }
-        *done += n as u64;
-        control.report(*done, total);
     }
-    Ok((r.count, r.hasher.finalize().to_hex().to_string()))
+    Err(std::io::Error::other("keeps changing while being read"))
 }

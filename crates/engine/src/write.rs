@@ -1,16 +1,16 @@
 //! Writing an archive in one pass: `manifest.json`, then every planned entry, through tar and
 //! multithreaded zstd, hashed (SHA-256) on the way into the caller's sink. Nothing is held
-//! whole in memory and nothing is written twice. Each file is re-hashed as it streams; a file
-//! that changed since planning fails the write rather than producing an archive that would
-//! not verify.
+//! whole in memory and nothing is written twice. A file whose identity, size, mtime or ctime
+//! moved since it was hashed fails the write rather than producing an archive that would not
+//! verify (any write to a file moves its ctime, which no user can set back).
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{EngineError, EngineResult};
-use crate::hashing::{Blake3Reader, HashingWriter};
+use crate::hashing::HashingWriter;
 use crate::manifest::{EntryKind, FORMAT, FORMAT_VERSION, MANIFEST_PATH, Manifest, PortalRef};
-use crate::plan::{Origin, Plan};
+use crate::plan::{Origin, Plan, Stamp};
 
 /// Cancellation and progress for a running job.
 pub struct Control<'a> {
@@ -119,9 +119,13 @@ pub fn write<W: Write>(
     let mut enc = zstd::stream::Encoder::new(hashed, opts.level).map_err(sink_err)?;
     if opts.threads > 0 {
         enc.multithread(opts.threads).map_err(sink_err)?;
+        // Small jobs keep memory low and flat (zstd holds several jobs per worker in flight).
+        enc.set_parameter(zstd::stream::raw::CParameter::JobSize(2 << 20))
+            .map_err(sink_err)?;
     }
     enc.include_checksum(true).map_err(sink_err)?;
-    let mut tar = tar::Builder::new(enc);
+    // Large writes into zstd: tar copies in small pieces, and each call into the encoder costs.
+    let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 20, enc));
     tar.mode(tar::HeaderMode::Complete);
 
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
@@ -154,49 +158,64 @@ pub fn write<W: Write>(
             }
             EntryKind::File => {
                 let mut h = header(tar::EntryType::Regular, e.size, e.mode, mtime);
-                let reader: Box<dyn Read + '_> = match &p.origin {
+                let mut append = |reader: &mut dyn Read, done: &mut u64| -> EngineResult<u64> {
+                    let mut counted = Progressing {
+                        inner: reader,
+                        count: 0,
+                        control,
+                        done,
+                        total,
+                    };
+                    tar.append_data(&mut h, &e.path, &mut counted)
+                        .map_err(|err| {
+                            if control.canceled() {
+                                EngineError::Canceled
+                            } else {
+                                sink_err(err)
+                            }
+                        })?;
+                    Ok(counted.count)
+                };
+                match &p.origin {
                     Origin::Disk(path) => {
-                        Box::new(
+                        let file =
                             std::fs::File::open(path).map_err(|err| EngineError::Source {
                                 name: e.path.clone(),
                                 path: path.clone(),
                                 message: err.to_string(),
-                            })?,
-                        )
-                    }
-                    Origin::Inline(bytes) => Box::new(bytes.as_slice()),
-                    Origin::Nothing => Box::new(io::empty()),
-                };
-                let mut counted = Progressing {
-                    inner: Blake3Reader {
-                        inner: reader.take(e.size),
-                        hasher: blake3::Hasher::new(),
-                        count: 0,
-                    },
-                    control,
-                    done: &mut done,
-                    total,
-                };
-                tar.append_data(&mut h, &e.path, &mut counted)
-                    .map_err(|err| {
-                        if control.canceled() {
-                            EngineError::Canceled
-                        } else {
-                            sink_err(err)
+                            })?;
+                        // Unchanged since it was hashed: same identity, size, mtime and ctime
+                        // (any write moves ctime), checked before and after streaming.
+                        let same = |f: &std::fs::File| {
+                            Stamp::of(f).ok().is_some_and(|s| Some(s) == p.stamp)
+                        };
+                        if !same(&file) {
+                            return Err(EngineError::Changed {
+                                path: e.path.clone(),
+                            });
                         }
-                    })?;
-                let got = &counted.inner;
-                if got.count != e.size
-                    || e.blake3.as_deref() != Some(got.hasher.finalize().to_hex().as_str())
-                {
-                    return Err(EngineError::Changed {
-                        path: e.path.clone(),
-                    });
+                        let count = append(&mut (&file).take(e.size), &mut done)?;
+                        if count != e.size || !same(&file) {
+                            return Err(EngineError::Changed {
+                                path: e.path.clone(),
+                            });
+                        }
+                    }
+                    Origin::Inline(bytes) => {
+                        append(&mut bytes.as_slice(), &mut done)?;
+                    }
+                    Origin::Nothing => {
+                        append(&mut io::empty(), &mut done)?;
+                    }
                 }
             }
         }
     }
-    let enc = tar.into_inner().map_err(sink_err)?;
+    let enc = tar
+        .into_inner()
+        .map_err(sink_err)?
+        .into_inner()
+        .map_err(|e| sink_err(e.into_error()))?;
     let hashed = enc.finish().map_err(sink_err)?;
     let (mut sink, sha256, size) = hashed.finish();
     sink.flush().map_err(sink_err)?;
@@ -224,22 +243,27 @@ fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header
     h
 }
 
-/// Reports progress and honours cancel while tar copies a file.
-struct Progressing<'a, 'c, R> {
-    inner: Blake3Reader<R>,
+/// Counts, reports progress and honours cancel while tar copies a file.
+struct Progressing<'a, 'c> {
+    inner: &'a mut dyn Read,
+    count: u64,
     control: &'a Control<'c>,
     done: &'a mut u64,
     total: u64,
 }
 
-impl<R: Read> Read for Progressing<'_, '_, R> {
+impl Read for Progressing<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.control.canceled() {
             return Err(io::Error::other("canceled"));
         }
         let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        let before = *self.done;
         *self.done += n as u64;
-        self.control.report(*self.done, self.total);
+        if before >> 20 != *self.done >> 20 {
+            self.control.report(*self.done, self.total);
+        }
         Ok(n)
     }
 }

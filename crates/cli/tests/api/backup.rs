@@ -401,3 +401,25 @@ async fn vanished_archives_are_marked_removed_when_listed() {
         .unwrap();
     assert!(removed);
 }
+
+#[tokio::test]
+async fn special_files_are_left_out_with_a_warning() {
+    let r = rig().await;
+    let fifo = r.source.join("a-pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    start(&r.s, &local(&r.root)).await;
+    let done = wait_done(&r.s, false).await;
+    assert_eq!(done["status"], 2, "{done}");
+    let warning = done["warning"].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("a-pipe") && warning.contains("not a regular file"),
+        "{done}"
+    );
+    assert_eq!(history(&r.s, false).await.len(), 1);
+}

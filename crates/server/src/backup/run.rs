@@ -237,11 +237,21 @@ async fn execute(state: &AppState, spec: Spec) -> Result<(), Failure> {
                 planner.add_tree(name, kind, root, prefix)?;
             }
         }
+        let started = std::time::Instant::now();
         let plan = planner.finish(&control)?;
+        let planned = started.elapsed();
         let writer: Box<dyn ObjectWriter> = worker_storage.create(&worker_object)?;
         let (writer, summary) = dsbackup_engine::write(&plan, writer, &opts, &control)?;
         control.check()?;
+        let written = started.elapsed();
         writer.commit()?;
+        tracing::info!(
+            job = %job.id,
+            plan_ms = planned.as_millis() as u64,
+            write_ms = (written - planned).as_millis() as u64,
+            commit_ms = (started.elapsed() - written).as_millis() as u64,
+            "archive written"
+        );
         Ok((summary, plan.warnings))
     })
     .await

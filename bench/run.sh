@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Backup benchmark: the same reproducible ~1 GiB portal through dsbackup (start -> completed,
+# through the API), tar|zstd -T0 -3, tar -czf (the upstream format), restic and borg (first
+# backups into empty repositories). Each tool's best of RUNS (default 3) runs, warm page cache.
+# Prints wall time, throughput, output size and ratios, and dsbackup's peak RSS.
+# Usage: bench/run.sh [SIZE_MIB] [WORKDIR]   (defaults: 1024, /tmp/dsbackup-bench)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE=${1:-1024}
+WORK=${2:-/tmp/dsbackup-bench}
+DATA=$WORK/portal
+OUT=$WORK/out
+for tool in restic borg zstd; do
+  command -v $tool >/dev/null || { apt-get update -qq && apt-get install -y -qq restic borgbackup zstd; break; }
+done
+cargo build --release -p dsbackup --locked -q
+BIN=$PWD/target/release/dsbackup
+
+[ -d "$DATA" ] || python3 bench/gen_portal.py "$DATA" "$SIZE"
+rm -rf "$OUT" && mkdir -p "$OUT"
+SRC_BYTES=$(du -sb "$DATA" | cut -f1)
+FILES=$(find "$DATA" -type f | wc -l)
+echo "portal: $DATA, $((SRC_BYTES >> 20)) MiB in $FILES files, $(nproc) cores"
+# Warm the page cache the same way for every tool.
+cat $(find "$DATA" -type f) > /dev/null
+
+RUNS=${RUNS:-3}
+declare -A SECS SIZE_OF
+timeit() { # name, output path, command... : best of $RUNS, each from an empty output
+  local name=$1 out=$2; shift 2
+  local best=""
+  for _ in $(seq 1 "$RUNS"); do
+    reset_out "$name" "$out"
+    sync
+    local t0=$(date +%s.%N)
+    "$@" > /dev/null 2>&1
+    local t1=$(date +%s.%N)
+    local t=$(echo "$t1 - $t0" | bc -l)
+    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+  done
+  SECS[$name]=$best
+  SIZE_OF[$name]=$(du -sb "$out" | cut -f1)
+}
+reset_out() { # a first backup every run: empty target, fresh repositories
+  case $1 in
+    dsbackup) rm -f "$2"/* ;;
+    restic) rm -rf "$2"; RESTIC_PASSWORD=bench restic init -q -r "$2" > /dev/null ;;
+    borg) rm -rf "$2"; borg init -e none "$2" > /dev/null 2>&1 ;;
+    *) rm -f "$2" ;;
+  esac
+}
+
+# dsbackup through its API: a release server with the portal as a directory source.
+mkdir -p "$OUT/dsbackup"
+cat > "$OUT/dsbackup.toml" <<TOML
+listen = "127.0.0.1:0"
+data_dir = "$OUT/dsbackup-data"
+local_roots = ["$OUT/dsbackup"]
+[[portals]]
+alias = "default"
+[[portals.sources]]
+kind = "directory"
+name = "files"
+path = "$DATA"
+TOML
+KEY=sk-bench000000000000000000000000000000000
+DSBACKUP_OWNER_API_KEY=$KEY DSBACKUP_LOG=warn "$BIN" serve --config "$OUT/dsbackup.toml" > "$OUT/server.out" 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do grep -q "listening on" "$OUT/server.out" && break; sleep 0.1; done
+URL=$(grep -o 'http://[0-9.:]*' "$OUT/server.out" | head -1)
+dsbackup_run() {
+  DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" backup start --storage local --path "$OUT/dsbackup" --json
+}
+timeit dsbackup "$OUT/dsbackup" dsbackup_run
+RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
+kill $PID; trap - EXIT
+
+timeit "tar|zstd-T0-3" "$OUT/a.tar.zst" bash -c "tar -C '$DATA' -cf - . | zstd -T0 -3 -q -o '$OUT/a.tar.zst'"
+timeit "tar|zstd+fsync" "$OUT/b.tar.zst" bash -c "tar -C '$DATA' -cf - . | zstd -T0 -3 -q -o '$OUT/b.tar.zst' && sync '$OUT/b.tar.zst'"
+timeit "tar-czf" "$OUT/a.tar.gz" tar -C "$DATA" -czf "$OUT/a.tar.gz" .
+export RESTIC_PASSWORD=bench BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
+timeit "restic" "$OUT/restic" restic -q -r "$OUT/restic" backup "$DATA"
+timeit "borg" "$OUT/borg" borg create -C zstd,3 "$OUT/borg::one" "$DATA"
+
+D=${SECS[dsbackup]}
+printf '\n%-16s %8s %10s %10s %8s %12s\n' tool seconds "MiB/s" "out MiB" ratio "dsbackup x"
+for name in dsbackup "tar|zstd-T0-3" "tar|zstd+fsync" tar-czf restic borg; do
+  s=${SECS[$name]}; o=${SIZE_OF[$name]}
+  printf '%-16s %8.2f %10.1f %10.1f %8.2f %12.2f\n' "$name" "$s" \
+    "$(echo "$SRC_BYTES / 1048576 / $s" | bc -l)" "$(echo "$o / 1048576" | bc -l)" \
+    "$(echo "$SRC_BYTES / $o" | bc -l)" "$(echo "$s / $D" | bc -l)"
+done
+echo "dsbackup server peak RSS: $((RSS_KB / 1024)) MiB"
+echo "(ratio = source bytes / output bytes; 'dsbackup x' = that tool's time / dsbackup's time)"
