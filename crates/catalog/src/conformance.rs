@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal};
+use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal, PortalContents};
 use dsbackup_core::{
     ApiKey, BackupRecord, Catalog, CoreError, DUMP_TENANT, FolderKind, PortalStatus, Role, Session,
     StorageKind, User,
@@ -43,6 +43,98 @@ pub async fn run_all(cat: Arc<dyn Catalog>) {
     folders_and_files(cat.as_ref()).await;
     delete_cascades(cat.as_ref()).await;
     backups(cat.as_ref()).await;
+    replace_contents(cat.as_ref()).await;
+}
+
+async fn replace_contents(cat: &dyn Catalog) {
+    let (p, owner) = cat
+        .create_portal(new_portal("restored"), new_user("o@r.org", Role::Owner))
+        .await
+        .unwrap();
+    let root = cat.rooms_root(p.id).await.unwrap();
+    let room = cat
+        .create_folder(NewFolder {
+            portal_id: p.id,
+            parent_id: Some(root.id),
+            title: "Old room".into(),
+            kind: FolderKind::Room { room_type: 5 },
+            created_by: owner.id,
+        })
+        .await
+        .unwrap();
+    let snapshot = PortalContents {
+        time_zone: "Europe/Riga".into(),
+        language: "lv-LV".into(),
+        owner_id: Some(owner.id),
+        users: cat.users(p.id).await.unwrap(),
+        folders: cat.folders_of(p.id).await.unwrap(),
+        files: vec![],
+        api_keys: vec![],
+    };
+    // Things created after the "backup" disappear; the snapshot's rows come back.
+    cat.create_user(User {
+        portal_id: p.id,
+        ..new_user("late@r.org", Role::User)
+    })
+    .await
+    .unwrap();
+    cat.create_session(Session {
+        token_hash: "late-session".into(),
+        user_id: owner.id,
+        portal_id: p.id,
+        expires_at: Utc::now() + Duration::hours(1),
+    })
+    .await
+    .unwrap();
+    let marker = Uuid::new_v4();
+    assert_eq!(cat.restore_marker(p.id).await.unwrap(), None);
+    cat.replace_portal_contents(p.id, snapshot.clone(), marker)
+        .await
+        .unwrap();
+    assert_eq!(cat.restore_marker(p.id).await.unwrap(), Some(marker));
+    assert_eq!(cat.users(p.id).await.unwrap(), snapshot.users);
+    assert_eq!(cat.folders_of(p.id).await.unwrap(), snapshot.folders);
+    assert_eq!(
+        cat.folder(room.id).await.unwrap().unwrap().title,
+        "Old room"
+    );
+    assert_eq!(
+        cat.session("late-session").await.unwrap(),
+        None,
+        "sessions are reset"
+    );
+    assert_eq!(
+        cat.portal(p.id).await.unwrap().unwrap().time_zone,
+        "Europe/Riga"
+    );
+
+    // An id taken by another portal is a conflict, and nothing changes.
+    let (other, other_owner) = cat
+        .create_portal(new_portal("bystander"), new_user("o@b.org", Role::Owner))
+        .await
+        .unwrap();
+    let other_root = cat.rooms_root(other.id).await.unwrap();
+    let mut clash = snapshot.clone();
+    clash.folders.push(dsbackup_core::Folder {
+        id: other_root.id,
+        ..room.clone()
+    });
+    let err = cat
+        .replace_portal_contents(p.id, clash, Uuid::new_v4())
+        .await;
+    assert!(matches!(err, Err(CoreError::Conflict(_))), "{err:?}");
+    assert_eq!(
+        cat.restore_marker(p.id).await.unwrap(),
+        Some(marker),
+        "rolled back"
+    );
+    assert_eq!(cat.users(p.id).await.unwrap(), snapshot.users);
+    assert_eq!(
+        cat.user(other_owner.id).await.unwrap().unwrap().portal_id,
+        other.id
+    );
+
+    assert!(!cat.backup_hash_known(p.id, "ab").await.unwrap());
 }
 
 fn record(tenant: i64, minutes_ago: i64, paid: bool) -> BackupRecord {
@@ -128,6 +220,16 @@ async fn backups(cat: &dyn Catalog) {
     );
     assert_eq!(cat.count_backups(7, from, to, true).await.unwrap(), 0);
     assert!(!cat.erase_backup(paid.id).await.unwrap());
+    assert!(
+        cat.backup_hash_known(7, &a.hash.to_lowercase())
+            .await
+            .unwrap(),
+        "removed ones count"
+    );
+    assert!(
+        !cat.backup_hash_known(9, &paid.hash).await.unwrap(),
+        "per tenant"
+    );
 }
 
 async fn portals_and_users(cat: &dyn Catalog) {

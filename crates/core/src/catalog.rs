@@ -43,6 +43,18 @@ pub struct NewFile {
     pub created_by: Uuid,
 }
 
+/// Everything of a portal that a restore puts back, as read from an archive.
+#[derive(Debug, Clone, Default)]
+pub struct PortalContents {
+    pub time_zone: String,
+    pub language: String,
+    pub owner_id: Option<Uuid>,
+    pub users: Vec<User>,
+    pub folders: Vec<Folder>,
+    pub files: Vec<FileEntry>,
+    pub api_keys: Vec<ApiKey>,
+}
+
 /// The catalog. Object-safe, shared as `Arc<dyn Catalog>`.
 #[async_trait]
 pub trait Catalog: Send + Sync + std::fmt::Debug {
@@ -133,4 +145,20 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         to: DateTime<Utc>,
         paid: bool,
     ) -> CoreResult<i64>;
+
+    /// Whether a backup of `tenant` with this archive hash was ever recorded (removed ones
+    /// included), as upstream's saas restore check.
+    async fn backup_hash_known(&self, tenant: PortalId, hash: &str) -> CoreResult<bool>;
+
+    /// Replaces a portal's members, sessions, keys, folders and files with `contents` (rows
+    /// re-pointed at `portal`), and records `marker` as its last restore, in one transaction.
+    /// `Conflict` when a restored id is taken by another portal; nothing changes then.
+    async fn replace_portal_contents(
+        &self,
+        portal: PortalId,
+        contents: PortalContents,
+        marker: Uuid,
+    ) -> CoreResult<()>;
+    /// The marker of the portal's last completed restore.
+    async fn restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>>;
 }

@@ -16,5 +16,5 @@ pub mod write;
 pub use error::{EngineError, EngineResult};
 pub use manifest::{Entry, EntryKind, Manifest, SourceInfo};
 pub use plan::{Plan, Planner};
-pub use read::{VerifyReport, verify};
+pub use read::{Placer, VerifyReport, read_archive, verify};
 pub use write::{ArchiveSummary, Control, WriteOptions, write};

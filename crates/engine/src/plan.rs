@@ -186,10 +186,16 @@ impl Planner {
             origin: root.display().to_string(),
             prefix: prefix.into(),
         });
-        self.walk(root, prefix, keep)
+        self.walk(root, prefix, prefix, keep)
     }
 
-    fn walk(&mut self, dir: &Path, prefix: &str, keep: &dyn Fn(&Path) -> bool) -> EngineResult<()> {
+    fn walk(
+        &mut self,
+        dir: &Path,
+        prefix: &str,
+        root: &str,
+        keep: &dyn Fn(&Path) -> bool,
+    ) -> EngineResult<()> {
         let mut children: Vec<_> = match fs::read_dir(dir) {
             Ok(rd) => rd.filter_map(Result::ok).collect(),
             Err(e) => {
@@ -236,6 +242,12 @@ impl Planner {
             };
             if ft.is_symlink() {
                 match fs::read_link(&path).map(|t| t.to_str().map(str::to_string)) {
+                    Ok(Some(t)) if !crate::read::link_stays_inside(&archive_path, &t, root) => {
+                        self.plan.warnings.push(format!(
+                            "{}: link to {t:?} points outside the source, skipped",
+                            path.display()
+                        ));
+                    }
                     Ok(Some(t)) => {
                         entry.kind = EntryKind::Symlink;
                         entry.target = Some(t);
@@ -257,7 +269,7 @@ impl Planner {
                     origin: Origin::Nothing,
                     stamp: None,
                 });
-                self.walk(&path, &archive_path, keep)?;
+                self.walk(&path, &archive_path, root, keep)?;
             } else if ft.is_file() {
                 entry.size = meta.len();
                 self.plan.entries.push(Planned {

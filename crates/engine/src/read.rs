@@ -1,16 +1,22 @@
-//! Reading an archive back: every entry checked against `manifest.json` as it streams (path,
-//! order, type, size, BLAKE3), the manifest's format version checked, duplicates and extras
-//! refused, and the SHA-256 of the whole archive compared when one is expected. Reports say
-//! what failed and where.
+//! Reading an archive back, for verification or extraction: every entry is checked against
+//! `manifest.json` as it streams (path, order, type, size, BLAKE3), the format version checked,
+//! duplicates, extras, hard links, devices, unsafe paths, entries below a symlink and links that
+//! point out of their source refused, and the archive's SHA-256 compared when one is expected.
+//! Decompression runs on its own thread, overlapping hashing and writing. Reports say what
+//! failed and where.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use std::sync::mpsc;
 
 use crate::error::{EngineError, EngineResult};
 use crate::hashing::{Blake3Reader, HashingReader};
-use crate::manifest::{EntryKind, FORMAT, FORMAT_VERSION, MANIFEST_PATH, Manifest, is_safe_path};
+use crate::manifest::{
+    Entry, EntryKind, FORMAT, FORMAT_VERSION, MANIFEST_PATH, Manifest, is_safe_path,
+};
+use crate::write::Control;
 
-/// What a verification found.
+/// What a verification or extraction found.
 #[derive(Debug, Clone)]
 pub struct VerifyReport {
     pub manifest: Manifest,
@@ -22,12 +28,43 @@ pub struct VerifyReport {
     pub size: u64,
 }
 
+/// Receives the entries of an archive being read, each already checked against the manifest.
+/// A file's content reader yields exactly the declared size and its BLAKE3 is checked after
+/// the placer returns, so a placer must treat what it wrote as provisional until the whole
+/// read succeeds.
+pub trait Placer {
+    /// Called once with the manifest, before any entry.
+    fn begin(&mut self, manifest: &Manifest) -> EngineResult<()>;
+    fn dir(&mut self, entry: &Entry) -> EngineResult<()>;
+    fn file(&mut self, entry: &Entry, content: &mut dyn Read) -> EngineResult<()>;
+    fn symlink(&mut self, entry: &Entry, target: &str) -> EngineResult<()>;
+}
+
+/// A placer that only reads.
+struct Discard;
+
+impl Placer for Discard {
+    fn begin(&mut self, _: &Manifest) -> EngineResult<()> {
+        Ok(())
+    }
+    fn dir(&mut self, _: &Entry) -> EngineResult<()> {
+        Ok(())
+    }
+    fn file(&mut self, _: &Entry, content: &mut dyn Read) -> EngineResult<()> {
+        io::copy(content, &mut io::sink())
+            .map(|_| ())
+            .map_err(|e| corrupt(format!("truncated or damaged: {e}")))
+    }
+    fn symlink(&mut self, _: &Entry, _: &str) -> EngineResult<()> {
+        Ok(())
+    }
+}
+
 fn corrupt(msg: impl Into<String>) -> EngineError {
     EngineError::Corrupt(msg.into())
 }
 
-/// Reads and checks the manifest from the head of an archive stream.
-pub(crate) fn read_manifest<R: Read>(entry: &mut tar::Entry<R>) -> EngineResult<Manifest> {
+fn read_manifest<R: Read>(entry: &mut tar::Entry<R>) -> EngineResult<Manifest> {
     let path = entry
         .path()
         .map_err(|e| corrupt(format!("unreadable first entry: {e}")))?;
@@ -58,77 +95,264 @@ pub(crate) fn read_manifest<R: Read>(entry: &mut tar::Entry<R>) -> EngineResult<
             m.format_version
         )));
     }
+    for e in &m.entries {
+        if !is_safe_path(&e.path) {
+            return Err(corrupt(format!(
+                "unsafe entry path {:?} in the manifest",
+                e.path
+            )));
+        }
+    }
     Ok(m)
+}
+
+/// Whether a link at `path` with `target` stays inside the source directory that holds it:
+/// relative, and never above `prefix` once resolved.
+pub fn link_stays_inside(path: &str, target: &str, prefix: &str) -> bool {
+    if target.is_empty()
+        || target.starts_with('/')
+        || target.contains('\0')
+        || target.contains('\\')
+    {
+        return false;
+    }
+    let Some(rel) = path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else {
+        return false;
+    };
+    let mut depth: Vec<&str> = rel.split('/').collect();
+    depth.pop();
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            p => depth.push(p),
+        }
+    }
+    true
+}
+
+/// Decompresses on a separate thread, handing 1 MiB pieces over a bounded channel.
+struct ChannelReader {
+    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.buf.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.buf = chunk;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = (self.buf.len() - self.at).min(out.len());
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Verifies a whole archive from `input`; `expect_sha256` (hex, any case) is checked at the end.
 ///
-/// Fails with `Corrupt` naming the first problem: not zstd/tar, bad manifest, an entry out of
-/// order, of the wrong type, size or hash, a duplicate or unknown entry, a missing entry,
-/// truncation, or a SHA-256 mismatch.
-pub fn verify<R: Read>(input: R, expect_sha256: Option<&str>) -> EngineResult<VerifyReport> {
-    let mut hashed = HashingReader::new(input);
-    let (manifest, entries, content_bytes) = {
-        let dec = zstd::stream::Decoder::new(&mut hashed)
-            .map_err(|e| corrupt(format!("not a zstd stream: {e}")))?;
-        let mut archive = tar::Archive::new(dec);
-        let mut iter = archive
-            .entries()
-            .map_err(|e| corrupt(format!("not a tar stream: {e}")))?;
-        let mut first = iter
-            .next()
-            .ok_or_else(|| corrupt("the archive is empty"))?
-            .map_err(|e| corrupt(format!("cannot read the first entry: {e}")))?;
-        let manifest = read_manifest(&mut first)?;
-        drop(first);
-        let index: HashMap<&str, usize> = manifest
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.path.as_str(), i))
-            .collect();
-        if index.len() != manifest.entries.len() {
-            return Err(corrupt("the manifest lists a path twice"));
+/// Fails with `Corrupt` naming the first problem.
+pub fn verify<R: Read + Send>(input: R, expect_sha256: Option<&str>) -> EngineResult<VerifyReport> {
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let none = |_: u64, _: u64| {};
+    read_archive(
+        input,
+        expect_sha256,
+        &mut Discard,
+        &Control::new(&cancel, &none),
+    )
+}
+
+/// Reads an archive, checking everything [`verify`] checks, and hands each entry to `placer`.
+/// Progress counts compressed bytes read against `control`'s total (the caller knows it).
+///
+/// Fails with `Corrupt` naming the first problem, with the placer's own errors, or `Canceled`.
+pub fn read_archive<R: Read + Send>(
+    input: R,
+    expect_sha256: Option<&str>,
+    placer: &mut dyn Placer,
+    control: &Control,
+) -> EngineResult<VerifyReport> {
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || -> io::Result<(String, u64)> {
+            let mut hashed = HashingReader::new(input);
+            let result: io::Result<()> = (|| {
+                let mut dec = zstd::stream::Decoder::new(&mut hashed)?;
+                loop {
+                    let mut chunk = vec![0u8; 1 << 20];
+                    let mut filled = 0;
+                    while filled < chunk.len() {
+                        let n = dec.read(&mut chunk[filled..])?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
+                    }
+                    if filled == 0 {
+                        return Ok(());
+                    }
+                    chunk.truncate(filled);
+                    if tx.send(Ok(chunk)).is_err() {
+                        return Ok(());
+                    }
+                }
+            })();
+            if let Err(e) = result {
+                let msg = e.to_string();
+                let _ = tx.send(Err(io::Error::new(e.kind(), msg)));
+                return Err(e);
+            }
+            drop(tx);
+            hashed.finish()
+        });
+        let reader = ChannelReader {
+            rx,
+            buf: Vec::new(),
+            at: 0,
+        };
+        let walked = walk(reader, placer, control);
+        let produced = producer
+            .join()
+            .map_err(|_| corrupt("the decompression thread failed"))?;
+        let (manifest, entries, content_bytes) = walked?;
+        let (sha256, size) =
+            produced.map_err(|e| corrupt(format!("not a valid zstd stream: {e}")))?;
+        if let Some(want) = expect_sha256
+            && !want.eq_ignore_ascii_case(&sha256)
+        {
+            return Err(corrupt(format!(
+                "archive SHA-256 {sha256} differs from the recorded {}",
+                want.to_uppercase()
+            )));
         }
-        let mut next = 0usize;
-        let mut bytes = 0u64;
-        for item in iter {
-            let mut entry =
-                item.map_err(|e| corrupt(format!("truncated or damaged after entry {next}: {e}")))?;
-            let path = entry
-                .path()
-                .map_err(|e| corrupt(format!("entry {}: bad path: {e}", next + 1)))?;
-            let path = path
-                .to_str()
-                .ok_or_else(|| corrupt("entry path is not UTF-8"))?
-                .trim_end_matches('/')
-                .to_string();
-            if !is_safe_path(&path) {
-                return Err(corrupt(format!("unsafe entry path {path:?}")));
+        Ok(VerifyReport {
+            manifest,
+            entries,
+            content_bytes,
+            sha256,
+            size,
+        })
+    })
+}
+
+fn walk(
+    reader: ChannelReader,
+    placer: &mut dyn Placer,
+    control: &Control,
+) -> EngineResult<(Manifest, usize, u64)> {
+    let mut archive = tar::Archive::new(reader);
+    let mut iter = archive
+        .entries()
+        .map_err(|e| corrupt(format!("not a tar stream: {e}")))?;
+    let mut first = iter
+        .next()
+        .ok_or_else(|| corrupt("the archive is empty"))?
+        .map_err(|e| corrupt(format!("not a dsbackup archive: {e}")))?;
+    let manifest = read_manifest(&mut first)?;
+    drop(first);
+    let index: HashMap<&str, usize> = manifest
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.as_str(), i))
+        .collect();
+    if index.len() != manifest.entries.len() {
+        return Err(corrupt("the manifest lists a path twice"));
+    }
+    placer.begin(&manifest)?;
+    let mut dirs: HashSet<String> = HashSet::new();
+    let mut next = 0usize;
+    let mut bytes = 0u64;
+    for item in iter {
+        control.check()?;
+        let mut entry =
+            item.map_err(|e| corrupt(format!("truncated or damaged after entry {next}: {e}")))?;
+        let raw = entry.path_bytes().into_owned();
+        let path = String::from_utf8(raw).map_err(|_| corrupt("entry path is not UTF-8"))?;
+        let path = path.trim_end_matches('/').to_string();
+        if !is_safe_path(&path) {
+            return Err(corrupt(format!(
+                "unsafe entry path {path:?} (absolute, '..' or empty parts)"
+            )));
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_hard_link()
+            || kind.is_character_special()
+            || kind.is_block_special()
+            || kind.is_fifo()
+        {
+            return Err(corrupt(format!(
+                "{path}: hard links, devices and pipes are refused"
+            )));
+        }
+        let Some(&i) = index.get(path.as_str()) else {
+            return Err(corrupt(format!("{path}: not in the manifest")));
+        };
+        if i != next {
+            return Err(corrupt(if i < next {
+                format!("{path}: duplicate entry")
+            } else {
+                format!("{}: missing from the archive", manifest.entries[next].path)
+            }));
+        }
+        let want = &manifest.entries[i];
+        if let Some((parent, _)) = path.rsplit_once('/')
+            && !dirs.contains(parent)
+        {
+            return Err(corrupt(format!(
+                "{path}: its parent is not a directory of the archive"
+            )));
+        }
+        let kind_ok = match want.kind {
+            EntryKind::File => kind.is_file(),
+            EntryKind::Dir => kind.is_dir(),
+            EntryKind::Symlink => kind.is_symlink(),
+        };
+        if !kind_ok {
+            return Err(corrupt(format!(
+                "{path}: entry type differs from the manifest"
+            )));
+        }
+        match want.kind {
+            EntryKind::Dir => {
+                placer.dir(want)?;
+                dirs.insert(path.clone());
             }
-            let Some(&i) = index.get(path.as_str()) else {
-                return Err(corrupt(format!("{path}: not in the manifest")));
-            };
-            if i != next {
-                return Err(corrupt(if i < next {
-                    format!("{path}: duplicate entry")
-                } else {
-                    format!("{}: missing from the archive", manifest.entries[next].path)
-                }));
+            EntryKind::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|t| String::from_utf8_lossy(&t).into_owned())
+                    .unwrap_or_default();
+                if want.target.as_deref() != Some(target.as_str()) {
+                    return Err(corrupt(format!(
+                        "{path}: link target differs from the manifest"
+                    )));
+                }
+                let inside = manifest
+                    .sources
+                    .iter()
+                    .any(|s| link_stays_inside(&path, &target, &s.prefix));
+                if !inside {
+                    return Err(corrupt(format!(
+                        "{path}: link to {target:?} points outside its source"
+                    )));
+                }
+                placer.symlink(want, &target)?;
             }
-            let want = &manifest.entries[i];
-            let kind = entry.header().entry_type();
-            let kind_ok = match want.kind {
-                EntryKind::File => kind.is_file(),
-                EntryKind::Dir => kind.is_dir(),
-                EntryKind::Symlink => kind.is_symlink(),
-            };
-            if !kind_ok {
-                return Err(corrupt(format!(
-                    "{path}: entry type differs from the manifest"
-                )));
-            }
-            if want.kind == EntryKind::File {
+            EntryKind::File => {
                 if entry.size() != want.size {
                     return Err(corrupt(format!(
                         "{path}: size {} differs from the manifest's {}",
@@ -137,10 +361,11 @@ pub fn verify<R: Read>(input: R, expect_sha256: Option<&str>) -> EngineResult<Ve
                     )));
                 }
                 let mut r = Blake3Reader {
-                    inner: &mut entry,
+                    inner: (&mut entry).take(want.size),
                     hasher: blake3::Hasher::new(),
                     count: 0,
                 };
+                placer.file(want, &mut r)?;
                 io::copy(&mut r, &mut io::sink())
                     .map_err(|e| corrupt(format!("{path}: truncated or damaged: {e}")))?;
                 if r.count != want.size {
@@ -152,33 +377,32 @@ pub fn verify<R: Read>(input: R, expect_sha256: Option<&str>) -> EngineResult<Ve
                     )));
                 }
                 bytes += r.count;
+                control.report(bytes, manifest.entries.iter().map(|e| e.size).sum());
             }
-            next += 1;
         }
-        if next != manifest.entries.len() {
-            return Err(corrupt(format!(
-                "{}: missing from the archive (truncated?)",
-                manifest.entries[next].path
-            )));
-        }
-        (manifest, next + 1, bytes)
-    };
-    let (sha256, size) = hashed
-        .finish()
-        .map_err(|e| corrupt(format!("reading the archive: {e}")))?;
-    if let Some(want) = expect_sha256
-        && !want.eq_ignore_ascii_case(&sha256)
-    {
+        next += 1;
+    }
+    if next != manifest.entries.len() {
         return Err(corrupt(format!(
-            "archive SHA-256 {sha256} differs from the recorded {}",
-            want.to_uppercase()
+            "{}: missing from the archive (truncated?)",
+            manifest.entries[next].path
         )));
     }
-    Ok(VerifyReport {
-        manifest,
-        entries,
-        content_bytes,
-        sha256,
-        size,
-    })
+    Ok((manifest, next + 1, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_stays_inside;
+
+    #[test]
+    fn links_stay_in_their_source() {
+        let p = "sources/files";
+        assert!(link_stays_inside("sources/files/a/l", "../b", p));
+        assert!(link_stays_inside("sources/files/l", "b/c", p));
+        assert!(!link_stays_inside("sources/files/l", "../x", p));
+        assert!(!link_stays_inside("sources/files/a/l", "../../x", p));
+        assert!(!link_stays_inside("sources/files/l", "/etc/passwd", p));
+        assert!(!link_stays_inside("documents/l", "x", p));
+    }
 }

@@ -105,6 +105,8 @@ pub struct Config {
     pub zstd_level: i32,
     /// Compression threads per backup; 0 means one per core.
     pub backup_threads: u32,
+    /// URL that notifications are POSTed to as JSON; empty logs them instead.
+    pub notify_webhook: String,
     pub portals: Vec<PortalConfig>,
     #[serde(skip)]
     pub owner: OwnerPreset,
@@ -130,6 +132,7 @@ impl Default for Config {
             paid_backup_service: false,
             zstd_level: 3,
             backup_threads: 0,
+            notify_webhook: String::new(),
             portals: Vec::new(),
             owner: OwnerPreset::default(),
         }
@@ -206,6 +209,7 @@ impl Config {
             "DSBACKUP_ADMIN_SECRET" => self.admin_secret = Secret(value),
             "DSBACKUP_BASE_DOMAIN" => self.base_domain = value,
             "DSBACKUP_CATALOG" => self.catalog = value,
+            "DSBACKUP_NOTIFY_WEBHOOK" => self.notify_webhook = value,
             "DSBACKUP_LOCAL_ROOTS" => {
                 self.local_roots = value
                     .split(':')

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal};
+use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal, PortalContents};
 use dsbackup_core::{
     ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
     PortalId, PortalStatus, Session, User,
@@ -695,6 +695,106 @@ impl Catalog for SqliteCatalog {
                 |r| r.get(0),
             )
             .map_err(internal)
+        })
+        .await
+    }
+
+    async fn backup_hash_known(&self, tenant: PortalId, hash: &str) -> CoreResult<bool> {
+        let hash = hash.to_uppercase();
+        self.with(move |c| {
+            let n: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM backups WHERE tenant_id = ?1 AND hash = ?2",
+                    params![tenant, hash],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn replace_portal_contents(
+        &self,
+        portal: PortalId,
+        contents: PortalContents,
+        marker: Uuid,
+    ) -> CoreResult<()> {
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(internal)?;
+            for table in ["sessions", "api_keys", "files", "folders", "users"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE portal_id = ?1"), [portal]).map_err(internal)?;
+            }
+            let conflict = |what: &'static str| {
+                move |e: rusqlite::Error| {
+                    if is_unique_violation(&e) {
+                        CoreError::Conflict(format!("a restored {what} id is taken by another portal"))
+                    } else {
+                        internal(e)
+                    }
+                }
+            };
+            for u in &contents.users {
+                let u = User { portal_id: portal, ..u.clone() };
+                insert_user(&tx, &u)?;
+            }
+            let mut folders = contents.folders.clone();
+            folders.sort_by_key(|f| f.id);
+            for f in &folders {
+                let (kind, room_type) = rows::kind_to_row(f.kind);
+                tx.execute(
+                    &format!("INSERT INTO folders ({FOLDER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    params![f.id, portal, f.parent_id, f.title, kind, room_type, f.created_by.to_string(), ts(f.created_on)],
+                )
+                .map_err(conflict("folder"))?;
+            }
+            for f in &contents.files {
+                tx.execute(
+                    &format!("INSERT INTO files ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    params![f.id, portal, f.folder_id, f.title, f.size, f.created_by.to_string(), ts(f.created_on)],
+                )
+                .map_err(conflict("file"))?;
+            }
+            for k in &contents.api_keys {
+                tx.execute(
+                    &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                    params![
+                        k.id.to_string(),
+                        portal,
+                        k.user_id.to_string(),
+                        k.name,
+                        k.key_hash,
+                        k.key_postfix,
+                        rows::perms_to_row(&k.permissions),
+                        ts(k.created_on),
+                        k.expires_at.map(ts),
+                        k.last_used.map(ts),
+                        k.is_active
+                    ],
+                )
+                .map_err(conflict("API key"))?;
+            }
+            tx.execute(
+                "UPDATE portals SET time_zone = ?1, language = ?2, owner_id = ?3, last_restore = ?4 WHERE id = ?5",
+                params![contents.time_zone, contents.language, contents.owner_id.map(|u| u.to_string()), marker.to_string(), portal],
+            )
+            .map_err(internal)?;
+            tx.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>> {
+        self.with(move |c| {
+            let v: Option<Option<String>> = c
+                .query_row(
+                    "SELECT last_restore FROM portals WHERE id = ?1",
+                    [portal],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)?;
+            Ok(v.flatten().and_then(|s| Uuid::parse_str(&s).ok()))
         })
         .await
     }

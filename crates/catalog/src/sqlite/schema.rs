@@ -88,6 +88,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX backups_tenant ON backups(tenant_id, created_on);
     "#,
+    // 3: the marker of a portal's last restore (crash recovery tells by it whether the
+    // restore's catalog step committed).
+    r#"
+    ALTER TABLE portals ADD COLUMN last_restore TEXT;
+    "#,
 ];
 
 /// Brings a database up to the newest schema.

@@ -12,11 +12,19 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use dsbackup_core::PortalId;
 use uuid::Uuid;
 
-/// Which slot a job occupies.
+/// Which slot a job occupies: a backup and a restore per portal, and one of each for dumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKey {
     Portal(PortalId),
     Dump,
+    RestorePortal(PortalId),
+    RestoreDump,
+}
+
+impl JobKey {
+    pub fn is_restore(self) -> bool {
+        matches!(self, JobKey::RestorePortal(_) | JobKey::RestoreDump)
+    }
 }
 
 /// Where a job is in its life.
@@ -39,6 +47,8 @@ pub struct Snapshot {
     pub error: String,
     pub warning: Option<String>,
     pub link: String,
+    /// A restore job (DocSpace `backupProgressEnum` 1) rather than a backup.
+    pub restore: bool,
 }
 
 impl Snapshot {
@@ -74,6 +84,7 @@ impl Job {
                 error: String::new(),
                 warning: None,
                 link: String::new(),
+                restore: key.is_restore(),
             }),
         }
     }
@@ -172,13 +183,13 @@ impl Jobs {
         self.slots().get(&key).cloned()
     }
 
-    /// Cancels and clears every job `tenant` started (its portal's and a dump it started).
-    /// Returns whether there was any.
+    /// Cancels and clears every backup job `tenant` started (its portal's and a dump it
+    /// started). Returns whether there was any. Restores are not cancelable, as upstream.
     pub fn cancel_for(&self, tenant: PortalId) -> bool {
         let mut slots = self.slots();
         let keys: Vec<JobKey> = slots
             .iter()
-            .filter(|(_, j)| j.tenant_id == tenant)
+            .filter(|(k, j)| j.tenant_id == tenant && !k.is_restore())
             .map(|(k, _)| *k)
             .collect();
         for k in &keys {

@@ -27,7 +27,8 @@ use crate::wire::{ApiError, Envelope, base_url};
 const READ: Scope = Scope::read("backup");
 const WRITE: Scope = Scope::write("backup");
 
-fn progress_dto(s: &Snapshot) -> BackupProgressDto {
+/// A job as `BackupProgress`.
+pub fn progress_dto(s: &Snapshot) -> BackupProgressDto {
     BackupProgressDto {
         is_completed: s.is_completed(),
         progress: s.progress,
@@ -35,7 +36,11 @@ fn progress_dto(s: &Snapshot) -> BackupProgressDto {
         warning: s.warning.clone(),
         link: s.link.clone(),
         tenant_id: s.tenant_id,
-        backup_progress_enum: BackupProgressEnum::Backup,
+        backup_progress_enum: if s.restore {
+            BackupProgressEnum::Restore
+        } else {
+            BackupProgressEnum::Backup
+        },
         status: match s.status {
             JobStatus::Created => DistributedTaskStatus::Created,
             JobStatus::Running => DistributedTaskStatus::Running,

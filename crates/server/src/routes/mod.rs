@@ -2,11 +2,12 @@
 //! One file per endpoint family; the wire format is written by `wire::finalize`.
 
 mod authentication;
-mod backup;
+pub mod backup;
 mod files;
 mod keys;
 mod people;
 mod portal;
+mod restore;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -97,6 +98,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/2.0/backup/backuptmp", get(backup::tmp))
         .route("/api/2.0/backup/download/{id}", get(backup::download))
+        .route("/api/2.0/backup/startrestore", post(restore::start))
+        .route("/api/2.0/backup/getrestoreprogress", get(restore::progress))
         .route("/apisystem/portal/register", post(portal::register))
         .route(
             "/api/2.0/portal/deleteportalimmediately",
@@ -109,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         ));
     let uploads = Router::new()
         .route("/api/2.0/files/{folder_id}/upload", post(files::upload))
+        .route("/backupFileUpload.ashx", post(restore::upload))
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .merge(api)

@@ -1,0 +1,45 @@
+//! Notifications: a JSON POST to the configured `notify_webhook`, or a log line when none is
+//! configured. Failures to notify are logged, never fatal.
+
+use dsbackup_core::{Portal, Role};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// Tells a portal's members a restore ended: every member when `all`, else the owner only.
+pub async fn restore_done(state: &AppState, portals: &[Portal], all: bool, ok: bool) {
+    for p in portals {
+        let users = state.catalog().users(p.id).await.unwrap_or_default();
+        let recipients: Vec<String> = users
+            .iter()
+            .filter(|u| all || u.role == Role::Owner)
+            .map(|u| u.email.clone())
+            .collect();
+        let event = if ok {
+            "restore_completed"
+        } else {
+            "restore_failed"
+        };
+        let body = json!({"event": event, "portal": p.alias, "recipients": recipients});
+        send(state, body).await;
+    }
+}
+
+async fn send(state: &AppState, body: serde_json::Value) {
+    let url = &state.config().notify_webhook;
+    if url.is_empty() {
+        tracing::info!(notification = %body, "notify (no webhook configured)");
+        return;
+    }
+    let res = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await;
+    match res {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => tracing::warn!(status = r.status().as_u16(), "notify webhook refused"),
+        Err(e) => tracing::warn!(error = %e, "notify webhook unreachable"),
+    }
+}

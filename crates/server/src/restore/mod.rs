@@ -1,0 +1,201 @@
+//! Restores that never lose the live portal: verify while staging, swap atomically, undo on
+//! any failure (see `swap.rs`). While a portal restores its status is Restoring, so every
+//! request to it but `getrestoreprogress` answers 403; other portals are unaffected.
+
+pub mod place;
+pub mod run;
+pub mod swap;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use dsbackup_api_types::backup::BackupStorageType;
+use dsbackup_core::{DUMP_TENANT, Mode, PortalStatus};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::backup::jobs::{JobKey, Snapshot};
+use crate::backup::{demand_dump, target};
+use crate::state::AppState;
+use crate::wire::ApiError;
+
+/// A restore request, as `startrestore` carries it.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub backup_id: Option<String>,
+    pub storage: BackupStorageType,
+    pub params: BTreeMap<String, String>,
+    pub notify: bool,
+    pub dump: bool,
+}
+
+/// Where the archive of a chunked upload is kept for a portal.
+pub fn upload_path(state: &AppState, portal: i64) -> PathBuf {
+    state.backup_tmp().join(format!("{portal}-upload.tar.zst"))
+}
+
+/// The archive a request names: a history record, or `storageParams.filePath` on a storage
+/// (Local: a file inside the local roots, or the chunked upload when no path is given;
+/// DataStore: an archive name; Documents: a file id). Returns the path and the expected hash.
+async fn locate(
+    state: &AppState,
+    caller: &Caller,
+    req: &RestoreRequest,
+) -> Result<(PathBuf, Option<String>), ApiError> {
+    let id = req.backup_id.as_deref().unwrap_or("").trim();
+    if let Ok(id) = Uuid::parse_str(id)
+        && !id.is_nil()
+    {
+        let r = state
+            .catalog()
+            .backup(id)
+            .await?
+            .filter(|r| !r.removed)
+            .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
+        let mine = if r.tenant_id == DUMP_TENANT {
+            req.dump
+        } else {
+            r.tenant_id == caller.portal.id && !req.dump
+        };
+        if !mine {
+            return Err(ApiError::NotFound("The backup was not found".into()));
+        }
+        let path = target::archive_path(state, &r)
+            .await?
+            .filter(|p| p.is_file())
+            .ok_or_else(|| {
+                ApiError::NotFound("The backup's archive is missing from its storage".into())
+            })?;
+        return Ok((path, Some(r.hash)));
+    }
+    let file_path = req
+        .params
+        .get("filePath")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty());
+    let path = match req.storage {
+        BackupStorageType::Local => match file_path {
+            None => {
+                let p = upload_path(state, caller.portal.id);
+                if !p.is_file() {
+                    return Err(ApiError::BadRequest(
+                        "No archive was uploaded; give filePath or upload one first".into(),
+                    ));
+                }
+                p
+            }
+            Some(fp) => {
+                let p = std::path::Path::new(fp);
+                let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+                    return Err(ApiError::BadRequest(
+                        "filePath must name an archive file".into(),
+                    ));
+                };
+                let dir = target::check_local_dir(state, Some(&dir.display().to_string()))?;
+                let file = dir.join(name);
+                if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+                    return Err(ApiError::NotFound(format!("{fp} is not an archive file")));
+                }
+                file
+            }
+        },
+        BackupStorageType::DataStore => {
+            let name =
+                file_path.ok_or_else(|| ApiError::BadRequest("filePath is required".into()))?;
+            dsbackup_core::storage::check_name(name)?;
+            let tenant = if req.dump {
+                DUMP_TENANT
+            } else {
+                caller.portal.id
+            };
+            let p = target::datastore_dir(state, tenant).join(name);
+            if !p.is_file() {
+                return Err(ApiError::NotFound(format!("{name} was not found")));
+            }
+            p
+        }
+        BackupStorageType::Documents => {
+            let id: i64 = file_path
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| ApiError::BadRequest("wrong file id".into()))?;
+            let f = state
+                .catalog()
+                .file(id)
+                .await?
+                .filter(|f| f.portal_id == caller.portal.id)
+                .ok_or_else(|| ApiError::NotFound("The required file was not found".into()))?;
+            state.file_path(f.portal_id, f.folder_id, f.id)
+        }
+        BackupStorageType::CustomCloud => {
+            return Err(ApiError::Denied("Unknown storage type.".into()));
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "Storage type {} is not supported by this server yet",
+                other.name()
+            )));
+        }
+    };
+    Ok((path, None))
+}
+
+/// Checks and starts a restore; returns its progress (or the running restore's).
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    req: RestoreRequest,
+) -> Result<Snapshot, ApiError> {
+    if req.dump {
+        demand_dump(state, caller)?;
+    }
+    let key = if req.dump {
+        JobKey::RestoreDump
+    } else {
+        JobKey::RestorePortal(caller.portal.id)
+    };
+    if let Some(job) = state.jobs().get(key)
+        && !job.snapshot().is_completed()
+    {
+        return Ok(job.snapshot());
+    }
+    if state.jobs().busy(JobKey::Portal(caller.portal.id)) || state.jobs().busy(JobKey::Dump) {
+        return Err(ApiError::BadRequest(
+            "A backup is running; wait for it or cancel it first".into(),
+        ));
+    }
+    let (archive, expect) = locate(state, caller, &req).await?;
+    let portals = if req.dump {
+        state
+            .catalog()
+            .portals()
+            .await?
+            .into_iter()
+            .filter(|p| p.status == PortalStatus::Active)
+            .collect()
+    } else {
+        vec![caller.portal.clone()]
+    };
+    let job = match state.jobs().start(key, caller.portal.id) {
+        Ok(job) => job,
+        Err(running) => return Ok(running.snapshot()),
+    };
+    let snapshot = job.snapshot();
+    for p in &portals {
+        state
+            .catalog()
+            .set_portal_status(p.id, PortalStatus::Restoring)
+            .await?;
+    }
+    tracing::info!(job = %job.id, portal = caller.portal.id, dump = req.dump, archive = %archive.display(), "restore started");
+    let spec = run::Spec {
+        job,
+        portals,
+        dump: req.dump,
+        archive,
+        expect_sha256: expect,
+        saas_tenant: (state.config().mode == Mode::Saas).then_some(caller.portal.id),
+        notify: req.notify,
+    };
+    tokio::spawn(run::run(state.clone(), spec));
+    Ok(snapshot)
+}

@@ -1,0 +1,203 @@
+//! Making a staged restore live, atomically as far as anyone can observe, and undoing it after
+//! a failure or a crash.
+//!
+//! A journal (`data_dir/restore-journal.json`, fsynced) lists every directory swap before any
+//! happens. Each swap renames the live directory aside and the staged one into place; then one
+//! catalog transaction replaces the portal's rows and records the job as the portal's restore
+//! marker — the commit point. On start-up, a journal left behind is resolved by that marker:
+//! committed portals keep the new state (the old directories are removed), others get their
+//! old directories back. Either way the portals end Active.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use dsbackup_core::{CoreError, CoreResult, PortalId, PortalStatus};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::place::make_writable;
+use crate::state::AppState;
+
+/// One directory to replace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Swap {
+    pub live: PathBuf,
+    pub staged: PathBuf,
+    pub old: PathBuf,
+    /// Whether `live` existed before the swap.
+    pub had_live: bool,
+}
+
+/// The swaps of one portal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortalSwaps {
+    pub portal_id: PortalId,
+    pub swaps: Vec<Swap>,
+}
+
+/// The journal of a restore in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub job: Uuid,
+    pub portals: Vec<PortalSwaps>,
+    /// Staging roots to remove at the end, whatever happens.
+    pub staging: Vec<PathBuf>,
+}
+
+fn journal_path(state: &AppState) -> PathBuf {
+    state.config().data_dir.join("restore-journal.json")
+}
+
+fn internal(what: &str, path: &Path, e: std::io::Error) -> CoreError {
+    CoreError::Internal(format!("{what} {}: {e}", path.display()))
+}
+
+fn remove_tree(path: &Path) {
+    if fs::symlink_metadata(path).is_ok() {
+        let _ = make_writable(path);
+        let _ = fs::remove_dir_all(path);
+    }
+}
+
+/// Writes the journal durably.
+pub fn write_journal(state: &AppState, j: &Journal) -> CoreResult<()> {
+    let path = journal_path(state);
+    let tmp = path.with_extension("tmp");
+    let text = serde_json::to_vec_pretty(j).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let mut f = fs::File::create(&tmp).map_err(|e| internal("writing", &tmp, e))?;
+    f.write_all(&text)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| internal("writing", &tmp, e))?;
+    fs::rename(&tmp, &path).map_err(|e| internal("writing", &path, e))?;
+    if let Ok(d) = fs::File::open(&state.config().data_dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Renames the live directories aside and the staged ones into place.
+pub fn apply(j: &Journal) -> CoreResult<()> {
+    for p in &j.portals {
+        for s in &p.swaps {
+            if s.had_live {
+                fs::rename(&s.live, &s.old).map_err(|e| internal("moving aside", &s.live, e))?;
+            }
+            if let Some(parent) = s.live.parent() {
+                fs::create_dir_all(parent).map_err(|e| internal("creating", parent, e))?;
+            }
+            fs::rename(&s.staged, &s.live).map_err(|e| internal("placing", &s.staged, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Puts a portal's old directories back (whatever part of the swap happened).
+fn roll_back(p: &PortalSwaps) {
+    for s in p.swaps.iter().rev() {
+        if s.had_live {
+            if fs::symlink_metadata(&s.old).is_ok() {
+                if fs::symlink_metadata(&s.live).is_ok() {
+                    let _ = fs::rename(&s.live, &s.staged);
+                }
+                let _ = fs::rename(&s.old, &s.live);
+            }
+        } else if fs::symlink_metadata(&s.live).is_ok() && fs::symlink_metadata(&s.staged).is_err()
+        {
+            let _ = fs::rename(&s.live, &s.staged);
+        }
+        remove_tree(&s.staged);
+    }
+}
+
+/// Removes a portal's old directories after its catalog step committed.
+fn roll_forward(p: &PortalSwaps) {
+    for s in &p.swaps {
+        remove_tree(&s.old);
+        remove_tree(&s.staged);
+    }
+}
+
+/// Ends a restore: for each portal, keeps the new state if its catalog step committed
+/// (marker = job) or puts the old one back; removes staging and the journal; sets the portals
+/// Active. Returns the portals that were rolled back.
+pub async fn resolve(state: &AppState, j: &Journal) -> CoreResult<Vec<PortalId>> {
+    let mut rolled_back = Vec::new();
+    for p in &j.portals {
+        let committed = state.catalog().restore_marker(p.portal_id).await? == Some(j.job);
+        let p2 = p.clone();
+        tokio::task::spawn_blocking(move || {
+            if committed {
+                roll_forward(&p2)
+            } else {
+                roll_back(&p2)
+            }
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("restore cleanup: {e}")))?;
+        if !committed {
+            rolled_back.push(p.portal_id);
+        }
+        if let Err(e) = state
+            .catalog()
+            .set_portal_status(p.portal_id, PortalStatus::Active)
+            .await
+        {
+            tracing::warn!(portal = p.portal_id, error = %e, "could not reactivate portal");
+        }
+    }
+    for root in &j.staging {
+        remove_tree(root);
+    }
+    let _ = fs::remove_file(journal_path(state));
+    Ok(rolled_back)
+}
+
+/// At start-up: finishes or undoes a restore a crash interrupted, removes staging leftovers,
+/// and reactivates portals left Restoring.
+pub async fn recover(state: &AppState) -> CoreResult<()> {
+    let path = journal_path(state);
+    if let Ok(text) = fs::read(&path) {
+        match serde_json::from_slice::<Journal>(&text) {
+            Ok(j) => {
+                let rolled = resolve(state, &j).await?;
+                tracing::warn!(job = %j.job, rolled_back = ?rolled, "an interrupted restore was resolved at start-up");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable restore journal left in place; see {}", path.display());
+                return Err(CoreError::Internal(format!(
+                    "unreadable restore journal {}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    remove_tree(&state.config().data_dir.join("staging"));
+    for src in state.config().portals.iter().flat_map(|p| &p.sources) {
+        if let Some(parent) = src.path.parent()
+            && let Ok(rd) = fs::read_dir(parent)
+        {
+            for e in rd.flatten() {
+                if e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(".dsbackup-restore-"))
+                {
+                    remove_tree(&e.path());
+                }
+            }
+        }
+    }
+    for p in state.catalog().portals().await? {
+        if p.status == PortalStatus::Restoring {
+            state
+                .catalog()
+                .set_portal_status(p.id, PortalStatus::Active)
+                .await?;
+            tracing::warn!(
+                portal = p.id,
+                "portal left Restoring by a crash is Active again, unchanged"
+            );
+        }
+    }
+    Ok(())
+}
