@@ -3,6 +3,7 @@
 
 mod backup_cmd;
 mod client;
+mod restore_cmd;
 
 /// mimalloc keeps the server's memory flat across backup jobs: with glibc malloc, buffers freed
 /// by one job's threads stayed resident and the peak RSS crept up with every backup.
@@ -40,6 +41,29 @@ enum Command {
         remote: backup_cmd::Remote,
         #[command(subcommand)]
         command: backup_cmd::BackupCommand,
+    },
+    /// Restore a backup (history id), a server-side archive path, or a local archive file
+    /// (uploaded first), and wait with a progress bar.
+    Restore {
+        #[command(flatten)]
+        remote: backup_cmd::Remote,
+        /// A backup id, a server path, or a local file.
+        what: String,
+        /// A whole-instance dump.
+        #[arg(long)]
+        dump: bool,
+        /// Notify every member when done.
+        #[arg(long)]
+        notify: bool,
+    },
+    /// Check an archive offline: manifest, every entry's hash, and optionally its SHA-256.
+    Verify {
+        archive: PathBuf,
+        /// The expected SHA-256 (hex) of the whole archive.
+        #[arg(long)]
+        sha256: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -98,5 +122,16 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => rt.block_on(serve(config)),
         Command::Backup { remote, command } => rt.block_on(backup_cmd::run(remote, command)),
+        Command::Restore {
+            remote,
+            what,
+            dump,
+            notify,
+        } => rt.block_on(restore_cmd::restore(remote, what, dump, notify)),
+        Command::Verify {
+            archive,
+            sha256,
+            json,
+        } => restore_cmd::verify(archive, sha256, json),
     }
 }

@@ -72,6 +72,9 @@ impl Server {
         let addr = config.listen;
         let key = bootstrap::instance_key(&config.data_dir).map_err(StartError::Bootstrap)?;
         let state = AppState::new(config, catalog, key);
+        restore::swap::recover(&state)
+            .await
+            .map_err(StartError::Bootstrap)?;
         bootstrap::run(&state)
             .await
             .map_err(StartError::Bootstrap)?;

@@ -2,7 +2,7 @@
 //! known owner credentials, and talks HTTP to it. The process is killed when dropped.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -19,15 +19,61 @@ pub struct TestServer {
     child: Child,
     pub base: String,
     pub data_dir: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    opts: Opts,
     pub client: reqwest::Client,
 }
 
 /// Options for [`TestServer::start_with`].
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Opts {
     pub env: Vec<(&'static str, String)>,
     pub config: Option<String>,
+}
+
+fn spawn(dir: &Path, data_dir: &Path, opts: &Opts) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsbackup"));
+    cmd.arg("serve");
+    if let Some(cfg) = &opts.config {
+        let path = dir.join("dsbackup.toml");
+        std::fs::write(&path, cfg).unwrap();
+        cmd.arg("--config").arg(path);
+    }
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DSBACKUP_LISTEN", "127.0.0.1:0")
+        .env("DSBACKUP_DATA_DIR", data_dir)
+        .env("DSBACKUP_OWNER_EMAIL", OWNER_EMAIL)
+        .env("DSBACKUP_OWNER_PASSWORD", OWNER_PASSWORD)
+        .env("DSBACKUP_OWNER_API_KEY", OWNER_KEY)
+        .env("DSBACKUP_LOG", "warn");
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    cmd.stdout(Stdio::piped()).stderr(log);
+    let mut child = cmd.spawn().expect("spawn dsbackup");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("dsbackup listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => (child, url),
+        Err(_) => {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+            panic!("server did not start:\n{log}");
+        }
+    }
 }
 
 impl TestServer {
@@ -38,52 +84,36 @@ impl TestServer {
     pub async fn start_with(opts: Opts) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsbackup"));
-        cmd.arg("serve");
-        if let Some(cfg) = &opts.config {
-            let path = dir.path().join("dsbackup.toml");
-            std::fs::write(&path, cfg).unwrap();
-            cmd.arg("--config").arg(path);
-        }
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DSBACKUP_LISTEN", "127.0.0.1:0")
-            .env("DSBACKUP_DATA_DIR", &data_dir)
-            .env("DSBACKUP_OWNER_EMAIL", OWNER_EMAIL)
-            .env("DSBACKUP_OWNER_PASSWORD", OWNER_PASSWORD)
-            .env("DSBACKUP_OWNER_API_KEY", OWNER_KEY)
-            .env("DSBACKUP_LOG", "warn");
-        for (k, v) in &opts.env {
-            cmd.env(k, v);
-        }
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        cmd.stdout(Stdio::piped()).stderr(log);
-        let mut child = cmd.spawn().expect("spawn dsbackup");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("dsbackup listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let base = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                let log =
-                    std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-                panic!("server did not start:\n{log}");
-            }
-        };
+        let (child, base) = spawn(dir.path(), &data_dir, &opts);
         Self {
             child,
             base,
             data_dir,
-            _dir: dir,
+            dir,
+            opts,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same data directory (a new port), with `env` replacing
+    /// the environment it was first given.
+    pub fn restart_with(&mut self, env: Vec<(&'static str, String)>) {
+        self.kill9();
+        self.opts.env = env;
+        let (child, base) = spawn(self.dir.path(), &self.data_dir, &self.opts);
+        self.child = child;
+        self.base = base;
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {

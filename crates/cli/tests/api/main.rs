@@ -10,4 +10,5 @@ mod golden;
 mod harness;
 mod keys;
 mod portal;
+mod restore;
 mod rooms;

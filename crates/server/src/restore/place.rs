@@ -145,6 +145,9 @@ impl Stager {
         fs::create_dir(dir).map_err(|e| io(dir, e))?;
         self.roots.push(dir.to_path_buf());
         self.dirs.push((dir.to_path_buf(), mode, mtime));
+        if self.roots.len() == 1 {
+            crate::fault::delay("restore-extract");
+        }
         Ok(())
     }
 
@@ -192,6 +195,24 @@ impl Placer for Stager {
             } else {
                 "this is a portal backup, not a dump".into()
             }));
+        }
+        // Never stage more than the disk holds: the declared sizes bound what is written (a
+        // decompression bomb stops here or at the first entry longer than declared).
+        let declared: u64 = m.entries.iter().map(|e| e.size).sum();
+        for t in &self.targets {
+            let probe = t
+                .documents
+                .ancestors()
+                .find(|a| a.exists())
+                .unwrap_or(Path::new("/"));
+            if let Ok(free) = fs4::available_space(probe)
+                && declared > free
+            {
+                return Err(EngineError::Sink(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    format!("the archive declares {declared} bytes, but only {free} are free"),
+                )));
+            }
         }
         Ok(())
     }

@@ -113,7 +113,6 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
     let expect = spec.expect_sha256.clone();
     let worker_job = job.clone();
     let dump = spec.dump;
-    let total = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(1);
     let staged = tokio::task::spawn_blocking(move || {
         let job = worker_job;
         let progress =
@@ -122,7 +121,6 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
         let mut stager = Stager::new(targets, dump);
         let file =
             std::fs::File::open(&archive).map_err(|e| format!("cannot open the archive: {e}"))?;
-        crate::fault::delay("restore-extract");
         let result = read_archive(
             std::io::BufReader::with_capacity(1 << 20, file),
             expect.as_deref(),
@@ -144,7 +142,6 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
     .await
     .map_err(|e| format!("restore worker: {e}"))??;
     let (stager, report) = staged;
-    let _ = total;
     let cleanup = |s: &Stager| {
         s.remove_staging();
         let _ = std::fs::remove_dir_all(&staging);
