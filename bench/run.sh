@@ -70,9 +70,30 @@ trap 'kill $PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do grep -q "listening on" "$OUT/server.out" && break; sleep 0.1; done
 URL=$(grep -o 'http://[0-9.:]*' "$OUT/server.out" | head -1)
 dsbackup_run() {
-  DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" backup start --storage local --path "$OUT/dsbackup" --json
+  DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" backup start --storage local --path "$OUT/dsbackup" --json > "$OUT/last-backup.json"
 }
 timeit dsbackup "$OUT/dsbackup" dsbackup_run
+RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
+
+# Restores: dsbackup restores the archive over the live portal (verify, stage, swap, clean up)
+# through its API; the others extract into an empty directory.
+declare -A RSECS
+rtime() { # name, setup command, command... : best of $RUNS
+  local name=$1 setup=$2; shift 2
+  local best=""
+  for _ in $(seq 1 "$RUNS"); do
+    eval "$setup"
+    sync
+    local t0=$(date +%s.%N)
+    "$@" > /dev/null 2>&1 || { echo "$name restore failed"; exit 1; }
+    local t1=$(date +%s.%N)
+    local t=$(echo "$t1 - $t0" | bc -l)
+    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc -l)" = 1 ]; then best=$t; fi
+  done
+  RSECS[$name]=$best
+}
+BACKUP_ID=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['taskId'])" "$OUT/last-backup.json")
+rtime dsbackup ":" env DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" restore "$BACKUP_ID" --json
 RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
 kill $PID; trap - EXIT
 
@@ -83,6 +104,13 @@ export RESTIC_PASSWORD=bench BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
 timeit "restic" "$OUT/restic" restic -q -r "$OUT/restic" backup "$DATA"
 timeit "borg" "$OUT/borg" borg create -C zstd,3 "$OUT/borg::one" "$DATA"
 
+rtime "zstd-d|tar-x" "rm -rf '$OUT/x' && mkdir -p '$OUT/x'" bash -c "zstd -d -q -c '$OUT/a.tar.zst' | tar -C '$OUT/x' -xf -"
+timeit "restic" "$OUT/restic" restic -q -r "$OUT/restic" backup "$DATA"
+rtime restic "rm -rf '$OUT/x'" restic -q -r "$OUT/restic" restore latest --target "$OUT/x"
+timeit "borg" "$OUT/borg" borg create -C zstd,3 "$OUT/borg::one" "$DATA"
+rtime borg "rm -rf '$OUT/x' && mkdir -p '$OUT/x'" bash -c "cd '$OUT/x' && borg extract '$OUT/borg::one'"
+rm -rf "$OUT/x"
+
 D=${SECS[dsbackup]}
 printf '\n%-16s %8s %10s %10s %8s %12s\n' tool seconds "MiB/s" "out MiB" ratio "dsbackup x"
 for name in dsbackup "tar|zstd-T0-3" "tar|zstd+fsync" tar-czf restic borg; do
@@ -91,5 +119,11 @@ for name in dsbackup "tar|zstd-T0-3" "tar|zstd+fsync" tar-czf restic borg; do
     "$(echo "$SRC_BYTES / 1048576 / $s" | bc -l)" "$(echo "$o / 1048576" | bc -l)" \
     "$(echo "$SRC_BYTES / $o" | bc -l)" "$(echo "$s / $D" | bc -l)"
 done
-echo "dsbackup server peak RSS: $((RSS_KB / 1024)) MiB"
+R=${RSECS[dsbackup]}
+printf '\n%-16s %8s %10s %12s\n' restore seconds "MiB/s" "dsbackup x"
+for name in dsbackup "zstd-d|tar-x" restic borg; do
+  s=${RSECS[$name]}
+  printf '%-16s %8.2f %10.1f %12.2f\n' "$name" "$s" "$(echo "$SRC_BYTES / 1048576 / $s" | bc -l)" "$(echo "$s / $R" | bc -l)"
+done
+echo "dsbackup server peak RSS (backups and restores): $((RSS_KB / 1024)) MiB"
 echo "(ratio = source bytes / output bytes; 'dsbackup x' = that tool's time / dsbackup's time)"

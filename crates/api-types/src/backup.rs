@@ -161,3 +161,55 @@ mod tests {
         assert!(serde_json::from_value::<BackupRequest>(json!({"storageTipe": 3})).is_ok());
     }
 }
+
+/// `cronParams` of `createbackupschedule`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CronRequest {
+    pub period: Option<BackupPeriod>,
+    pub hour: Option<i64>,
+    pub day: Option<i64>,
+}
+
+/// `BackupScheduleDto` (createbackupschedule).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleRequest {
+    pub storage_type: Option<BackupStorageType>,
+    pub storage_params: Option<Vec<KeyValue>>,
+    pub backups_stored: Option<i64>,
+    pub cron_params: Option<CronRequest>,
+    pub dump: Option<bool>,
+}
+
+/// `CronParams` of `ScheduleDto`: `day` is always an integer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CronParamsDto {
+    pub period: BackupPeriod,
+    pub hour: i64,
+    pub day: i64,
+}
+
+/// `ScheduleDto`, plus dsbackup's `nextBackupTime`, `lastError`, `lastErrorTime` (clients ignore
+/// unknown fields).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleDto {
+    pub storage_type: BackupStorageType,
+    pub storage_params: BTreeMap<String, String>,
+    pub cron_params: CronParamsDto,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backups_stored: Option<i64>,
+    #[serde(with = "crate::datetime::wire")]
+    pub last_backup_time: DateTime<Utc>,
+    pub dump: bool,
+    #[serde(with = "crate::datetime::wire")]
+    pub next_backup_time: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(
+        default,
+        with = "crate::datetime::wire_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_error_time: Option<DateTime<Utc>>,
+}

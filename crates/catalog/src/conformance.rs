@@ -44,6 +44,54 @@ pub async fn run_all(cat: Arc<dyn Catalog>) {
     delete_cascades(cat.as_ref()).await;
     backups(cat.as_ref()).await;
     replace_contents(cat.as_ref()).await;
+    schedules(cat.as_ref()).await;
+}
+
+async fn schedules(cat: &dyn Catalog) {
+    use dsbackup_core::Schedule;
+    use dsbackup_core::schedule::{Cron, Period};
+    let s = Schedule {
+        tenant_id: 7,
+        storage: StorageKind::Local,
+        storage_params: [("filePath".to_string(), "/b".to_string())].into(),
+        cron: Cron::new(Period::EveryWeek, 3, Some(1)).unwrap(),
+        backups_stored: 5,
+        last_backup_time: None,
+        last_error: None,
+        last_error_time: None,
+        created_on: Utc::now(),
+    };
+    cat.upsert_schedule(s.clone()).await.unwrap();
+    let dump = Schedule {
+        tenant_id: DUMP_TENANT,
+        ..s.clone()
+    };
+    cat.upsert_schedule(dump).await.unwrap();
+    let got = cat.schedule(7).await.unwrap().expect("schedule reads back");
+    assert_eq!(got.cron, s.cron);
+    assert_eq!(got.storage_params, s.storage_params);
+    let at = Utc::now();
+    cat.schedule_started(7, at).await.unwrap();
+    cat.schedule_outcome(7, Some(("disk gone".into(), at)))
+        .await
+        .unwrap();
+    let got = cat.schedule(7).await.unwrap().unwrap();
+    assert!(got.last_backup_time.is_some());
+    assert_eq!(got.last_error.as_deref(), Some("disk gone"));
+    cat.schedule_outcome(7, None).await.unwrap();
+    assert_eq!(cat.schedule(7).await.unwrap().unwrap().last_error, None);
+    // Upsert: one per tenant.
+    cat.upsert_schedule(Schedule {
+        backups_stored: 2,
+        ..s.clone()
+    })
+    .await
+    .unwrap();
+    assert_eq!(cat.schedules().await.unwrap().len(), 2);
+    assert_eq!(cat.schedule(7).await.unwrap().unwrap().backups_stored, 2);
+    assert!(cat.delete_schedule(7).await.unwrap());
+    assert!(!cat.delete_schedule(7).await.unwrap());
+    assert_eq!(cat.schedule(7).await.unwrap(), None);
 }
 
 async fn replace_contents(cat: &dyn Catalog) {

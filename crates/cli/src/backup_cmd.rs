@@ -75,7 +75,8 @@ pub enum BackupCommand {
     },
 }
 
-fn storage_of(name: &str) -> anyhow::Result<BackupStorageType> {
+/// A storage type from a friendly name, the DocSpace name or its number.
+pub fn storage_of(name: &str) -> anyhow::Result<BackupStorageType> {
     let alias = match name.to_ascii_lowercase().as_str() {
         "documents" | "room" => "Documents",
         "local" => "Local",

@@ -4,6 +4,7 @@
 mod backup_cmd;
 mod client;
 mod restore_cmd;
+mod schedule_cmd;
 
 /// mimalloc keeps the server's memory flat across backup jobs: with glibc malloc, buffers freed
 /// by one job's threads stayed resident and the peak RSS crept up with every backup.
@@ -55,6 +56,21 @@ enum Command {
         /// Notify every member when done.
         #[arg(long)]
         notify: bool,
+    },
+    /// Show, set or delete the automatic backup schedule.
+    Schedule {
+        #[command(flatten)]
+        remote: backup_cmd::Remote,
+        #[command(subcommand)]
+        command: schedule_cmd::ScheduleCommand,
+    },
+    /// Apply retention now (expired and surplus scheduled backups, leftovers of dead jobs);
+    /// with --dry-run, print what would go and why.
+    Prune {
+        #[command(flatten)]
+        remote: backup_cmd::Remote,
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Check an archive offline: manifest, every entry's hash, and optionally its SHA-256.
     Verify {
@@ -133,5 +149,7 @@ fn main() -> anyhow::Result<()> {
             sha256,
             json,
         } => restore_cmd::verify(archive, sha256, json),
+        Command::Schedule { remote, command } => rt.block_on(schedule_cmd::run(remote, command)),
+        Command::Prune { remote, dry_run } => rt.block_on(schedule_cmd::prune(remote, dry_run)),
     }
 }

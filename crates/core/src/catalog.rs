@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::error::CoreResult;
 use crate::model::{
-    ApiKey, BackupRecord, FileEntry, Folder, FolderKind, Portal, PortalId, PortalStatus, Session,
-    User,
+    ApiKey, BackupRecord, FileEntry, Folder, FolderKind, Portal, PortalId, PortalStatus, Schedule,
+    Session, User,
 };
 
 /// What is needed to create a portal; the catalog assigns the id.
@@ -161,4 +161,21 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     ) -> CoreResult<()>;
     /// The marker of the portal's last completed restore.
     async fn restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>>;
+
+    /// Creates or replaces the schedule of `schedule.tenant_id`.
+    async fn upsert_schedule(&self, schedule: Schedule) -> CoreResult<()>;
+    /// The schedule of a tenant.
+    async fn schedule(&self, tenant: PortalId) -> CoreResult<Option<Schedule>>;
+    /// Every schedule.
+    async fn schedules(&self) -> CoreResult<Vec<Schedule>>;
+    /// Deletes a tenant's schedule; returns whether there was one.
+    async fn delete_schedule(&self, tenant: PortalId) -> CoreResult<bool>;
+    /// Records that a scheduled run started at `at`.
+    async fn schedule_started(&self, tenant: PortalId, at: DateTime<Utc>) -> CoreResult<()>;
+    /// Records the outcome of a scheduled run: `None` clears the last error.
+    async fn schedule_outcome(
+        &self,
+        tenant: PortalId,
+        error: Option<(String, DateTime<Utc>)>,
+    ) -> CoreResult<()>;
 }

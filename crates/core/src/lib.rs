@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod error;
 pub mod model;
 pub mod perm;
+pub mod schedule;
 pub mod secret;
 pub mod storage;
 pub mod validate;

@@ -251,3 +251,21 @@ pub struct BackupRecord {
     pub removed: bool,
     pub paid: bool,
 }
+
+/// An automatic backup schedule: one per portal, and one dump schedule per instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The portal, or [`DUMP_TENANT`] for the dump schedule.
+    pub tenant_id: PortalId,
+    pub storage: StorageKind,
+    pub storage_params: std::collections::BTreeMap<String, String>,
+    pub cron: crate::schedule::Cron,
+    /// How many scheduled backups to keep (1–30).
+    pub backups_stored: u32,
+    /// When the last scheduled backup started (set when it starts, as upstream).
+    pub last_backup_time: Option<DateTime<Utc>>,
+    /// The last failure, kept until a run succeeds; failures never disable a schedule.
+    pub last_error: Option<String>,
+    pub last_error_time: Option<DateTime<Utc>>,
+    pub created_on: DateTime<Utc>,
+}

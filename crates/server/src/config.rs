@@ -107,6 +107,10 @@ pub struct Config {
     pub backup_threads: u32,
     /// URL that notifications are POSTed to as JSON; empty logs them instead.
     pub notify_webhook: String,
+    /// How often the scheduler looks for due schedules and runs retention, in seconds.
+    pub scheduler_period_secs: u64,
+    /// How long after a failed scheduled run it is tried again, in seconds.
+    pub scheduler_retry_secs: u64,
     pub portals: Vec<PortalConfig>,
     #[serde(skip)]
     pub owner: OwnerPreset,
@@ -133,6 +137,8 @@ impl Default for Config {
             zstd_level: 3,
             backup_threads: 0,
             notify_webhook: String::new(),
+            scheduler_period_secs: 60,
+            scheduler_retry_secs: 300,
             portals: Vec::new(),
             owner: OwnerPreset::default(),
         }
@@ -210,6 +216,12 @@ impl Config {
             "DSBACKUP_BASE_DOMAIN" => self.base_domain = value,
             "DSBACKUP_CATALOG" => self.catalog = value,
             "DSBACKUP_NOTIFY_WEBHOOK" => self.notify_webhook = value,
+            "DSBACKUP_SCHEDULER_PERIOD_SECS" => {
+                self.scheduler_period_secs = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "DSBACKUP_SCHEDULER_RETRY_SECS" => {
+                self.scheduler_retry_secs = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
             "DSBACKUP_LOCAL_ROOTS" => {
                 self.local_roots = value
                     .split(':')

@@ -16,6 +16,7 @@ pub mod present;
 pub mod ratelimit;
 pub mod restore;
 pub mod routes;
+pub mod schedule;
 pub mod state;
 pub mod wire;
 
@@ -96,13 +97,20 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let scheduler = tokio::spawn(schedule::scheduler::run(self.state.clone(), stop_rx));
         let app = routes::router(self.state);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+        let _ = scheduler.await;
+        served
     }
 }
 

@@ -43,3 +43,15 @@ async fn send(state: &AppState, body: serde_json::Value) {
         Err(e) => tracing::warn!(error = %e, "notify webhook unreachable"),
     }
 }
+
+/// Tells a portal's owner and admins that a scheduled backup failed.
+pub async fn schedule_failed(state: &AppState, portal: &Portal, error: &str) {
+    let users = state.catalog().users(portal.id).await.unwrap_or_default();
+    let recipients: Vec<String> = users
+        .iter()
+        .filter(|u| matches!(u.role, Role::Owner | Role::DocSpaceAdmin))
+        .map(|u| u.email.clone())
+        .collect();
+    let body = json!({"event": "scheduled_backup_failed", "portal": portal.alias, "recipients": recipients, "error": error});
+    send(state, body).await;
+}

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal, PortalContents};
 use dsbackup_core::{
     ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
-    PortalId, PortalStatus, Session, User,
+    PortalId, PortalStatus, Schedule, Session, User,
 };
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use uuid::Uuid;
@@ -795,6 +795,89 @@ impl Catalog for SqliteCatalog {
                 .optional()
                 .map_err(internal)?;
             Ok(v.flatten().and_then(|s| Uuid::parse_str(&s).ok()))
+        })
+        .await
+    }
+
+    async fn upsert_schedule(&self, s: Schedule) -> CoreResult<()> {
+        self.with(move |c| {
+            let body = serde_json::to_string(&s).map_err(|e| CoreError::Internal(e.to_string()))?;
+            c.execute(
+                "INSERT INTO schedules (tenant_id, body, last_backup_time, last_error, last_error_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(tenant_id) DO UPDATE SET body = ?2, last_backup_time = ?3, last_error = ?4, last_error_time = ?5",
+                params![s.tenant_id, body, s.last_backup_time.map(ts), s.last_error, s.last_error_time.map(ts)],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn schedule(&self, tenant: PortalId) -> CoreResult<Option<Schedule>> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT body, last_backup_time, last_error, last_error_time FROM schedules WHERE tenant_id = ?1",
+                [tenant],
+                rows::schedule,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    async fn schedules(&self) -> CoreResult<Vec<Schedule>> {
+        self.with(|c| {
+            rows::all(
+                c,
+                "SELECT body, last_backup_time, last_error, last_error_time FROM schedules ORDER BY tenant_id",
+                [],
+                rows::schedule,
+            )
+        })
+        .await
+    }
+
+    async fn delete_schedule(&self, tenant: PortalId) -> CoreResult<bool> {
+        self.with(move |c| {
+            Ok(
+                c.execute("DELETE FROM schedules WHERE tenant_id = ?1", [tenant])
+                    .map_err(internal)?
+                    > 0,
+            )
+        })
+        .await
+    }
+
+    async fn schedule_started(&self, tenant: PortalId, at: DateTime<Utc>) -> CoreResult<()> {
+        self.with(move |c| {
+            c.execute(
+                "UPDATE schedules SET last_backup_time = ?1 WHERE tenant_id = ?2",
+                params![ts(at), tenant],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn schedule_outcome(
+        &self,
+        tenant: PortalId,
+        error: Option<(String, DateTime<Utc>)>,
+    ) -> CoreResult<()> {
+        self.with(move |c| {
+            let (msg, at) = match error {
+                Some((m, t)) => (Some(m), Some(ts(t))),
+                None => (None, None),
+            };
+            c.execute(
+                "UPDATE schedules SET last_error = ?1, last_error_time = ?2 WHERE tenant_id = ?3",
+                params![msg, at, tenant],
+            )
+            .map_err(internal)?;
+            Ok(())
         })
         .await
     }

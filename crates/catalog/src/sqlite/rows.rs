@@ -4,7 +4,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use dsbackup_core::{
     ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
-    PortalStatus, Role, Session, StorageKind, User,
+    PortalStatus, Role, Schedule, Session, StorageKind, User,
 };
 use rusqlite::{Connection, Params, Row};
 use uuid::Uuid;
@@ -186,5 +186,16 @@ pub fn backup(row: &Row) -> rusqlite::Result<BackupRecord> {
         expires_on: opt_time(row, 11)?,
         removed: row.get(12)?,
         paid: row.get(13)?,
+    })
+}
+
+pub fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
+    let body: String = row.get(0)?;
+    let s: Schedule = serde_json::from_str(&body).map_err(|_| bad(0, "schedule"))?;
+    Ok(Schedule {
+        last_backup_time: opt_time(row, 1)?,
+        last_error: row.get(2)?,
+        last_error_time: opt_time(row, 3)?,
+        ..s
     })
 }

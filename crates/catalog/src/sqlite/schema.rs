@@ -93,6 +93,16 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE portals ADD COLUMN last_restore TEXT;
     "#,
+    // 4: schedules (one per tenant; -1 is the instance's dump schedule).
+    r#"
+    CREATE TABLE schedules (
+        tenant_id        INTEGER PRIMARY KEY,
+        body             TEXT NOT NULL,
+        last_backup_time TEXT,
+        last_error       TEXT,
+        last_error_time  TEXT
+    );
+    "#,
 ];
 
 /// Brings a database up to the newest schema.

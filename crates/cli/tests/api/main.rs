@@ -12,3 +12,4 @@ mod keys;
 mod portal;
 mod restore;
 mod rooms;
+mod schedule;

@@ -315,7 +315,13 @@ async fn execute(state: &AppState, spec: Spec) -> Result<(), Failure> {
             spec.portals[0].id
         },
         is_scheduled: spec.scheduled,
-        name: title,
+        // The archive's own name: for Local and DataStore the object name (which may carry a
+        // `-2` suffix when the second was taken), for Documents the file's title.
+        name: if matches!(spec.target, Target::Documents { .. }) {
+            title
+        } else {
+            object.clone()
+        },
         hash: summary.sha256.clone(),
         size: summary.size as i64,
         storage: spec.target.kind(),

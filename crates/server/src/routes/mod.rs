@@ -8,6 +8,7 @@ mod keys;
 mod people;
 mod portal;
 mod restore;
+mod schedule;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -99,6 +100,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/2.0/backup/backuptmp", get(backup::tmp))
         .route("/api/2.0/backup/download/{id}", get(backup::download))
         .route("/api/2.0/backup/startrestore", post(restore::start))
+        .route(
+            "/api/2.0/backup/createbackupschedule",
+            post(schedule::create),
+        )
+        .route("/api/2.0/backup/getbackupschedule", get(schedule::get))
+        .route(
+            "/api/2.0/backup/deletebackupschedule",
+            axum::routing::delete(schedule::delete),
+        )
+        .route("/api/2.0/backup/prune", post(schedule::prune))
         .route("/api/2.0/backup/getrestoreprogress", get(restore::progress))
         .route("/apisystem/portal/register", post(portal::register))
         .route(

@@ -1,0 +1,88 @@
+//! `createbackupschedule`, `getbackupschedule`, `deletebackupschedule`, and dsbackup's
+//! `POST /api/2.0/backup/prune?dryRun=` (retention now, or what it would do).
+
+use axum::extract::State;
+use chrono::Utc;
+use dsbackup_api_types::backup::{ScheduleDto, ScheduleRequest};
+use dsbackup_core::perm::Scope;
+use dsbackup_core::{DUMP_TENANT, PortalId};
+
+use crate::auth::Caller;
+use crate::extract::{ApiJson, QueryMap};
+use crate::schedule::{self, retention};
+use crate::state::AppState;
+use crate::wire::{ApiError, Envelope};
+
+fn dump_query(state: &AppState, caller: &Caller, q: &QueryMap) -> Result<bool, ApiError> {
+    let dump = q.bool("Dump")?.unwrap_or(false);
+    if dump {
+        crate::backup::demand_dump(state, caller)?;
+    }
+    Ok(dump)
+}
+
+/// `POST createbackupschedule`: `true`.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ScheduleRequest>,
+) -> Result<Envelope<bool>, ApiError> {
+    caller.admin(Scope::write("backup"))?;
+    schedule::create(&state, &caller, req).await?;
+    Ok(Envelope::of(true))
+}
+
+/// `GET getbackupschedule?Dump`: no `response` when there is no schedule.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<ScheduleDto>, ApiError> {
+    caller.admin(Scope::read("backup"))?;
+    let dump = dump_query(&state, &caller, &q)?;
+    let s = state
+        .catalog()
+        .schedule(schedule::tenant(&caller, dump))
+        .await?;
+    Ok(Envelope(s.map(|s| {
+        schedule::present(&state, &s, &caller.portal.time_zone)
+    })))
+}
+
+/// `DELETE deletebackupschedule?Dump`: `true`, whether or not there was one. Archives stay.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<bool>, ApiError> {
+    caller.admin(Scope::write("backup"))?;
+    let dump = dump_query(&state, &caller, &q)?;
+    state
+        .catalog()
+        .delete_schedule(schedule::tenant(&caller, dump))
+        .await?;
+    Ok(Envelope::of(true))
+}
+
+/// `POST prune?dryRun=true|false`: the caller's portal (and the dumps, for the instance owner).
+pub async fn prune(
+    State(state): State<AppState>,
+    caller: Caller,
+    q: QueryMap,
+) -> Result<Envelope<retention::Plan>, ApiError> {
+    let dry = q.bool("dryRun")?.unwrap_or(false);
+    caller.admin(if dry {
+        Scope::read("backup")
+    } else {
+        Scope::write("backup")
+    })?;
+    let mut tenants: Vec<PortalId> = vec![caller.portal.id];
+    if crate::backup::demand_dump(&state, &caller).is_ok() {
+        tenants.push(DUMP_TENANT);
+    }
+    let plan = retention::plan(&state, Utc::now(), Some(&tenants)).await?;
+    if !dry {
+        retention::execute(&state, &plan).await;
+    }
+    Ok(Envelope::of(plan))
+}

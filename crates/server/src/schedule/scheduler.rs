@@ -1,0 +1,179 @@
+//! The scheduler: every `scheduler_period_secs` it runs the schedules that are due (as the
+//! portal owner, marked scheduled in history), records each outcome, notifies failures, prunes
+//! what retention says, and never deletes or disables a schedule. After downtime a missed run
+//! happens once: the due time is computed from the last run.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use dsbackup_api_types::backup::BackupStorageType;
+use dsbackup_core::{DUMP_TENANT, Portal, PortalStatus, Role, Schedule};
+use tokio::sync::watch;
+
+use super::{next_run, retention};
+use crate::auth::Caller;
+use crate::backup::jobs::JobStatus;
+use crate::backup::{self, StartRequest};
+use crate::state::AppState;
+
+/// Runs until `stop` turns true.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let period = Duration::from_secs(state.config().scheduler_period_secs.max(1));
+    loop {
+        if let Err(e) = tick(&state).await {
+            tracing::error!(error = %e, "scheduler tick failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// The portal a schedule runs for (a dump runs for the instance owner's portal).
+async fn portal_of(state: &AppState, s: &Schedule) -> dsbackup_core::CoreResult<Option<Portal>> {
+    if s.tenant_id == DUMP_TENANT {
+        let portals = state.catalog().portals().await?;
+        return Ok(portals
+            .into_iter()
+            .find(|p| p.status == PortalStatus::Active));
+    }
+    Ok(state
+        .catalog()
+        .portal(s.tenant_id)
+        .await?
+        .filter(|p| p.status == PortalStatus::Active))
+}
+
+/// One pass: due schedules, then retention.
+pub async fn tick(state: &AppState) -> dsbackup_core::CoreResult<()> {
+    let now = Utc::now();
+    for s in state.catalog().schedules().await? {
+        let Some(portal) = portal_of(state, &s).await? else {
+            continue;
+        };
+        if next_run(state, &s, &portal.time_zone, now) > now {
+            continue;
+        }
+        let dump = s.tenant_id == DUMP_TENANT;
+        let key = if dump {
+            backup::jobs::JobKey::Dump
+        } else {
+            backup::jobs::JobKey::Portal(portal.id)
+        };
+        if state.jobs().busy(key) {
+            continue;
+        }
+        run_one(state, &s, portal).await?;
+    }
+    let plan = retention::plan(state, Utc::now(), None).await?;
+    if !plan.is_empty() {
+        retention::execute(state, &plan).await;
+    }
+    Ok(())
+}
+
+async fn run_one(state: &AppState, s: &Schedule, portal: Portal) -> dsbackup_core::CoreResult<()> {
+    let Some(owner) = (match portal.owner_id {
+        Some(id) => state
+            .catalog()
+            .user(id)
+            .await?
+            .filter(|u| u.role == Role::Owner),
+        None => None,
+    }) else {
+        record_failure(
+            state,
+            s,
+            &portal,
+            "the portal has no owner to run the backup as".into(),
+        )
+        .await;
+        return Ok(());
+    };
+    let caller = Caller {
+        portal: portal.clone(),
+        user: owner,
+        key: None,
+    };
+    state
+        .catalog()
+        .schedule_started(s.tenant_id, Utc::now())
+        .await?;
+    let req = StartRequest {
+        storage: BackupStorageType::from_value(s.storage as i64)
+            .unwrap_or(BackupStorageType::Documents),
+        params: s.storage_params.clone(),
+        dump: s.tenant_id == DUMP_TENANT,
+        scheduled: true,
+        base_url: format!("http://{}", state.config().listen),
+    };
+    match backup::start(state, &caller, req).await {
+        Ok(snapshot) => {
+            tracing::info!(portal = portal.id, job = %snapshot.id, "scheduled backup started");
+            let (state, s) = (state.clone(), s.clone());
+            tokio::spawn(async move { watch_job(&state, &s, portal, snapshot.id).await });
+        }
+        Err(e) => record_failure(state, s, &portal, e.to_string()).await,
+    }
+    Ok(())
+}
+
+/// Waits for a scheduled job's end and records it.
+async fn watch_job(state: &AppState, s: &Schedule, portal: Portal, id: uuid::Uuid) {
+    let key = if s.tenant_id == DUMP_TENANT {
+        backup::jobs::JobKey::Dump
+    } else {
+        backup::jobs::JobKey::Portal(portal.id)
+    };
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let Some(job) = state.jobs().get(key).filter(|j| j.id == id) else {
+            record_failure(
+                state,
+                s,
+                &portal,
+                "the scheduled backup was canceled".into(),
+            )
+            .await;
+            return;
+        };
+        let snap = job.snapshot();
+        match snap.status {
+            JobStatus::Completed => {
+                if let Err(e) = state.catalog().schedule_outcome(s.tenant_id, None).await {
+                    tracing::error!(error = %e, "recording a scheduled run");
+                }
+                let plan = retention::plan(state, Utc::now(), Some(&[s.tenant_id])).await;
+                match plan {
+                    Ok(plan) => retention::execute(state, &plan).await,
+                    Err(e) => tracing::error!(error = %e, "retention after a scheduled run"),
+                }
+                return;
+            }
+            JobStatus::Failed => return record_failure(state, s, &portal, snap.error).await,
+            JobStatus::Canceled => {
+                return record_failure(
+                    state,
+                    s,
+                    &portal,
+                    "the scheduled backup was canceled".into(),
+                )
+                .await;
+            }
+            JobStatus::Created | JobStatus::Running => {}
+        }
+    }
+}
+
+async fn record_failure(state: &AppState, s: &Schedule, portal: &Portal, message: String) {
+    tracing::warn!(portal = portal.id, error = %message, "scheduled backup failed; the schedule stays");
+    if let Err(e) = state
+        .catalog()
+        .schedule_outcome(s.tenant_id, Some((message.clone(), Utc::now())))
+        .await
+    {
+        tracing::error!(error = %e, "recording a scheduled failure");
+    }
+    crate::notify::schedule_failed(state, portal, &message).await;
+}
