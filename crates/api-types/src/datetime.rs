@@ -10,6 +10,14 @@ pub fn format(t: DateTime<Utc>) -> String {
     format!("{}.{ticks:07}+00:00", t.format("%Y-%m-%dT%H:%M:%S"))
 }
 
+/// .NET's `DateTime.MinValue` (`0001-01-01T00:00:00`): what upstream sends for "never".
+pub fn dotnet_min_value() -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(1, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 /// Parses what DocSpace clients send for a date-time query or body value.
 ///
 /// Returns `None` when the text is none of the accepted forms.

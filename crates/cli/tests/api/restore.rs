@@ -721,3 +721,50 @@ async fn the_restore_gate_and_saas_rules() {
         200
     );
 }
+
+/// `notify=true` tells every member through the configured webhook.
+#[tokio::test]
+async fn restore_notifies_through_the_webhook() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let hook = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", hook.local_addr().unwrap());
+    let r = rig_with("", vec![("DSBACKUP_NOTIFY_WEBHOOK", url)]).await;
+    r.s.member("User", "member@example.org").await;
+    let p = start(&r.s, &local(&r.root)).await;
+    wait_done(&r.s, false).await;
+    let received = tokio::spawn(async move {
+        let (mut sock, _) = hook.accept().await.unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !String::from_utf8_lossy(&buf).contains("recipients") || !buf.ends_with(b"}") {
+            let n = sock.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buf).into_owned()
+    });
+    let done = restore(
+        &r.s,
+        json!({"backupId": p["taskId"], "storageType": 3, "notify": true}),
+    )
+    .await;
+    assert_eq!(done["status"], 2);
+    let request = tokio::time::timeout(Duration::from_secs(10), received)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(request.starts_with("POST /hook"), "{request}");
+    let body: Value = serde_json::from_str(request.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["event"], "restore_completed");
+    let recipients = body["recipients"].as_array().unwrap();
+    assert!(
+        recipients.contains(&json!(OWNER_EMAIL))
+            && recipients.contains(&json!("member@example.org")),
+        "{body}"
+    );
+}

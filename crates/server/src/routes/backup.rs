@@ -143,18 +143,12 @@ pub async fn history(
             storage_type: BackupStorageType::from_value(r.storage as i64)
                 .unwrap_or(BackupStorageType::Documents),
             created_on: r.created_on,
-            expires_on: r.expires_on.unwrap_or_else(dotnet_min_value),
+            expires_on: r
+                .expires_on
+                .unwrap_or_else(dsbackup_api_types::datetime::dotnet_min_value),
         });
     }
     Ok(Envelope::of(out))
-}
-
-/// .NET's `DateTime.MinValue` (`0001-01-01T00:00:00`), what upstream sends for "never expires".
-fn dotnet_min_value() -> chrono::DateTime<Utc> {
-    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC)
 }
 
 /// Marks a record removed, then deletes its archive (SERVER.md §3).

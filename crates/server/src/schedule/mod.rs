@@ -81,13 +81,6 @@ pub fn next_run(
     }
 }
 
-fn dotnet_min_value() -> DateTime<Utc> {
-    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-}
-
 /// The `ScheduleDto` of a schedule. As upstream, `storageParams.folderId` carries the base
 /// path for every storage but ThirdPartyConsumer; a never-run schedule has `lastBackupTime`
 /// .NET's `DateTime.MinValue`.
@@ -115,7 +108,9 @@ pub fn present(state: &AppState, s: &Schedule, time_zone: &str) -> ScheduleDto {
             day: i64::from(s.cron.day),
         },
         backups_stored: Some(i64::from(s.backups_stored)),
-        last_backup_time: s.last_backup_time.unwrap_or_else(dotnet_min_value),
+        last_backup_time: s
+            .last_backup_time
+            .unwrap_or_else(dsbackup_api_types::datetime::dotnet_min_value),
         dump: s.tenant_id == DUMP_TENANT,
         next_backup_time: next_run(state, s, time_zone, Utc::now()),
         last_error: s.last_error.clone(),
