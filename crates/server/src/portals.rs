@@ -93,8 +93,9 @@ pub async fn issue_key(
     Ok(value)
 }
 
-/// Removes a portal's catalog rows, then its data directory.
+/// Removes a portal's schedule and catalog rows, then its data directory.
 pub async fn delete(state: &AppState, portal: &Portal) -> CoreResult<()> {
+    state.catalog().delete_schedule(portal.id).await?;
     state.catalog().delete_portal(portal.id).await?;
     let dir = state.portal_dir(portal.id);
     match tokio::fs::remove_dir_all(&dir).await {

@@ -88,10 +88,12 @@ impl RateLimiter {
 }
 
 fn caller_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+    // Basic credentials change with every guessed password: count those by address.
     let cred = headers
         .get(header::AUTHORIZATION)
         .or_else(|| headers.get(header::COOKIE))
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim_start().to_ascii_lowercase().starts_with("basic "));
     match (cred, peer) {
         (Some(c), _) => format!("c:{}", &dsbackup_core::secret::token_hash(c)[..32]),
         (None, Some(addr)) => format!("ip:{}", addr.ip()),
@@ -154,5 +156,33 @@ mod tests {
             l.check("a", t0 + WINDOW).allowed,
             "a new window starts afresh"
         );
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_counted_by_address() {
+        let peer = Some(SocketAddr::from(([10, 0, 0, 1], 5)));
+        let mut a = HeaderMap::new();
+        a.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dTpwMQ=="),
+        );
+        let mut b = HeaderMap::new();
+        b.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dTpwMg=="),
+        );
+        assert_eq!(
+            caller_key(&a, peer),
+            caller_key(&b, peer),
+            "guessing passwords shares one budget"
+        );
+        let mut k = HeaderMap::new();
+        k.insert(header::AUTHORIZATION, HeaderValue::from_static("sk-abc"));
+        assert_ne!(caller_key(&k, peer), caller_key(&a, peer));
     }
 }
