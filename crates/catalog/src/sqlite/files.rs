@@ -1,0 +1,157 @@
+//! SQLite catalog: rooms, folders and files.
+
+use chrono::Utc;
+use dsbackup_core::catalog::{NewFile, NewFolder};
+use dsbackup_core::{CoreError, CoreResult, FileEntry, Folder, PortalId};
+use rusqlite::{OptionalExtension, params};
+
+use super::rows::{self, FILE_COLS, FOLDER_COLS, ts};
+use super::{SqliteCatalog, insert_folder, internal};
+
+impl SqliteCatalog {
+    pub(super) async fn db_create_folder(&self, folder: NewFolder) -> CoreResult<Folder> {
+        self.with(move |c| insert_folder(c, &folder, Utc::now()))
+            .await
+    }
+
+    pub(super) async fn db_folder(&self, id: i64) -> CoreResult<Option<Folder>> {
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {FOLDER_COLS} FROM folders WHERE id = ?1"),
+                [id],
+                rows::folder,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    pub(super) async fn db_child_folders(&self, parent: i64) -> CoreResult<Vec<Folder>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {FOLDER_COLS} FROM folders WHERE parent_id = ?1 ORDER BY id"),
+                [parent],
+                rows::folder,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_rooms_root(&self, portal: PortalId) -> CoreResult<Folder> {
+        self.with(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {FOLDER_COLS} FROM folders WHERE portal_id = ?1 AND kind = 'rooms_root'"
+                ),
+                [portal],
+                rows::folder,
+            )
+            .optional()
+            .map_err(internal)?
+            .ok_or_else(|| CoreError::NotFound(format!("Portal {portal} has no rooms folder")))
+        })
+        .await
+    }
+
+    pub(super) async fn db_create_file(&self, f: NewFile) -> CoreResult<FileEntry> {
+        self.with(move |c| {
+            let portal: Option<PortalId> = c
+                .query_row(
+                    "SELECT portal_id FROM folders WHERE id = ?1",
+                    [f.folder_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)?;
+            if portal != Some(f.portal_id) {
+                return Err(CoreError::NotFound(
+                    "The required folder was not found".into(),
+                ));
+            }
+            let now = Utc::now();
+            c.execute(
+                "INSERT INTO files (portal_id, folder_id, title, size, created_by, created_on)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    f.portal_id,
+                    f.folder_id,
+                    f.title,
+                    f.size,
+                    f.created_by.to_string(),
+                    ts(now)
+                ],
+            )
+            .map_err(internal)?;
+            Ok(FileEntry {
+                id: c.last_insert_rowid(),
+                portal_id: f.portal_id,
+                folder_id: f.folder_id,
+                title: f.title,
+                size: f.size,
+                created_by: f.created_by,
+                created_on: rows::round(now),
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn db_file(&self, id: i64) -> CoreResult<Option<FileEntry>> {
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {FILE_COLS} FROM files WHERE id = ?1"),
+                [id],
+                rows::file,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    pub(super) async fn db_files_in(&self, folder: i64) -> CoreResult<Vec<FileEntry>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {FILE_COLS} FROM files WHERE folder_id = ?1 ORDER BY id"),
+                [folder],
+                rows::file,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_folders_of(&self, portal: PortalId) -> CoreResult<Vec<Folder>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {FOLDER_COLS} FROM folders WHERE portal_id = ?1 ORDER BY id"),
+                [portal],
+                rows::folder,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_files_of(&self, portal: PortalId) -> CoreResult<Vec<FileEntry>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {FILE_COLS} FROM files WHERE portal_id = ?1 ORDER BY id"),
+                [portal],
+                rows::file,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_delete_file(&self, id: i64) -> CoreResult<bool> {
+        self.with(move |c| {
+            Ok(c.execute("DELETE FROM files WHERE id = ?1", [id])
+                .map_err(internal)?
+                > 0)
+        })
+        .await
+    }
+}

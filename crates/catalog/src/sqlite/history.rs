@@ -1,0 +1,303 @@
+//! SQLite catalog: backup history, restores of portal contents, and schedules.
+
+use chrono::{DateTime, Utc};
+use dsbackup_core::catalog::PortalContents;
+use dsbackup_core::{BackupRecord, CoreError, CoreResult, PortalId, Schedule, User};
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use super::rows::{self, BACKUP_COLS, FILE_COLS, FOLDER_COLS, KEY_COLS, ts};
+use super::{SqliteCatalog, insert_user, internal, is_unique_violation};
+
+impl SqliteCatalog {
+    pub(super) async fn db_insert_backup(&self, r: BackupRecord) -> CoreResult<()> {
+        self.with(move |c| {
+            c.execute(
+                &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                params![
+                    r.id.to_string(),
+                    r.tenant_id,
+                    r.is_scheduled,
+                    r.name,
+                    r.hash,
+                    r.size,
+                    r.storage as i64,
+                    r.storage_base_path,
+                    r.storage_path,
+                    serde_json::to_string(&r.storage_params).unwrap_or_else(|_| "{}".into()),
+                    ts(r.created_on),
+                    r.expires_on.map(ts),
+                    r.removed,
+                    r.paid
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    CoreError::Conflict(format!("Backup {} already recorded", r.id))
+                } else {
+                    internal(e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn db_backup(&self, id: Uuid) -> CoreResult<Option<BackupRecord>> {
+        self.with(move |c| {
+            c.query_row(
+                &format!("SELECT {BACKUP_COLS} FROM backups WHERE id = ?1"),
+                [id.to_string()],
+                rows::backup,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    pub(super) async fn db_live_backups(&self, tenant: PortalId) -> CoreResult<Vec<BackupRecord>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {BACKUP_COLS} FROM backups WHERE tenant_id = ?1 AND removed = 0 ORDER BY created_on, id"),
+                [tenant],
+                rows::backup,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_erase_backup(&self, id: Uuid) -> CoreResult<bool> {
+        self.with(move |c| {
+            Ok(
+                c.execute("DELETE FROM backups WHERE id = ?1", [id.to_string()])
+                    .map_err(internal)?
+                    > 0,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_mark_backup_removed(&self, id: Uuid) -> CoreResult<bool> {
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE backups SET removed = 1 WHERE id = ?1 AND removed = 0",
+                    [id.to_string()],
+                )
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub(super) async fn db_count_backups(
+        &self,
+        tenant: PortalId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        paid: bool,
+    ) -> CoreResult<i64> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM backups WHERE tenant_id = ?1 AND paid = ?2 AND created_on >= ?3 AND created_on <= ?4",
+                params![tenant, paid, ts(from), ts(to)],
+                |r| r.get(0),
+            )
+            .map_err(internal)
+        })
+        .await
+    }
+
+    pub(super) async fn db_backup_hash_known(
+        &self,
+        tenant: PortalId,
+        hash: &str,
+    ) -> CoreResult<bool> {
+        let hash = hash.to_uppercase();
+        self.with(move |c| {
+            let n: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM backups WHERE tenant_id = ?1 AND hash = ?2",
+                    params![tenant, hash],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub(super) async fn db_replace_portal_contents(
+        &self,
+        portal: PortalId,
+        contents: PortalContents,
+        marker: Uuid,
+    ) -> CoreResult<()> {
+        self.with(move |conn| {
+            let tx = conn.transaction().map_err(internal)?;
+            for table in ["sessions", "api_keys", "files", "folders", "users"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE portal_id = ?1"), [portal]).map_err(internal)?;
+            }
+            let conflict = |what: &'static str| {
+                move |e: rusqlite::Error| {
+                    if is_unique_violation(&e) {
+                        CoreError::Conflict(format!("a restored {what} id is taken by another portal"))
+                    } else {
+                        internal(e)
+                    }
+                }
+            };
+            for u in &contents.users {
+                let u = User { portal_id: portal, ..u.clone() };
+                insert_user(&tx, &u)?;
+            }
+            let mut folders = contents.folders.clone();
+            folders.sort_by_key(|f| f.id);
+            for f in &folders {
+                let (kind, room_type) = rows::kind_to_row(f.kind);
+                tx.execute(
+                    &format!("INSERT INTO folders ({FOLDER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    params![f.id, portal, f.parent_id, f.title, kind, room_type, f.created_by.to_string(), ts(f.created_on)],
+                )
+                .map_err(conflict("folder"))?;
+            }
+            for f in &contents.files {
+                tx.execute(
+                    &format!("INSERT INTO files ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                    params![f.id, portal, f.folder_id, f.title, f.size, f.created_by.to_string(), ts(f.created_on)],
+                )
+                .map_err(conflict("file"))?;
+            }
+            for k in &contents.api_keys {
+                tx.execute(
+                    &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                    params![
+                        k.id.to_string(),
+                        portal,
+                        k.user_id.to_string(),
+                        k.name,
+                        k.key_hash,
+                        k.key_postfix,
+                        rows::perms_to_row(&k.permissions),
+                        ts(k.created_on),
+                        k.expires_at.map(ts),
+                        k.last_used.map(ts),
+                        k.is_active
+                    ],
+                )
+                .map_err(conflict("API key"))?;
+            }
+            tx.execute(
+                "UPDATE portals SET time_zone = ?1, language = ?2, owner_id = ?3, last_restore = ?4 WHERE id = ?5",
+                params![contents.time_zone, contents.language, contents.owner_id.map(|u| u.to_string()), marker.to_string(), portal],
+            )
+            .map_err(internal)?;
+            tx.commit().map_err(internal)
+        })
+        .await
+    }
+
+    pub(super) async fn db_restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>> {
+        self.with(move |c| {
+            let v: Option<Option<String>> = c
+                .query_row(
+                    "SELECT last_restore FROM portals WHERE id = ?1",
+                    [portal],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)?;
+            Ok(v.flatten().and_then(|s| Uuid::parse_str(&s).ok()))
+        })
+        .await
+    }
+
+    pub(super) async fn db_upsert_schedule(&self, s: Schedule) -> CoreResult<()> {
+        self.with(move |c| {
+            let body = serde_json::to_string(&s).map_err(|e| CoreError::Internal(e.to_string()))?;
+            c.execute(
+                "INSERT INTO schedules (tenant_id, body, last_backup_time, last_error, last_error_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(tenant_id) DO UPDATE SET body = ?2, last_backup_time = ?3, last_error = ?4, last_error_time = ?5",
+                params![s.tenant_id, body, s.last_backup_time.map(ts), s.last_error, s.last_error_time.map(ts)],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn db_schedule(&self, tenant: PortalId) -> CoreResult<Option<Schedule>> {
+        self.with(move |c| {
+            c.query_row(
+                "SELECT body, last_backup_time, last_error, last_error_time FROM schedules WHERE tenant_id = ?1",
+                [tenant],
+                rows::schedule,
+            )
+            .optional()
+            .map_err(internal)
+        })
+        .await
+    }
+
+    pub(super) async fn db_schedules(&self) -> CoreResult<Vec<Schedule>> {
+        self.with(|c| {
+            rows::all(
+                c,
+                "SELECT body, last_backup_time, last_error, last_error_time FROM schedules ORDER BY tenant_id",
+                [],
+                rows::schedule,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_delete_schedule(&self, tenant: PortalId) -> CoreResult<bool> {
+        self.with(move |c| {
+            Ok(
+                c.execute("DELETE FROM schedules WHERE tenant_id = ?1", [tenant])
+                    .map_err(internal)?
+                    > 0,
+            )
+        })
+        .await
+    }
+
+    pub(super) async fn db_schedule_started(
+        &self,
+        tenant: PortalId,
+        at: DateTime<Utc>,
+    ) -> CoreResult<()> {
+        self.with(move |c| {
+            c.execute(
+                "UPDATE schedules SET last_backup_time = ?1 WHERE tenant_id = ?2",
+                params![ts(at), tenant],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(super) async fn db_schedule_outcome(
+        &self,
+        tenant: PortalId,
+        error: Option<(String, DateTime<Utc>)>,
+    ) -> CoreResult<()> {
+        self.with(move |c| {
+            let (msg, at) = match error {
+                Some((m, t)) => (Some(m), Some(ts(t))),
+                None => (None, None),
+            };
+            c.execute(
+                "UPDATE schedules SET last_error = ?1, last_error_time = ?2 WHERE tenant_id = ?3",
+                params![msg, at, tenant],
+            )
+            .map_err(internal)?;
+            Ok(())
+        })
+        .await
+    }
+}
