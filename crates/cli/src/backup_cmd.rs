@@ -142,13 +142,23 @@ async fn wait(client: &Client, dump: bool, json: bool) -> anyhow::Result<BackupP
     }
 }
 
+impl Remote {
+    /// The key, or an error that says how to give one.
+    pub fn key(&self) -> anyhow::Result<String> {
+        self.key
+            .clone()
+            .context("an API key is needed: --key or DSBACKUP_KEY")
+    }
+
+    /// A client for the server.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&self.url, &self.key()?))
+    }
+}
+
 /// Runs one backup subcommand; the process exits non-zero when a backup fails.
 pub async fn run(remote: Remote, cmd: BackupCommand) -> anyhow::Result<()> {
-    let key = remote
-        .key
-        .clone()
-        .context("an API key is needed: --key or DSBACKUP_KEY")?;
-    let client = Client::new(&remote.url, &key);
+    let client = remote.client()?;
     match cmd {
         BackupCommand::Start {
             storage,

@@ -10,7 +10,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backup_cmd::Remote;
-use crate::client::Client;
 
 const CHUNK: usize = 10 << 20;
 
@@ -65,11 +64,8 @@ async fn upload(url: &str, key: &str, file: &Path) -> anyhow::Result<()> {
 
 /// Runs `dsbackup restore`.
 pub async fn restore(remote: Remote, what: String, dump: bool, notify: bool) -> anyhow::Result<()> {
-    let key = remote
-        .key
-        .clone()
-        .context("an API key is needed: --key or DSBACKUP_KEY")?;
-    let client = Client::new(&remote.url, &key);
+    let key = remote.key()?;
+    let client = remote.client()?;
     let body = if uuid::Uuid::parse_str(&what).is_ok() {
         json!({"backupId": what, "storageType": 3, "notify": notify, "dump": dump})
     } else if Path::new(&what).is_file() {

@@ -7,7 +7,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backup_cmd::Remote;
-use crate::client::Client;
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
@@ -47,14 +46,6 @@ pub enum ScheduleCommand {
     },
 }
 
-fn client(remote: &Remote) -> anyhow::Result<Client> {
-    let key = remote
-        .key
-        .clone()
-        .context("an API key is needed: --key or DSBACKUP_KEY")?;
-    Ok(Client::new(&remote.url, &key))
-}
-
 fn period_of(name: &str) -> anyhow::Result<BackupPeriod> {
     let alias = match name.to_ascii_lowercase().as_str() {
         "daily" => "EveryDay",
@@ -66,7 +57,7 @@ fn period_of(name: &str) -> anyhow::Result<BackupPeriod> {
 }
 
 pub async fn run(remote: Remote, cmd: ScheduleCommand) -> anyhow::Result<()> {
-    let c = client(&remote)?;
+    let c = remote.client()?;
     match cmd {
         ScheduleCommand::Show { dump } => {
             let s: Option<ScheduleDto> = c
@@ -165,7 +156,7 @@ pub async fn run(remote: Remote, cmd: ScheduleCommand) -> anyhow::Result<()> {
 
 /// `dsbackup prune [--dry-run]`: retention now, or what it would do and why.
 pub async fn prune(remote: Remote, dry_run: bool) -> anyhow::Result<()> {
-    let c = client(&remote)?;
+    let c = remote.client()?;
     let plan: Option<Value> = c
         .call(
             Method::POST,

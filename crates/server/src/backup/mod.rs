@@ -57,6 +57,24 @@ pub fn month_start() -> chrono::DateTime<Utc> {
         .unwrap_or(now)
 }
 
+/// The portals a job covers: the caller's, or every active portal for a dump.
+pub async fn affected_portals(
+    state: &AppState,
+    caller: &Caller,
+    dump: bool,
+) -> Result<Vec<dsbackup_core::Portal>, ApiError> {
+    if !dump {
+        return Ok(vec![caller.portal.clone()]);
+    }
+    Ok(state
+        .catalog()
+        .portals()
+        .await?
+        .into_iter()
+        .filter(|p| p.status == PortalStatus::Active)
+        .collect())
+}
+
 /// Checks and starts a backup, in upstream's order of checks; returns the progress of the new
 /// job, or of the one already running in the slot.
 pub async fn start(
@@ -75,17 +93,7 @@ pub async fn start(
         return Ok(job.snapshot());
     }
     let paid = check_allowance(state, caller, req.dump).await?;
-    let portals = if req.dump {
-        state
-            .catalog()
-            .portals()
-            .await?
-            .into_iter()
-            .filter(|p| p.status == PortalStatus::Active)
-            .collect()
-    } else {
-        vec![caller.portal.clone()]
-    };
+    let portals = affected_portals(state, caller, req.dump).await?;
     let job = match state.jobs().start(key, caller.portal.id) {
         Ok(job) => job,
         Err(running) => return Ok(running.snapshot()),

@@ -164,17 +164,7 @@ pub async fn start(
         ));
     }
     let (archive, expect) = locate(state, caller, &req).await?;
-    let portals = if req.dump {
-        state
-            .catalog()
-            .portals()
-            .await?
-            .into_iter()
-            .filter(|p| p.status == PortalStatus::Active)
-            .collect()
-    } else {
-        vec![caller.portal.clone()]
-    };
+    let portals = crate::backup::affected_portals(state, caller, req.dump).await?;
     let job = match state.jobs().start(key, caller.portal.id) {
         Ok(job) => job,
         Err(running) => return Ok(running.snapshot()),
