@@ -768,3 +768,77 @@ async fn restore_notifies_through_the_webhook() {
         "{body}"
     );
 }
+
+/// The web client's way: `backupFileUpload.ashx` with form-file chunks, then `startrestore`
+/// with Local storage and no filePath.
+#[tokio::test]
+async fn restore_from_a_multipart_upload() {
+    let r = rig().await;
+    start(&r.s, &local(&r.root)).await;
+    wait_done(&r.s, false).await;
+    let archive = std::fs::read_dir(&r.root)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&archive).unwrap();
+    std::fs::write(r.source.join("readme.txt"), "changed").unwrap();
+    let url = format!(
+        "/backupFileUpload.ashx?Init=true&totalSize={}&extension=tar.zst",
+        bytes.len()
+    );
+    let (st, v) = send(r.s.owner(Method::POST, &url)).await;
+    assert_eq!(
+        (st, v["success"].clone(), v["endUpload"].clone()),
+        (200, json!(true), json!(false)),
+        "{v}"
+    );
+    let half = bytes.len() / 2;
+    for (i, part) in [&bytes[..half], &bytes[half..]].into_iter().enumerate() {
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(part.to_vec()).file_name("chunk"),
+        );
+        let (st, v) = send(
+            r.s.owner(Method::POST, "/backupFileUpload.ashx")
+                .multipart(form),
+        )
+        .await;
+        assert_eq!(st, 200, "{v}");
+        assert_eq!(v["endUpload"], json!(i == 1), "{v}");
+    }
+    // One byte too many is refused and the upload must start again.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![0]).file_name("x"),
+    );
+    let (st, _) = send(
+        r.s.owner(Method::POST, "/backupFileUpload.ashx")
+            .multipart(form),
+    )
+    .await;
+    assert_eq!(st, 400);
+    let (st, v) = send(r.s.owner(Method::POST, &url)).await;
+    assert_eq!(st, 200, "{v}");
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes.clone()).file_name("all"),
+    );
+    let (_, v) = send(
+        r.s.owner(Method::POST, "/backupFileUpload.ashx")
+            .multipart(form),
+    )
+    .await;
+    assert_eq!(v["endUpload"], true);
+    let done = restore(
+        &r.s,
+        json!({"backupId": "", "storageType": "Local", "storageParams": []}),
+    )
+    .await;
+    assert_eq!(done["status"], 2, "{done}");
+    assert_eq!(
+        std::fs::read_to_string(r.source.join("readme.txt")).unwrap(),
+        "hello, backups\n"
+    );
+}

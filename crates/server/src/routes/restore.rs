@@ -2,8 +2,7 @@
 //! archive upload `backupFileUpload.ashx` that a restore from the user's own machine uses.
 
 use axum::Json;
-use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::http::HeaderMap;
 use dsbackup_api_types::backup::{BackupProgressDto, BackupStorageType, KeyValue, storage_params};
 use dsbackup_core::Mode;
@@ -87,6 +86,29 @@ pub struct UploadAnswer {
 
 const CHUNK: u64 = 10 << 20;
 
+/// Appends upload chunks, refusing more than the announced total.
+struct Appender {
+    out: tokio::fs::File,
+    have: u64,
+    total: u64,
+}
+
+impl Appender {
+    async fn append(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        self.have += chunk.len() as u64;
+        if self.have > self.total {
+            return Err(ApiError::BadRequest(format!(
+                "more than the announced {} bytes arrived; start again",
+                self.total
+            )));
+        }
+        self.out
+            .write_all(chunk)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
 fn answer(success: bool, message: impl Into<String>, end: bool) -> Json<UploadAnswer> {
     Json(UploadAnswer {
         success,
@@ -97,13 +119,14 @@ fn answer(success: bool, message: impl Into<String>, end: bool) -> Json<UploadAn
 }
 
 /// `POST backupFileUpload.ashx?Init=true&totalSize=N&extension=tar.zst` starts an upload;
-/// each further POST appends its raw body until `totalSize`
-/// bytes arrived. `startrestore` with Local storage and no `filePath` then restores it.
+/// each further POST appends its body — the first file of a multipart form, as the DocSpace web
+/// client sends it, or the raw body — until `totalSize` bytes arrived. `startrestore` with
+/// Local storage and no `filePath` then restores it.
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
     q: QueryMap,
-    body: Body,
+    req: axum::extract::Request,
 ) -> Result<Json<UploadAnswer>, ApiError> {
     caller.admin(Scope::write("backup"))?;
     let path = restore::upload_path(&state, caller.portal.id);
@@ -142,31 +165,63 @@ pub async fn upload(
         .ok()
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| ApiError::BadRequest("Start the upload with Init=true first".into()))?;
-    let mut have = tokio::fs::metadata(&path)
+    let have = tokio::fs::metadata(&path)
         .await
         .map(|m| m.len())
         .unwrap_or(0);
-    let mut out = tokio::fs::OpenOptions::new()
+    let out = tokio::fs::OpenOptions::new()
         .append(true)
         .open(&path)
         .await
         .map_err(|_| ApiError::BadRequest("Start the upload with Init=true first".into()))?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the chunk: {e}")))?;
-        have += chunk.len() as u64;
-        if have > total {
-            drop(out);
-            let _ = tokio::fs::remove_file(&path).await;
-            let _ = tokio::fs::remove_file(&total_path).await;
-            return Err(ApiError::BadRequest(format!(
-                "more than the announced {total} bytes arrived; start again"
-            )));
-        }
-        out.write_all(&chunk)
+    let mut sink = Appender { out, have, total };
+    let is_form = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let result = if is_form {
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            ApiError::BadRequest(format!("Invalid upload: {}", e.body_text()))
+        };
+        let mut form = axum::extract::Multipart::from_request(req, &())
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let mut field = loop {
+            match form.next_field().await.map_err(bad)? {
+                Some(f) if f.file_name().is_some() => break f,
+                Some(_) => continue,
+                None => return Err(ApiError::BadRequest("The upload has no file".into())),
+            }
+        };
+        let mut r = Ok(());
+        while let Some(chunk) = field.chunk().await.map_err(bad)? {
+            r = sink.append(&chunk).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        r
+    } else {
+        let mut stream = req.into_body().into_data_stream();
+        let mut r = Ok(());
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("reading the chunk: {e}")))?;
+            r = sink.append(&chunk).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        r
+    };
+    if let Err(e) = result {
+        drop(sink);
+        let _ = tokio::fs::remove_file(&path).await;
+        let _ = tokio::fs::remove_file(&total_path).await;
+        return Err(e);
     }
+    let Appender { out, have, .. } = sink;
     out.sync_all()
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
