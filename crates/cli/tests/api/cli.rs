@@ -1,4 +1,4 @@
-//! `dsbackup backup …` against a real server.
+//! The `dsbackup` client commands (`backup`, `restore`, `verify`) against a real server.
 
 use std::process::Command;
 
@@ -7,9 +7,9 @@ use serde_json::Value;
 use crate::backup::rig;
 use crate::harness::*;
 
-fn cli(s: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
+/// Runs `dsbackup ARGS` against `s` with `key`; returns success, stdout and stderr.
+fn dsbackup(s: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dsbackup"))
-        .arg("backup")
         .args(args)
         .env("DSBACKUP_URL", &s.base)
         .env("DSBACKUP_KEY", key)
@@ -20,6 +20,13 @@ fn cli(s: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `dsbackup backup ARGS`.
+fn cli(s: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
+    let mut all = vec!["backup"];
+    all.extend_from_slice(args);
+    dsbackup(s, key, &all)
 }
 
 #[tokio::test]
@@ -79,17 +86,7 @@ async fn backup_commands_work_end_to_end() {
 }
 
 fn run(args: &[&str], s: &TestServer) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dsbackup"))
-        .args(args)
-        .env("DSBACKUP_URL", &s.base)
-        .env("DSBACKUP_KEY", OWNER_KEY)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    dsbackup(s, OWNER_KEY, args)
 }
 
 #[tokio::test]
