@@ -195,7 +195,13 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
                 .filter(|key| key.usable_at(now))
                 .ok_or(ApiError::Unauthorized)?;
             let user = cat.user(key.user_id).await?.ok_or(ApiError::Unauthorized)?;
-            cat.touch_api_key(key.id, now).await?;
+            // Record use at most once a minute: not a catalog write on every request.
+            if key
+                .last_used
+                .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+            {
+                cat.touch_api_key(key.id, now).await?;
+            }
             let key = ApiKey {
                 last_used: Some(now),
                 ..key

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use dsbackup_core::catalog::{NewFile, NewFolder};
 use dsbackup_core::{CoreError, CoreResult, FileEntry, Folder, PortalId};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::rows::{self, FILE_COLS, FOLDER_COLS, ts};
 use super::{SqliteCatalog, insert_folder, internal};
@@ -16,13 +16,12 @@ impl SqliteCatalog {
 
     pub(super) async fn db_folder(&self, id: i64) -> CoreResult<Option<Folder>> {
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {FOLDER_COLS} FROM folders WHERE id = ?1"),
                 [id],
                 rows::folder,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }
@@ -41,15 +40,14 @@ impl SqliteCatalog {
 
     pub(super) async fn db_rooms_root(&self, portal: PortalId) -> CoreResult<Folder> {
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!(
                     "SELECT {FOLDER_COLS} FROM folders WHERE portal_id = ?1 AND kind = 'rooms_root'"
                 ),
                 [portal],
                 rows::folder,
-            )
-            .optional()
-            .map_err(internal)?
+            )?
             .ok_or_else(|| CoreError::NotFound(format!("Portal {portal} has no rooms folder")))
         })
         .await
@@ -57,14 +55,12 @@ impl SqliteCatalog {
 
     pub(super) async fn db_create_file(&self, f: NewFile) -> CoreResult<FileEntry> {
         self.with(move |c| {
-            let portal: Option<PortalId> = c
-                .query_row(
-                    "SELECT portal_id FROM folders WHERE id = ?1",
-                    [f.folder_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(internal)?;
+            let portal: Option<PortalId> = rows::one(
+                c,
+                "SELECT portal_id FROM folders WHERE id = ?1",
+                [f.folder_id],
+                |r| r.get(0),
+            )?;
             if portal != Some(f.portal_id) {
                 return Err(CoreError::NotFound(
                     "The required folder was not found".into(),
@@ -99,13 +95,12 @@ impl SqliteCatalog {
 
     pub(super) async fn db_file(&self, id: i64) -> CoreResult<Option<FileEntry>> {
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {FILE_COLS} FROM files WHERE id = ?1"),
                 [id],
                 rows::file,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use dsbackup_core::catalog::PortalContents;
 use dsbackup_core::{BackupRecord, CoreError, CoreResult, PortalId, Schedule, User};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use uuid::Uuid;
 
 use super::rows::{self, BACKUP_COLS, FILE_COLS, FOLDER_COLS, KEY_COLS, ts};
@@ -45,13 +45,12 @@ impl SqliteCatalog {
 
     pub(super) async fn db_backup(&self, id: Uuid) -> CoreResult<Option<BackupRecord>> {
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {BACKUP_COLS} FROM backups WHERE id = ?1"),
                 [id.to_string()],
                 rows::backup,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }
@@ -201,14 +200,12 @@ impl SqliteCatalog {
 
     pub(super) async fn db_restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>> {
         self.with(move |c| {
-            let v: Option<Option<String>> = c
-                .query_row(
-                    "SELECT last_restore FROM portals WHERE id = ?1",
-                    [portal],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(internal)?;
+            let v: Option<Option<String>> = rows::one(
+                c,
+                "SELECT last_restore FROM portals WHERE id = ?1",
+                [portal],
+                |r| r.get(0),
+            )?;
             Ok(v.flatten().and_then(|s| Uuid::parse_str(&s).ok()))
         })
         .await
@@ -231,13 +228,9 @@ impl SqliteCatalog {
 
     pub(super) async fn db_schedule(&self, tenant: PortalId) -> CoreResult<Option<Schedule>> {
         self.with(move |c| {
-            c.query_row(
-                "SELECT body, last_backup_time, last_error, last_error_time FROM schedules WHERE tenant_id = ?1",
+            rows::one(c, "SELECT body, last_backup_time, last_error, last_error_time FROM schedules WHERE tenant_id = ?1",
                 [tenant],
-                rows::schedule,
-            )
-            .optional()
-            .map_err(internal)
+                rows::schedule)
         })
         .await
     }

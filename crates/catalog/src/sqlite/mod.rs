@@ -19,7 +19,7 @@ use dsbackup_core::{
     ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
     PortalId, PortalStatus, Schedule, Session, User,
 };
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, params};
 use uuid::Uuid;
 
 use rows::{PORTAL_COLS, ts};
@@ -106,14 +106,12 @@ fn insert_user(conn: &Connection, u: &User) -> CoreResult<()> {
 
 fn insert_folder(conn: &Connection, f: &NewFolder, now: DateTime<Utc>) -> CoreResult<Folder> {
     if let Some(parent) = f.parent_id {
-        let portal: Option<PortalId> = conn
-            .query_row(
-                "SELECT portal_id FROM folders WHERE id = ?1",
-                [parent],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(internal)?;
+        let portal: Option<PortalId> = rows::one(
+            conn,
+            "SELECT portal_id FROM folders WHERE id = ?1",
+            [parent],
+            |r| r.get(0),
+        )?;
         if portal != Some(f.portal_id) {
             return Err(CoreError::NotFound(
                 "The required folder was not found".into(),
@@ -202,13 +200,12 @@ impl Catalog for SqliteCatalog {
 
     async fn portal(&self, id: PortalId) -> CoreResult<Option<Portal>> {
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {PORTAL_COLS} FROM portals WHERE id = ?1"),
                 [id],
                 rows::portal,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }
@@ -216,13 +213,12 @@ impl Catalog for SqliteCatalog {
     async fn portal_by_alias(&self, alias: &str) -> CoreResult<Option<Portal>> {
         let alias = alias.to_string();
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {PORTAL_COLS} FROM portals WHERE alias = ?1"),
                 [alias],
                 rows::portal,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use dsbackup_core::{ApiKey, CoreError, CoreResult, PortalId, Session, User};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use uuid::Uuid;
 
 use super::rows::{self, KEY_COLS, USER_COLS, ts};
@@ -15,13 +15,12 @@ impl SqliteCatalog {
 
     pub(super) async fn db_user(&self, id: Uuid) -> CoreResult<Option<User>> {
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {USER_COLS} FROM users WHERE id = ?1"),
                 [id.to_string()],
                 rows::user,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }
@@ -68,13 +67,9 @@ impl SqliteCatalog {
     pub(super) async fn db_session(&self, token_hash: &str) -> CoreResult<Option<Session>> {
         let h = token_hash.to_string();
         self.with(move |c| {
-            c.query_row(
-                "SELECT token_hash, user_id, portal_id, expires_at FROM sessions WHERE token_hash = ?1",
+            rows::one(c, "SELECT token_hash, user_id, portal_id, expires_at FROM sessions WHERE token_hash = ?1",
                 [h],
-                rows::session,
-            )
-            .optional()
-            .map_err(internal)
+                rows::session)
         })
         .await
     }
@@ -105,13 +100,12 @@ impl SqliteCatalog {
 
     pub(super) async fn db_api_key(&self, id: Uuid) -> CoreResult<Option<ApiKey>> {
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ?1"),
                 [id.to_string()],
                 rows::api_key,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }
@@ -119,13 +113,12 @@ impl SqliteCatalog {
     pub(super) async fn db_api_key_by_hash(&self, hash: &str) -> CoreResult<Option<ApiKey>> {
         let h = hash.to_string();
         self.with(move |c| {
-            c.query_row(
+            rows::one(
+                c,
                 &format!("SELECT {KEY_COLS} FROM api_keys WHERE key_hash = ?1"),
                 [h],
                 rows::api_key,
             )
-            .optional()
-            .map_err(internal)
         })
         .await
     }

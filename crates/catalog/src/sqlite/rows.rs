@@ -6,7 +6,7 @@ use dsbackup_core::{
     ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
     PortalStatus, Role, Schedule, Session, StorageKind, User,
 };
-use rusqlite::{Connection, Params, Row};
+use rusqlite::{Connection, OptionalExtension, Params, Row};
 use uuid::Uuid;
 
 pub const PORTAL_COLS: &str = "id, alias, status, time_zone, language, owner_id, created_on";
@@ -152,6 +152,18 @@ pub fn file(row: &Row) -> rusqlite::Result<FileEntry> {
         created_by: uuid(row, 5)?,
         created_on: time(row, 6)?,
     })
+}
+
+/// Runs a query expected to return at most one row.
+pub fn one<T, P: Params>(
+    conn: &Connection,
+    sql: &str,
+    params: P,
+    map: impl FnOnce(&Row) -> rusqlite::Result<T>,
+) -> CoreResult<Option<T>> {
+    conn.query_row(sql, params, map)
+        .optional()
+        .map_err(|e| CoreError::internal(&e))
 }
 
 /// Runs a query and maps every row.
