@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal, PortalContents};
+use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal, PortalContents, Rows};
 use dsbackup_core::{
     ApiKey, BackupRecord, Catalog, CoreError, DUMP_TENANT, FolderKind, PortalStatus, Role, Session,
     StorageKind, User,
@@ -40,6 +40,7 @@ fn new_portal(alias: &str) -> NewPortal {
 pub async fn run_all(cat: Arc<dyn Catalog>) {
     portals_and_users(cat.as_ref()).await;
     keys_and_sessions(cat.as_ref()).await;
+    revocation(cat.as_ref()).await;
     folders_and_files(cat.as_ref()).await;
     delete_cascades(cat.as_ref()).await;
     backups(cat.as_ref()).await;
@@ -110,14 +111,18 @@ async fn replace_contents(cat: &dyn Catalog) {
         })
         .await
         .unwrap();
-    let snapshot = PortalContents {
+    let users = cat.users(p.id).await.unwrap();
+    let mut folders = cat.folders_of(p.id).await.unwrap();
+    // Rows stream in any order: a child before its parent is fine.
+    folders.reverse();
+    let contents = |folders: Vec<dsbackup_core::Folder>| PortalContents {
         time_zone: "Europe/Riga".into(),
         language: "lv-LV".into(),
         owner_id: Some(owner.id),
-        users: cat.users(p.id).await.unwrap(),
-        folders: cat.folders_of(p.id).await.unwrap(),
-        files: vec![],
-        api_keys: vec![],
+        users: Rows::from_vec(users.clone()),
+        folders: Rows::from_vec(folders),
+        files: Rows::from_vec(vec![]),
+        api_keys: Rows::from_vec(vec![]),
     };
     // Things created after the "backup" disappear; the snapshot's rows come back.
     cat.create_user(User {
@@ -136,12 +141,13 @@ async fn replace_contents(cat: &dyn Catalog) {
     .unwrap();
     let marker = Uuid::new_v4();
     assert_eq!(cat.restore_marker(p.id).await.unwrap(), None);
-    cat.replace_portal_contents(p.id, snapshot.clone(), marker)
+    cat.replace_portal_contents(p.id, contents(folders.clone()), marker)
         .await
         .unwrap();
     assert_eq!(cat.restore_marker(p.id).await.unwrap(), Some(marker));
-    assert_eq!(cat.users(p.id).await.unwrap(), snapshot.users);
-    assert_eq!(cat.folders_of(p.id).await.unwrap(), snapshot.folders);
+    assert_eq!(cat.users(p.id).await.unwrap(), users);
+    folders.reverse();
+    assert_eq!(cat.folders_of(p.id).await.unwrap(), folders);
     assert_eq!(
         cat.folder(room.id).await.unwrap().unwrap().title,
         "Old room"
@@ -162,13 +168,13 @@ async fn replace_contents(cat: &dyn Catalog) {
         .await
         .unwrap();
     let other_root = cat.rooms_root(other.id).await.unwrap();
-    let mut clash = snapshot.clone();
-    clash.folders.push(dsbackup_core::Folder {
+    let mut clash = folders.clone();
+    clash.push(dsbackup_core::Folder {
         id: other_root.id,
         ..room.clone()
     });
     let err = cat
-        .replace_portal_contents(p.id, clash, Uuid::new_v4())
+        .replace_portal_contents(p.id, contents(clash), Uuid::new_v4())
         .await;
     assert!(matches!(err, Err(CoreError::Conflict(_))), "{err:?}");
     assert_eq!(
@@ -176,7 +182,16 @@ async fn replace_contents(cat: &dyn Catalog) {
         Some(marker),
         "rolled back"
     );
-    assert_eq!(cat.users(p.id).await.unwrap(), snapshot.users);
+    assert_eq!(cat.users(p.id).await.unwrap(), users);
+    // A row that fails to read aborts the whole write.
+    let mut broken = contents(folders.clone());
+    broken.files = Rows::new(std::iter::once(Err(CoreError::Invalid("bad row".into()))));
+    let err = cat
+        .replace_portal_contents(p.id, broken, Uuid::new_v4())
+        .await;
+    assert!(matches!(err, Err(CoreError::Invalid(_))), "{err:?}");
+    assert_eq!(cat.restore_marker(p.id).await.unwrap(), Some(marker));
+    assert_eq!(cat.users(p.id).await.unwrap(), users);
     assert_eq!(
         cat.user(other_owner.id).await.unwrap().unwrap().portal_id,
         other.id
@@ -201,6 +216,7 @@ fn record(tenant: i64, minutes_ago: i64, paid: bool) -> BackupRecord {
         expires_on: None,
         removed: false,
         paid,
+        missing: None,
     }
 }
 
@@ -277,6 +293,46 @@ async fn backups(cat: &dyn Catalog) {
     assert!(
         !cat.backup_hash_known(9, &paid.hash).await.unwrap(),
         "per tenant"
+    );
+    missing_archives(cat).await;
+}
+
+async fn missing_archives(cat: &dyn Catalog) {
+    let r = record(11, 30, false);
+    cat.insert_backup(r.clone()).await.unwrap();
+    assert_eq!(cat.backup(r.id).await.unwrap().unwrap().missing, None);
+    assert!(!cat.clear_backup_missing(r.id).await.unwrap(), "none yet");
+    let t0 = Utc::now() - Duration::hours(2);
+    let first = cat.note_backup_missing(r.id, t0).await.unwrap().unwrap();
+    assert_eq!(first.checks, 1);
+    let second = cat
+        .note_backup_missing(r.id, t0 + Duration::hours(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.checks, 2, "each check counts");
+    assert_eq!(second.since, first.since, "the first time is kept");
+    assert!((second.since - t0).num_milliseconds().abs() < 1);
+    let got = cat.backup(r.id).await.unwrap().unwrap();
+    assert_eq!(got.missing, Some(second), "the record carries it");
+    assert!(!got.removed, "noting changes nothing else");
+    assert_eq!(cat.live_backups(11).await.unwrap()[0].missing, Some(second));
+    assert!(cat.clear_backup_missing(r.id).await.unwrap());
+    assert_eq!(cat.backup(r.id).await.unwrap().unwrap().missing, None);
+    let again = cat.note_backup_missing(r.id, Utc::now()).await.unwrap();
+    assert_eq!(again.map(|m| m.checks), Some(1), "counting starts afresh");
+    assert_eq!(
+        cat.note_backup_missing(Uuid::new_v4(), Utc::now())
+            .await
+            .unwrap(),
+        None,
+        "unknown record"
+    );
+    cat.mark_backup_removed(r.id).await.unwrap();
+    assert_eq!(
+        cat.note_backup_missing(r.id, Utc::now()).await.unwrap(),
+        None,
+        "removed records are not observed"
     );
 }
 
@@ -405,6 +461,86 @@ async fn keys_and_sessions(cat: &dyn Catalog) {
     assert_eq!(cat.session("t2").await.unwrap(), None);
 }
 
+async fn revocation(cat: &dyn Catalog) {
+    let (p, owner) = cat
+        .create_portal(new_portal("revoke"), new_user("o@r.org", Role::Owner))
+        .await
+        .unwrap();
+    let member = User {
+        portal_id: p.id,
+        ..new_user("m@r.org", Role::User)
+    };
+    cat.create_user(member.clone()).await.unwrap();
+    let later = Utc::now() + Duration::hours(1);
+    for (hash, user) in [("r1", owner.id), ("r2", member.id), ("r3", member.id)] {
+        cat.create_session(Session {
+            token_hash: hash.into(),
+            user_id: user,
+            portal_id: p.id,
+            expires_at: later,
+        })
+        .await
+        .unwrap();
+    }
+    let key = ApiKey {
+        id: Uuid::new_v4(),
+        portal_id: p.id,
+        user_id: member.id,
+        name: "m".into(),
+        key_hash: "rk".into(),
+        key_postfix: "rk".into(),
+        permissions: vec!["*".into()],
+        created_on: Utc::now(),
+        expires_at: None,
+        last_used: None,
+        is_active: true,
+    };
+    cat.create_api_key(key.clone()).await.unwrap();
+
+    assert!(cat.delete_session("r1").await.unwrap(), "logout ends it");
+    assert_eq!(cat.session("r1").await.unwrap(), None);
+    assert!(!cat.delete_session("r1").await.unwrap());
+
+    assert!(
+        cat.set_password(member.id, "$argon2id$new", Some("r2"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        cat.user(member.id).await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    assert!(
+        cat.session("r2").await.unwrap().is_some(),
+        "the session the change came through stays"
+    );
+    assert_eq!(
+        cat.session("r3").await.unwrap(),
+        None,
+        "a password change ends the member's other sessions"
+    );
+    cat.set_password(member.id, "$argon2id$newer", None)
+        .await
+        .unwrap();
+    assert_eq!(cat.session("r2").await.unwrap(), None);
+    assert!(!cat.set_password(Uuid::new_v4(), "x", None).await.unwrap());
+
+    cat.create_session(Session {
+        token_hash: "r4".into(),
+        user_id: member.id,
+        portal_id: p.id,
+        expires_at: later,
+    })
+    .await
+    .unwrap();
+    assert!(cat.delete_user(member.id).await.unwrap());
+    assert_eq!(cat.user(member.id).await.unwrap(), None);
+    assert_eq!(cat.session("r4").await.unwrap(), None, "sessions go");
+    assert_eq!(cat.api_key(key.id).await.unwrap(), None, "keys go");
+    assert!(!cat.delete_user(member.id).await.unwrap());
+    assert!(cat.user(owner.id).await.unwrap().is_some());
+}
+
 async fn folders_and_files(cat: &dyn Catalog) {
     let (p, owner) = cat
         .create_portal(new_portal("files"), new_user("o@f.org", Role::Owner))
@@ -451,11 +587,29 @@ async fn folders_and_files(cat: &dyn Catalog) {
             title: "a.txt".into(),
             size: 3,
             created_by: owner.id,
+            is_backup: false,
         })
         .await
         .unwrap();
     assert_eq!(cat.file(f.id).await.unwrap(), Some(f.clone()));
-    assert_eq!(cat.files_in(room.id).await.unwrap(), vec![f]);
+    let archive = cat
+        .create_file(NewFile {
+            portal_id: p.id,
+            folder_id: room.id,
+            title: "p_2026-01-01_00-00-00.tar.zst".into(),
+            size: 9,
+            created_by: owner.id,
+            is_backup: true,
+        })
+        .await
+        .unwrap();
+    assert!(archive.is_backup);
+    assert_eq!(
+        cat.file(archive.id).await.unwrap(),
+        Some(archive.clone()),
+        "the backup mark reads back"
+    );
+    assert_eq!(cat.files_in(room.id).await.unwrap(), vec![f, archive]);
     let cross = cat
         .create_file(NewFile {
             portal_id: other.id,
@@ -463,6 +617,7 @@ async fn folders_and_files(cat: &dyn Catalog) {
             title: "b".into(),
             size: 0,
             created_by: other_owner.id,
+            is_backup: false,
         })
         .await;
     assert!(

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::error::CoreResult;
 use crate::model::{
-    ApiKey, BackupRecord, FileEntry, Folder, FolderKind, Portal, PortalId, PortalStatus, Schedule,
-    Session, User,
+    ApiKey, BackupRecord, FileEntry, Folder, FolderKind, MissingArchive, Portal, PortalId,
+    PortalStatus, Schedule, Session, User,
 };
 
 /// What is needed to create a portal; the catalog assigns the id.
@@ -41,18 +41,49 @@ pub struct NewFile {
     pub title: String,
     pub size: i64,
     pub created_by: Uuid,
+    /// A backup archive (see [`FileEntry::is_backup`](crate::FileEntry::is_backup)).
+    pub is_backup: bool,
 }
 
-/// Everything of a portal that a restore puts back, as read from an archive.
-#[derive(Debug, Clone, Default)]
+/// Rows streamed into the catalog, one at a time (a restore reads them from staged files, so
+/// a table of any size never sits in memory). An `Err` row aborts the write it feeds.
+pub struct Rows<T>(Box<dyn Iterator<Item = CoreResult<T>> + Send>);
+
+impl<T: Send + 'static> Rows<T> {
+    /// Rows from any iterator.
+    pub fn new(rows: impl Iterator<Item = CoreResult<T>> + Send + 'static) -> Self {
+        Self(Box::new(rows))
+    }
+
+    /// Rows held in memory already.
+    pub fn from_vec(rows: Vec<T>) -> Self {
+        Self::new(rows.into_iter().map(Ok))
+    }
+}
+
+impl<T> Iterator for Rows<T> {
+    type Item = CoreResult<T>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+impl<T> std::fmt::Debug for Rows<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rows(..)")
+    }
+}
+
+/// Everything of a portal that a restore puts back, as read from an archive and checked.
+#[derive(Debug)]
 pub struct PortalContents {
     pub time_zone: String,
     pub language: String,
     pub owner_id: Option<Uuid>,
-    pub users: Vec<User>,
-    pub folders: Vec<Folder>,
-    pub files: Vec<FileEntry>,
-    pub api_keys: Vec<ApiKey>,
+    pub users: Rows<User>,
+    pub folders: Rows<Folder>,
+    pub files: Rows<FileEntry>,
+    pub api_keys: Rows<ApiKey>,
 }
 
 /// The catalog. Object-safe, shared as `Arc<dyn Catalog>`.
@@ -85,6 +116,19 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     async fn create_session(&self, session: Session) -> CoreResult<()>;
     /// A session by token hash (expired ones included; the caller checks).
     async fn session(&self, token_hash: &str) -> CoreResult<Option<Session>>;
+    /// Ends a session (logout). Returns whether it existed.
+    async fn delete_session(&self, token_hash: &str) -> CoreResult<bool>;
+    /// Sets a member's password hash and, in the same transaction, ends the member's sessions
+    /// except `keep` (the session the change came through). Returns whether the member exists.
+    async fn set_password(
+        &self,
+        user: Uuid,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> CoreResult<bool>;
+    /// Removes a member with their sessions and API keys, in one transaction. Returns whether
+    /// the member existed.
+    async fn delete_user(&self, id: Uuid) -> CoreResult<bool>;
 
     /// Stores a key.
     async fn create_api_key(&self, key: ApiKey) -> CoreResult<()>;
@@ -136,6 +180,17 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     async fn erase_backup(&self, id: Uuid) -> CoreResult<bool>;
     /// Marks a record removed (soft delete). Returns whether it was live.
     async fn mark_backup_removed(&self, id: Uuid) -> CoreResult<bool>;
+    /// Records that a check at `at` did not find a live record's archive (one more check; the
+    /// first time is kept). Returns the observation now stored, `None` when the record is not
+    /// live.
+    async fn note_backup_missing(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> CoreResult<Option<MissingArchive>>;
+    /// Forgets a record's missing observation (its archive was found again). Returns whether
+    /// there was one.
+    async fn clear_backup_missing(&self, id: Uuid) -> CoreResult<bool>;
     /// Counts a tenant's records created in `[from, to]` with this `paid` flag, removed
     /// ones included (as upstream's free-backup allowance counts them).
     async fn count_backups(

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod hashing;
+pub mod layout;
 pub mod manifest;
 pub mod plan;
 pub mod read;

@@ -3,6 +3,7 @@
 //! out and named in `warnings` rather than failing silently. Symlinks are recorded as links,
 //! never followed.
 
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -242,7 +243,14 @@ impl Planner {
             };
             if ft.is_symlink() {
                 match fs::read_link(&path).map(|t| t.to_str().map(str::to_string)) {
-                    Ok(Some(t)) if !crate::read::link_stays_inside(&archive_path, &t, root) => {
+                    Ok(Some(t))
+                        if !crate::layout::link_stays_inside(
+                            root,
+                            &archive_path,
+                            &t,
+                            &Default::default(),
+                        ) =>
+                    {
                         self.plan.warnings.push(format!(
                             "{}: link to {t:?} points outside the source, skipped",
                             path.display()
@@ -291,6 +299,8 @@ impl Planner {
     ///
     /// Fails only with `Canceled`.
     pub fn finish(mut self, control: &Control) -> EngineResult<Plan> {
+        let mut warnings = std::mem::take(&mut self.plan.warnings);
+        drop_escaping_links(&mut self.plan, &mut warnings);
         let total = self.plan.total_bytes() * 2;
         let entries = std::mem::take(&mut self.plan.entries);
         let files: Vec<usize> = entries
@@ -307,7 +317,6 @@ impl Planner {
             outcome[*i] = Some(r);
         }
         let mut keep = Vec::with_capacity(entries.len());
-        let mut warnings = std::mem::take(&mut self.plan.warnings);
         for (mut p, result) in entries.into_iter().zip(outcome) {
             match result {
                 Some(Ok(h)) => {
@@ -421,4 +430,39 @@ fn hash_file(
         }
     }
     Err(std::io::Error::other("keeps changing while being read"))
+}
+
+/// Drops links that leave their source once other links are followed (each was checked alone
+/// while walking), until none does: the reader refuses archives holding such a link.
+fn drop_escaping_links(plan: &mut Plan, warnings: &mut Vec<String>) {
+    loop {
+        let links: HashMap<&str, &str> = plan
+            .entries
+            .iter()
+            .filter(|p| p.entry.kind == EntryKind::Symlink)
+            .map(|p| {
+                (
+                    p.entry.path.as_str(),
+                    p.entry.target.as_deref().unwrap_or(""),
+                )
+            })
+            .collect();
+        let escaping: HashSet<String> = links
+            .iter()
+            .filter(|(path, target)| {
+                !plan.sources.iter().any(|s| {
+                    s.kind != "documents"
+                        && crate::layout::link_stays_inside(&s.prefix, path, target, &links)
+                })
+            })
+            .map(|(path, _)| path.to_string())
+            .collect();
+        if escaping.is_empty() {
+            return;
+        }
+        for path in &escaping {
+            warnings.push(format!("{path}: link leads outside the source, skipped"));
+        }
+        plan.entries.retain(|p| !escaping.contains(&p.entry.path));
+    }
 }

@@ -1,7 +1,9 @@
 //! Reading an archive back, for verification or extraction: every entry is checked against
 //! `manifest.json` as it streams (path, order, type, size, BLAKE3), the format version checked,
-//! duplicates, extras, hard links, devices, unsafe paths, entries below a symlink and links that
-//! point out of their source refused, and the archive's SHA-256 compared when one is expected.
+//! duplicates, extras, hard links, devices, unsafe paths, entries below a symlink refused, and
+//! the archive's SHA-256 compared when one is expected. Before any entry reaches the placer,
+//! every manifest entry is checked against the fixed layout (`layout.rs`): its place, its kind
+//! and, for links, that they resolve inside their source.
 //! Decompression runs on its own thread, overlapping hashing and writing. Reports say what
 //! failed and where.
 
@@ -11,6 +13,7 @@ use std::sync::mpsc;
 
 use crate::error::{EngineError, EngineResult};
 use crate::hashing::{Blake3Reader, HashingReader};
+use crate::layout;
 use crate::manifest::{
     Entry, EntryKind, FORMAT, FORMAT_VERSION, MANIFEST_PATH, Manifest, is_safe_path,
 };
@@ -106,35 +109,6 @@ fn read_manifest<R: Read>(entry: &mut tar::Entry<R>) -> EngineResult<Manifest> {
     Ok(m)
 }
 
-/// Whether a link at `path` with `target` stays inside the source directory that holds it:
-/// relative, and never above `prefix` once resolved.
-pub fn link_stays_inside(path: &str, target: &str, prefix: &str) -> bool {
-    if target.is_empty()
-        || target.starts_with('/')
-        || target.contains('\0')
-        || target.contains('\\')
-    {
-        return false;
-    }
-    let Some(rel) = path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) else {
-        return false;
-    };
-    let mut depth: Vec<&str> = rel.split('/').collect();
-    depth.pop();
-    for part in target.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                if depth.pop().is_none() {
-                    return false;
-                }
-            }
-            p => depth.push(p),
-        }
-    }
-    true
-}
-
 /// Decompresses on a separate thread, handing 1 MiB pieces over a bounded channel.
 struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Vec<u8>>>,
@@ -170,18 +144,21 @@ pub fn verify<R: Read + Send>(input: R, expect_sha256: Option<&str>) -> EngineRe
     read_archive(
         input,
         expect_sha256,
+        None,
         &mut Discard,
         &Control::new(&cancel, &none),
     )
 }
 
 /// Reads an archive, checking everything [`verify`] checks, and hands each entry to `placer`.
-/// Progress counts compressed bytes read against `control`'s total (the caller knows it).
+/// `dump` is what the caller expects (a portal backup or a dump); `None` takes the manifest's
+/// word, which only chooses between the two fixed layouts. Progress counts content bytes.
 ///
 /// Fails with `Corrupt` naming the first problem, with the placer's own errors, or `Canceled`.
 pub fn read_archive<R: Read + Send>(
     input: R,
     expect_sha256: Option<&str>,
+    dump: Option<bool>,
     placer: &mut dyn Placer,
     control: &Control,
 ) -> EngineResult<VerifyReport> {
@@ -223,7 +200,7 @@ pub fn read_archive<R: Read + Send>(
             buf: Vec::new(),
             at: 0,
         };
-        let walked = walk(reader, placer, control);
+        let walked = walk(reader, dump, placer, control);
         let produced = producer
             .join()
             .map_err(|_| corrupt("the decompression thread failed"))?;
@@ -250,6 +227,7 @@ pub fn read_archive<R: Read + Send>(
 
 fn walk(
     reader: ChannelReader,
+    dump: Option<bool>,
     placer: &mut dyn Placer,
     control: &Control,
 ) -> EngineResult<(Manifest, usize, u64)> {
@@ -272,6 +250,17 @@ fn walk(
     if index.len() != manifest.entries.len() {
         return Err(corrupt("the manifest lists a path twice"));
     }
+    if let Some(want) = dump
+        && want != manifest.dump
+    {
+        return Err(corrupt(if manifest.dump {
+            "this is a whole-instance dump; restore it with dump=true"
+        } else {
+            "this is a portal backup, not a dump"
+        }));
+    }
+    layout::check_entries(&manifest.entries, manifest.dump).map_err(corrupt)?;
+    let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
     placer.begin(&manifest)?;
     let mut dirs: HashSet<String> = HashSet::new();
     let mut next = 0usize;
@@ -341,15 +330,6 @@ fn walk(
                         "{path}: link target differs from the manifest"
                     )));
                 }
-                let inside = manifest
-                    .sources
-                    .iter()
-                    .any(|s| link_stays_inside(&path, &target, &s.prefix));
-                if !inside {
-                    return Err(corrupt(format!(
-                        "{path}: link to {target:?} points outside its source"
-                    )));
-                }
                 placer.symlink(want, &target)?;
             }
             EntryKind::File => {
@@ -377,7 +357,7 @@ fn walk(
                     )));
                 }
                 bytes += r.count;
-                control.report(bytes, manifest.entries.iter().map(|e| e.size).sum());
+                control.report(bytes, total);
             }
         }
         next += 1;
@@ -389,20 +369,4 @@ fn walk(
         )));
     }
     Ok((manifest, next + 1, bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::link_stays_inside;
-
-    #[test]
-    fn links_stay_in_their_source() {
-        let p = "sources/files";
-        assert!(link_stays_inside("sources/files/a/l", "../b", p));
-        assert!(link_stays_inside("sources/files/l", "b/c", p));
-        assert!(!link_stays_inside("sources/files/l", "../x", p));
-        assert!(!link_stays_inside("sources/files/a/l", "../../x", p));
-        assert!(!link_stays_inside("sources/files/l", "/etc/passwd", p));
-        assert!(!link_stays_inside("documents/l", "x", p));
-    }
 }

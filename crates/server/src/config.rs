@@ -33,6 +33,9 @@ pub struct PortalConfig {
     /// Data of the application around the portal that its backups include.
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
+    /// What one restore of this portal may stage, in bytes; overrides `restore_quota_bytes`.
+    #[serde(default)]
+    pub restore_quota_bytes: Option<u64>,
 }
 
 /// What kind of data a source is.
@@ -93,6 +96,10 @@ pub struct Config {
     pub catalog: String,
     pub session_ttl_hours: i64,
     pub rate_limit_per_minute: u32,
+    /// Failed sign-ins an account, or a client address, may make before it is refused (429).
+    pub login_attempts: u32,
+    /// Once refused, one more sign-in attempt is allowed every this many seconds.
+    pub login_block_secs: u64,
     pub max_body_bytes: usize,
     pub max_upload_bytes: u64,
     /// Directories under which `Local` backups may be written (and restored from).
@@ -111,6 +118,14 @@ pub struct Config {
     pub scheduler_period_secs: u64,
     /// How long after a failed scheduled run it is tried again, in seconds.
     pub scheduler_retry_secs: u64,
+    /// Retention marks a record whose archive is not found removed only after this many
+    /// checks (at least 1) ...
+    pub missing_archive_checks: u32,
+    /// ... spanning at least this many seconds (a storage outage must not lose history).
+    pub missing_archive_secs: u64,
+    /// What one restore may stage per portal (documents, sources and catalog rows), in bytes,
+    /// whatever the archive declares; a `[[portals]]` block can set its own.
+    pub restore_quota_bytes: u64,
     pub portals: Vec<PortalConfig>,
     #[serde(skip)]
     pub owner: OwnerPreset,
@@ -129,6 +144,8 @@ impl Default for Config {
             catalog: String::new(),
             session_ttl_hours: 24 * 20,
             rate_limit_per_minute: 1500,
+            login_attempts: 5,
+            login_block_secs: 60,
             max_body_bytes: 1 << 20,
             max_upload_bytes: 10 << 30,
             local_roots: Vec::new(),
@@ -139,6 +156,9 @@ impl Default for Config {
             notify_webhook: String::new(),
             scheduler_period_secs: 60,
             scheduler_retry_secs: 300,
+            missing_archive_checks: 3,
+            missing_archive_secs: 86_400,
+            restore_quota_bytes: 64 << 30,
             portals: Vec::new(),
             owner: OwnerPreset::default(),
         }
@@ -222,6 +242,15 @@ impl Config {
             "DSBACKUP_SCHEDULER_RETRY_SECS" => {
                 self.scheduler_retry_secs = value.parse().map_err(|e| bad(format!("{e}")))?
             }
+            "DSBACKUP_MISSING_ARCHIVE_CHECKS" => {
+                self.missing_archive_checks = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "DSBACKUP_MISSING_ARCHIVE_SECS" => {
+                self.missing_archive_secs = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "DSBACKUP_RESTORE_QUOTA_BYTES" => {
+                self.restore_quota_bytes = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
             "DSBACKUP_LOCAL_ROOTS" => {
                 self.local_roots = value
                     .split(':')
@@ -234,6 +263,12 @@ impl Config {
             }
             "DSBACKUP_RATE_LIMIT_PER_MINUTE" => {
                 self.rate_limit_per_minute = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "DSBACKUP_LOGIN_ATTEMPTS" => {
+                self.login_attempts = value.parse().map_err(|e| bad(format!("{e}")))?
+            }
+            "DSBACKUP_LOGIN_BLOCK_SECS" => {
+                self.login_block_secs = value.parse().map_err(|e| bad(format!("{e}")))?
             }
             "DSBACKUP_OWNER_EMAIL" => self.owner.email = Some(value),
             "DSBACKUP_OWNER_PASSWORD" => self.owner.password = Some(Secret(value)),
@@ -252,6 +287,16 @@ impl Config {
         if self.session_ttl_hours <= 0 || self.rate_limit_per_minute == 0 {
             return Err(ConfigError::Invalid(
                 "session_ttl_hours and rate_limit_per_minute must be positive".into(),
+            ));
+        }
+        if self.login_attempts == 0 || self.login_block_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "login_attempts and login_block_secs must be positive".into(),
+            ));
+        }
+        if self.missing_archive_checks == 0 {
+            return Err(ConfigError::Invalid(
+                "missing_archive_checks must be at least 1".into(),
             ));
         }
         if !(1..=19).contains(&self.zstd_level) {
@@ -302,6 +347,15 @@ impl Config {
             .iter()
             .find(|p| p.alias == alias)
             .map_or(&[], |p| &p.sources)
+    }
+
+    /// What one restore of portal `alias` may stage, in bytes.
+    pub fn restore_quota_of(&self, alias: &str) -> u64 {
+        self.portals
+            .iter()
+            .find(|p| p.alias == alias)
+            .and_then(|p| p.restore_quota_bytes)
+            .unwrap_or(self.restore_quota_bytes)
     }
 
     /// The catalog URL in effect.

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use dsbackup_core::catalog::PortalContents;
-use dsbackup_core::{BackupRecord, CoreError, CoreResult, PortalId, Schedule, User};
+use dsbackup_core::{
+    BackupRecord, CoreError, CoreResult, MissingArchive, PortalId, Schedule, User,
+};
 use rusqlite::params;
 use uuid::Uuid;
 
@@ -13,7 +15,7 @@ impl SqliteCatalog {
     pub(super) async fn db_insert_backup(&self, r: BackupRecord) -> CoreResult<()> {
         self.with(move |c| {
             c.execute(
-                &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
                 params![
                     r.id.to_string(),
                     r.tenant_id,
@@ -28,7 +30,9 @@ impl SqliteCatalog {
                     ts(r.created_on),
                     r.expires_on.map(ts),
                     r.removed,
-                    r.paid
+                    r.paid,
+                    r.missing.map(|m| ts(m.since)),
+                    r.missing.map_or(0, |m| m.checks)
                 ],
             )
             .map_err(|e| {
@@ -83,6 +87,48 @@ impl SqliteCatalog {
             let n = c
                 .execute(
                     "UPDATE backups SET removed = 1 WHERE id = ?1 AND removed = 0",
+                    [id.to_string()],
+                )
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub(super) async fn db_note_backup_missing(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> CoreResult<Option<MissingArchive>> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            let row: Option<BackupRecord> = rows::one(
+                &tx,
+                &format!("SELECT {BACKUP_COLS} FROM backups WHERE id = ?1 AND removed = 0"),
+                [id.to_string()],
+                rows::backup,
+            )?;
+            let Some(r) = row else {
+                return Ok(None);
+            };
+            let seen = MissingArchive::observed(r.missing, rows::round(at));
+            tx.execute(
+                "UPDATE backups SET missing_since = ?1, missing_checks = ?2 WHERE id = ?3",
+                params![ts(seen.since), seen.checks, id.to_string()],
+            )
+            .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(Some(seen))
+        })
+        .await
+    }
+
+    pub(super) async fn db_clear_backup_missing(&self, id: Uuid) -> CoreResult<bool> {
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE backups SET missing_since = NULL, missing_checks = 0
+                     WHERE id = ?1 AND missing_since IS NOT NULL",
                     [id.to_string()],
                 )
                 .map_err(internal)?;
@@ -148,13 +194,14 @@ impl SqliteCatalog {
                     }
                 }
             };
-            for u in &contents.users {
-                let u = User { portal_id: portal, ..u.clone() };
+            // Rows stream in archive order: references are checked at commit.
+            tx.pragma_update(None, "defer_foreign_keys", true).map_err(internal)?;
+            for u in contents.users {
+                let u = User { portal_id: portal, ..u? };
                 insert_user(&tx, &u)?;
             }
-            let mut folders = contents.folders.clone();
-            folders.sort_by_key(|f| f.id);
-            for f in &folders {
+            for f in contents.folders {
+                let f = f?;
                 let (kind, room_type) = rows::kind_to_row(f.kind);
                 tx.execute(
                     &format!("INSERT INTO folders ({FOLDER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
@@ -162,14 +209,16 @@ impl SqliteCatalog {
                 )
                 .map_err(conflict("folder"))?;
             }
-            for f in &contents.files {
+            for f in contents.files {
+                let f = f?;
                 tx.execute(
-                    &format!("INSERT INTO files ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                    params![f.id, portal, f.folder_id, f.title, f.size, f.created_by.to_string(), ts(f.created_on)],
+                    &format!("INSERT INTO files ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                    params![f.id, portal, f.folder_id, f.title, f.size, f.created_by.to_string(), ts(f.created_on), f.is_backup],
                 )
                 .map_err(conflict("file"))?;
             }
-            for k in &contents.api_keys {
+            for k in contents.api_keys {
+                let k = k?;
                 tx.execute(
                     &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
                     params![

@@ -21,6 +21,7 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     dir: tempfile::TempDir,
     opts: Opts,
+    umask: Option<u32>,
     pub client: reqwest::Client,
 }
 
@@ -31,8 +32,20 @@ pub struct Opts {
     pub config: Option<String>,
 }
 
-fn spawn(dir: &Path, data_dir: &Path, opts: &Opts) -> (Child, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dsbackup"));
+/// `dsbackup serve` on `data_dir` with the test owner's credentials; its log goes to
+/// `dir/server.log`.
+fn command(dir: &Path, data_dir: &Path, opts: &Opts, umask: Option<u32>) -> Command {
+    let mut cmd = match umask {
+        // The shell sets the umask and then becomes the server (same pid).
+        Some(m) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c")
+                .arg(format!("umask {m:03o} && exec \"$0\" \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_dsbackup"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_dsbackup")),
+    };
     cmd.arg("serve");
     if let Some(cfg) = &opts.config {
         let path = dir.join("dsbackup.toml");
@@ -56,7 +69,13 @@ fn spawn(dir: &Path, data_dir: &Path, opts: &Opts) -> (Child, String) {
         .open(dir.join("server.log"))
         .unwrap();
     cmd.stdout(Stdio::piped()).stderr(log);
-    let mut child = cmd.spawn().expect("spawn dsbackup");
+    cmd
+}
+
+fn spawn(dir: &Path, data_dir: &Path, opts: &Opts, umask: Option<u32>) -> (Child, String) {
+    let mut child = command(dir, data_dir, opts, umask)
+        .spawn()
+        .expect("spawn dsbackup");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -82,15 +101,21 @@ impl TestServer {
     }
 
     pub async fn start_with(opts: Opts) -> Self {
+        Self::start_under_umask(opts, None).await
+    }
+
+    /// Starts the server (and its restarts) with this umask instead of the test's own.
+    pub async fn start_under_umask(opts: Opts, umask: Option<u32>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
-        let (child, base) = spawn(dir.path(), &data_dir, &opts);
+        let (child, base) = spawn(dir.path(), &data_dir, &opts, umask);
         Self {
             child,
             base,
             data_dir,
             dir,
             opts,
+            umask,
             client: reqwest::Client::new(),
         }
     }
@@ -106,9 +131,43 @@ impl TestServer {
     pub fn restart_with(&mut self, env: Vec<(&'static str, String)>) {
         self.kill9();
         self.opts.env = env;
-        let (child, base) = spawn(self.dir.path(), &self.data_dir, &self.opts);
+        let (child, base) = spawn(self.dir.path(), &self.data_dir, &self.opts, self.umask);
         self.child = child;
         self.base = base;
+    }
+
+    /// Runs another `dsbackup serve` on this data directory, as this server was started, and
+    /// waits for it to stop; returns its exit status and what it logged. Panics when it is still
+    /// running after 30 s (it started).
+    pub fn serve_again(&self) -> (std::process::ExitStatus, String) {
+        let log = self.dir.path().join("again.log");
+        let mut cmd = command(self.dir.path(), &self.data_dir, &self.opts, self.umask);
+        cmd.stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        let mut child = cmd.spawn().expect("spawn dsbackup");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status, std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("a second server started on {}", self.data_dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server process's peak resident memory (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kb * 1024
     }
 
     /// The server's log so far.

@@ -105,7 +105,7 @@ pub fn catalog(s: &TestServer) -> Vec<String> {
 
 /// A random portal tree from `seed`: nested and empty directories, unicode names, empty and
 /// large files, relative symlinks, several modes.
-fn random_tree(root: &Path, seed: u64) {
+pub fn random_tree(root: &Path, seed: u64) {
     let names = [
         "a",
         "Отчёт",
@@ -154,7 +154,7 @@ fn random_tree(root: &Path, seed: u64) {
 }
 
 /// Changes everything: files rewritten and removed, trees removed, new files, modes.
-fn change_everything(root: &Path) {
+pub fn change_everything(root: &Path) {
     for (path, _) in tree(root).iter().rev() {
         let p = root.join(path);
         let m = std::fs::symlink_metadata(&p).unwrap();
@@ -193,7 +193,7 @@ pub async fn wait_restore(s: &TestServer) -> Value {
     }
 }
 
-async fn add_portal_content(s: &TestServer, tag: &str) {
+pub async fn add_portal_content(s: &TestServer, tag: &str) {
     s.member("User", &format!("{tag}@example.org")).await;
     let (_, room) = send(
         s.owner(Method::POST, "/api/2.0/files/rooms")
@@ -278,15 +278,15 @@ async fn random_portals_round_trip_exactly() {
 }
 
 /// One raw tar entry, written without the tar crate's own path checks.
-struct Raw {
-    path: &'static str,
-    kind: tar::EntryType,
-    data: Vec<u8>,
-    link: &'static str,
-    size: Option<u64>,
+pub struct Raw {
+    pub path: &'static str,
+    pub kind: tar::EntryType,
+    pub data: Vec<u8>,
+    pub link: &'static str,
+    pub size: Option<u64>,
 }
 
-fn raw(path: &'static str, kind: tar::EntryType, data: &[u8]) -> Raw {
+pub fn raw(path: &'static str, kind: tar::EntryType, data: &[u8]) -> Raw {
     Raw {
         path,
         kind,
@@ -296,7 +296,7 @@ fn raw(path: &'static str, kind: tar::EntryType, data: &[u8]) -> Raw {
     }
 }
 
-fn entry_json(path: &str, kind: &str, data: &[u8], target: Option<&str>) -> Value {
+pub fn entry_json(path: &str, kind: &str, data: &[u8], target: Option<&str>) -> Value {
     let mut e = json!({"path": path, "type": kind, "size": if kind == "file" { data.len() } else { 0 }, "mode": 0o644, "mtime": 1_700_000_000});
     if kind == "file" {
         e["blake3"] = json!(blake3::hash(data).to_hex().to_string());
@@ -307,7 +307,7 @@ fn entry_json(path: &str, kind: &str, data: &[u8], target: Option<&str>) -> Valu
     e
 }
 
-fn manifest(entries: Vec<Value>) -> Value {
+pub fn manifest(entries: Vec<Value>) -> Value {
     json!({
         "format": "dsbackup-archive", "formatVersion": 1, "dsbackupVersion": "0.1.0",
         "portal": {"id": 1, "alias": "default"}, "dump": false, "createdOn": "2026-01-01T00:00:00Z",
@@ -316,8 +316,8 @@ fn manifest(entries: Vec<Value>) -> Value {
     })
 }
 
-fn craft(manifest: &Value, entries: &[Raw]) -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
+/// Appends `manifest` as the first entry, `manifest.json`.
+pub fn append_manifest<W: std::io::Write>(b: &mut tar::Builder<W>, manifest: &Value) {
     let m = serde_json::to_vec(manifest).unwrap();
     let mut h = tar::Header::new_gnu();
     h.set_size(m.len() as u64);
@@ -325,6 +325,11 @@ fn craft(manifest: &Value, entries: &[Raw]) -> Vec<u8> {
     h.set_path("manifest.json").unwrap();
     h.set_cksum();
     b.append(&h, m.as_slice()).unwrap();
+}
+
+pub fn craft(manifest: &Value, entries: &[Raw]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    append_manifest(&mut b, manifest);
     for e in entries {
         let mut h = tar::Header::new_gnu();
         let name = &mut h.as_old_mut().name;
@@ -340,7 +345,7 @@ fn craft(manifest: &Value, entries: &[Raw]) -> Vec<u8> {
     zstd::encode_all(b.into_inner().unwrap().as_slice(), 3).unwrap()
 }
 
-fn dirs() -> (Vec<Value>, Vec<Raw>) {
+pub fn dirs() -> (Vec<Value>, Vec<Raw>) {
     let m = vec![
         entry_json("sources", "dir", b"", None),
         entry_json("sources/files", "dir", b"", None),
@@ -449,9 +454,9 @@ async fn hostile_and_damaged_archives_are_refused_with_the_portal_unchanged() {
     let (mut m, e) = dirs();
     m.push(json!({"path": "sources/files/huge", "type": "file", "size": 1u64 << 50, "mode": 420, "mtime": 0, "blake3": "00"}));
     cases.push((
-        "declared sizes beyond the disk",
+        "declared sizes beyond the quota",
         craft(&manifest(m), &e),
-        "free",
+        "quota",
     ));
     let mut flipped = real_bytes.clone();
     let mid = flipped.len() / 2;

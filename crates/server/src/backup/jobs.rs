@@ -25,6 +25,28 @@ impl JobKey {
     pub fn is_restore(self) -> bool {
         matches!(self, JobKey::RestorePortal(_) | JobKey::RestoreDump)
     }
+
+    /// Whether a job in slot `self` may not run while one in `other` does: a restore excludes
+    /// every backup and restore of the data it replaces (a dump restore replaces everything),
+    /// and a backup excludes restores of what it reads.
+    pub fn conflicts_with(self, other: JobKey) -> bool {
+        use JobKey::*;
+        match (self, other) {
+            (RestoreDump, _) | (_, RestoreDump) => true,
+            (Dump, RestorePortal(_)) | (RestorePortal(_), Dump) => true,
+            (Portal(a), RestorePortal(b)) | (RestorePortal(a), Portal(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Why a slot could not be taken.
+#[derive(Debug, Clone)]
+pub enum Busy {
+    /// The same slot's job is still running (a second start answers its progress).
+    Same(Arc<Job>),
+    /// A conflicting job runs (a restore while a backup runs, or the other way round).
+    Conflict(Arc<Job>),
 }
 
 /// Where a job is in its life.
@@ -165,13 +187,20 @@ impl Jobs {
         self.slots.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the slot for a new job, or returns the job still running there.
-    pub fn start(&self, key: JobKey, tenant_id: PortalId) -> Result<Arc<Job>, Arc<Job>> {
+    /// Takes the slot for a new job. The one lock over every slot decides: the job still
+    /// running in the slot, or any running job it conflicts with, wins.
+    pub fn start(&self, key: JobKey, tenant_id: PortalId) -> Result<Arc<Job>, Busy> {
         let mut slots = self.slots();
-        if let Some(existing) = slots.get(&key)
-            && !existing.snapshot().is_completed()
-        {
-            return Err(existing.clone());
+        for (k, existing) in slots.iter() {
+            if existing.snapshot().is_completed() {
+                continue;
+            }
+            if *k == key {
+                return Err(Busy::Same(existing.clone()));
+            }
+            if key.conflicts_with(*k) {
+                return Err(Busy::Conflict(existing.clone()));
+            }
         }
         let job = Arc::new(Job::new(key, tenant_id));
         slots.insert(key, job.clone());
@@ -214,8 +243,10 @@ mod tests {
     fn one_job_per_slot_and_cancel_clears() {
         let jobs = Jobs::default();
         let a = jobs.start(JobKey::Portal(1), 1).unwrap();
-        let again = jobs.start(JobKey::Portal(1), 1).unwrap_err();
-        assert_eq!(again.id, a.id, "a second start returns the running job");
+        let Err(Busy::Same(again)) = jobs.start(JobKey::Portal(1), 1) else {
+            panic!("a second start returns the running job");
+        };
+        assert_eq!(again.id, a.id);
         assert!(
             jobs.start(JobKey::Portal(2), 2).is_ok(),
             "other portals are independent"
@@ -239,6 +270,36 @@ mod tests {
             !a.finish("l".into(), None),
             "a canceled job is never completed"
         );
+    }
+
+    #[test]
+    fn restores_and_backups_of_the_same_data_exclude_each_other() {
+        let jobs = Jobs::default();
+        let backup = jobs.start(JobKey::Portal(1), 1).unwrap();
+        assert!(matches!(
+            jobs.start(JobKey::RestorePortal(1), 1),
+            Err(Busy::Conflict(_))
+        ));
+        assert!(matches!(
+            jobs.start(JobKey::RestoreDump, 1),
+            Err(Busy::Conflict(_))
+        ));
+        let other = jobs.start(JobKey::RestorePortal(2), 2).unwrap();
+        assert!(matches!(
+            jobs.start(JobKey::Dump, 1),
+            Err(Busy::Conflict(_))
+        ));
+        backup.fail("x".into());
+        other.fail("y".into());
+        let restore = jobs.start(JobKey::RestoreDump, 1).unwrap();
+        for key in [JobKey::Portal(3), JobKey::Dump, JobKey::RestorePortal(3)] {
+            assert!(
+                matches!(jobs.start(key, 3), Err(Busy::Conflict(_))),
+                "{key:?}"
+            );
+        }
+        restore.fail("z".into());
+        assert!(jobs.start(JobKey::Portal(3), 3).is_ok());
     }
 
     #[test]

@@ -96,7 +96,12 @@ pub async fn start(
     let portals = affected_portals(state, caller, req.dump).await?;
     let job = match state.jobs().start(key, caller.portal.id) {
         Ok(job) => job,
-        Err(running) => return Ok(running.snapshot()),
+        Err(jobs::Busy::Same(running)) => return Ok(running.snapshot()),
+        Err(jobs::Busy::Conflict(_)) => {
+            return Err(ApiError::BadRequest(
+                "A restore is running; wait for it to finish".into(),
+            ));
+        }
     };
     let snapshot = job.snapshot();
     tracing::info!(job = %job.id, portal = caller.portal.id, dump = req.dump, storage = ?req.storage, "backup started");

@@ -2,6 +2,7 @@
 //! any failure (see `swap.rs`). While a portal restores its status is Restoring, so every
 //! request to it but `getrestoreprogress` answers 403; other portals are unaffected.
 
+pub mod contents;
 pub mod place;
 pub mod run;
 pub mod swap;
@@ -14,7 +15,7 @@ use dsbackup_core::{DUMP_TENANT, Mode, PortalStatus};
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::backup::jobs::{JobKey, Snapshot};
+use crate::backup::jobs::{Busy, JobKey, Snapshot};
 use crate::backup::{demand_dump, target};
 use crate::state::AppState;
 use crate::wire::ApiError;
@@ -158,16 +159,17 @@ pub async fn start(
     {
         return Ok(job.snapshot());
     }
-    if state.jobs().busy(JobKey::Portal(caller.portal.id)) || state.jobs().busy(JobKey::Dump) {
-        return Err(ApiError::BadRequest(
-            "A backup is running; wait for it or cancel it first".into(),
-        ));
-    }
     let (archive, expect) = locate(state, caller, &req).await?;
+    let upload = archive == upload_path(state, caller.portal.id);
     let portals = crate::backup::affected_portals(state, caller, req.dump).await?;
     let job = match state.jobs().start(key, caller.portal.id) {
         Ok(job) => job,
-        Err(running) => return Ok(running.snapshot()),
+        Err(Busy::Same(running)) => return Ok(running.snapshot()),
+        Err(Busy::Conflict(_)) => {
+            return Err(ApiError::BadRequest(
+                "A backup or another restore is running; wait for it or cancel it first".into(),
+            ));
+        }
     };
     let snapshot = job.snapshot();
     for p in &portals {
@@ -185,6 +187,8 @@ pub async fn start(
         expect_sha256: expect,
         saas_tenant: (state.config().mode == Mode::Saas).then_some(caller.portal.id),
         notify: req.notify,
+        caller: caller.user.id,
+        remove_archive: upload,
     };
     tokio::spawn(run::run(state.clone(), spec));
     Ok(snapshot)

@@ -1,15 +1,20 @@
 //! Where a restore writes: a placer that maps archive entries to staging areas and never
-//! writes anywhere else. Documents go to `data_dir/staging/<job>/<portal>/documents`; each
-//! configured source to a hidden sibling of its live directory (same file system, so the swap
-//! is a rename); catalog tables are kept in memory. Every path is joined from checked
+//! writes anywhere else. What an entry is comes from the engine's fixed layout
+//! (`dsbackup_engine::layout`), which portal and source it belongs to from the server's own
+//! portals and configured sources; the manifest decides nothing. Documents go to
+//! `data_dir/staging/<job>/<portal>/documents`, catalog tables to `…/<portal>/catalog` (on disk,
+//! never in memory), each configured source to a hidden sibling of its live directory (same
+//! file system, so the swap is a rename). Before the first entry, the declared sizes are held
+//! against each portal's restore quota and the free space. Every path is joined from checked
 //! components under a root this placer created, and every parent is a directory it made.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use dsbackup_engine::layout::{self, Part};
 use dsbackup_engine::manifest::{Entry, Manifest};
 use dsbackup_engine::{EngineError, EngineResult, Placer};
 
@@ -17,21 +22,28 @@ use dsbackup_engine::{EngineError, EngineResult, Placer};
 #[derive(Debug, Clone)]
 pub struct PortalTarget {
     pub portal_id: i64,
-    /// Archive prefix: `""` for a portal backup, `portals/<alias>/` in a dump.
-    pub prefix: String,
+    /// The portal's alias here (a dump names portals by alias).
+    pub alias: String,
     /// Staged documents directory.
     pub documents: PathBuf,
-    /// Source name → staged directory.
+    /// Staged catalog tables directory.
+    pub tables: PathBuf,
+    /// Configured source name → staged directory.
     pub sources: HashMap<String, PathBuf>,
+    /// What this portal's part of the archive may stage, in bytes.
+    pub quota: u64,
 }
 
 /// What was staged for a portal.
 #[derive(Debug, Default)]
 pub struct Staged {
-    /// Catalog table name → JSON lines.
-    pub tables: HashMap<String, Vec<u8>>,
+    /// Catalog table name → staged file.
+    pub tables: HashMap<String, PathBuf>,
     pub documents: bool,
+    /// Configured sources whose directory was staged.
     pub sources: Vec<String>,
+    /// Configured sources the archive holds entries of.
+    pub archived_sources: HashSet<String>,
 }
 
 /// The placer of a restore.
@@ -46,22 +58,27 @@ pub struct Stager {
     dirs: Vec<(PathBuf, u32, i64)>,
     /// Every staging root made, for cleanup.
     pub roots: Vec<PathBuf>,
+    /// Names already warned about (sources or portals that do not exist here).
+    warned: HashSet<String>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> EngineError {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     EngineError::Sink(std::io::Error::new(
         e.kind(),
-        format!("{}: {e}", path.display()),
+        format!("staging {}: {e}", name.unwrap_or_default()),
     ))
 }
 
-const MAX_TABLE: u64 = 256 << 20;
+/// Permission bits only: setuid, setgid and sticky never come back from an archive.
+const PERMISSION_BITS: u32 = 0o777;
 
 enum Where {
-    Table(usize, String),
+    Table(usize),
     Under(usize, PathBuf),
+    /// The documents area or a configured source's directory itself.
+    Root(usize, PathBuf, Option<String>),
     Skip,
-    Ignore,
 }
 
 impl Stager {
@@ -74,75 +91,79 @@ impl Stager {
             dump,
             dirs: Vec::new(),
             roots: Vec::new(),
+            warned: HashSet::new(),
+        }
+    }
+
+    fn warn_once(&mut self, key: String, message: String) {
+        if self.warned.insert(key) {
+            self.warnings.push(message);
+        }
+    }
+
+    /// The target an archive part belongs to; `None` for a portal that does not exist here.
+    fn target_of(&self, part: &Part<'_>) -> Option<usize> {
+        match part.portal() {
+            None => (!self.dump).then_some(0),
+            Some(alias) => self.targets.iter().position(|t| t.alias == alias),
         }
     }
 
     fn locate(&mut self, path: &str) -> EngineResult<Where> {
-        if self.dump && (path == "instance" || path.starts_with("instance/") || path == "portals") {
-            return Ok(Where::Ignore);
-        }
-        for (i, t) in self.targets.iter().enumerate() {
-            let Some(rest) = path.strip_prefix(t.prefix.as_str()) else {
-                continue;
-            };
-            if rest == "catalog" {
-                return Ok(Where::Ignore);
-            }
-            if let Some(table) = rest.strip_prefix("catalog/") {
-                return Ok(Where::Table(i, table.to_string()));
-            }
-            if rest == "documents" {
-                return Ok(Where::Under(i, t.documents.clone()));
-            }
-            if let Some(sub) = rest.strip_prefix("documents/") {
-                return Ok(Where::Under(i, t.documents.join(sub)));
-            }
-            if rest == "sources" {
-                return Ok(Where::Ignore);
-            }
-            if let Some(sub) = rest.strip_prefix("sources/") {
-                let (name, below) = sub.split_once('/').unwrap_or((sub, ""));
-                return Ok(match t.sources.get(name) {
-                    Some(dir) if below.is_empty() => Where::Under(i, dir.clone()),
-                    Some(dir) => Where::Under(i, dir.join(below)),
-                    None => {
-                        if below.is_empty() {
-                            self.warnings.push(format!(
-                                "source {name:?} is not configured here; it was not restored"
-                            ));
-                        }
-                        Where::Skip
-                    }
-                });
-            }
-            if t.prefix.is_empty() {
-                break;
-            }
-        }
-        if self.dump && path.starts_with("portals/") {
-            let alias = path
-                .trim_start_matches("portals/")
-                .split('/')
-                .next()
-                .unwrap_or("");
-            if !path.trim_start_matches("portals/").contains('/') {
-                self.warnings.push(format!(
-                    "portal {alias:?} does not exist here; it was not restored"
-                ));
-            }
+        let part = layout::classify(path, self.dump).ok_or_else(|| {
+            EngineError::Corrupt(format!("{path}: not part of a dsbackup archive"))
+        })?;
+        if matches!(part, Part::Frame | Part::InstancePortals) {
             return Ok(Where::Skip);
         }
-        Err(EngineError::Corrupt(format!(
-            "{path}: not part of a dsbackup portal archive"
-        )))
+        let Some(i) = self.target_of(&part) else {
+            let alias = part.portal().unwrap_or_default().to_string();
+            self.warn_once(
+                format!("portal {alias}"),
+                format!("portal {alias:?} does not exist here; it was not restored"),
+            );
+            return Ok(Where::Skip);
+        };
+        let t = &self.targets[i];
+        Ok(match part {
+            Part::Table { .. } => Where::Table(i),
+            Part::Documents { rel: "", .. } => Where::Root(i, t.documents.clone(), None),
+            Part::Documents { rel, .. } => Where::Under(i, t.documents.join(rel)),
+            Part::Source { name, rel, .. } => match t.sources.get(name) {
+                Some(dir) => {
+                    let place = if rel.is_empty() {
+                        Where::Root(i, dir.clone(), Some(name.into()))
+                    } else {
+                        Where::Under(i, dir.join(rel))
+                    };
+                    self.staged[i].archived_sources.insert(name.into());
+                    place
+                }
+                None => {
+                    self.warn_once(
+                        format!("source {name}"),
+                        format!("source {name:?} is not configured here; it was not restored"),
+                    );
+                    Where::Skip
+                }
+            },
+            Part::Frame | Part::InstancePortals => Where::Skip,
+        })
     }
 
     /// Creates a staging root (must not exist yet: staging never writes into existing trees).
     fn make_root(&mut self, dir: &Path, mode: u32, mtime: i64) -> EngineResult<()> {
         if let Some(parent) = dir.parent() {
-            fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| io(parent, e))?;
         }
-        fs::create_dir(dir).map_err(|e| io(dir, e))?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io(dir, e))?;
         self.roots.push(dir.to_path_buf());
         self.dirs.push((dir.to_path_buf(), mode, mtime));
         if self.roots.len() == 1 {
@@ -159,7 +180,7 @@ impl Stager {
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime.max(0) as u64),
                 )
             });
-            fs::set_permissions(&dir, fs::Permissions::from_mode(mode & 0o7777))
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode & PERMISSION_BITS))
                 .map_err(|e| io(&dir, e))?;
         }
         Ok(())
@@ -172,6 +193,62 @@ impl Stager {
             let _ = fs::remove_dir_all(r);
         }
     }
+
+    /// Stages one catalog table as a private file (rows are read back as a stream).
+    fn stage_table(&mut self, i: usize, e: &Entry, content: &mut dyn Read) -> EngineResult<()> {
+        let name = e.path.rsplit('/').next().unwrap_or_default().to_string();
+        let dir = self.targets[i].tables.clone();
+        if !self.roots.contains(&dir) {
+            self.make_root(&dir, 0o700, 0)?;
+        }
+        let path = dir.join(&name);
+        write_new(&path, &e.path, 0o600, content)?;
+        self.staged[i].tables.insert(name, path);
+        Ok(())
+    }
+
+    /// What each target's share of the archive declares, in bytes.
+    fn declared(&mut self, m: &Manifest) -> EngineResult<Vec<u64>> {
+        let mut per = vec![0u64; self.targets.len()];
+        for e in &m.entries {
+            match self.locate(&e.path)? {
+                Where::Table(i) | Where::Under(i, _) | Where::Root(i, ..) => {
+                    per[i] = per[i].saturating_add(e.size);
+                }
+                Where::Skip => {}
+            }
+        }
+        Ok(per)
+    }
+}
+
+/// Writes `content` (the archive's `entry`) to a new file at `path` (never an existing one)
+/// with `mode`.
+fn write_new(
+    path: &Path,
+    entry: &str,
+    mode: u32,
+    content: &mut dyn Read,
+) -> EngineResult<fs::File> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|err| io(path, err))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = content
+            .read(&mut buf)
+            .map_err(|err| EngineError::Corrupt(format!("{entry}: {err}")))?;
+        if n == 0 {
+            break;
+        }
+        f.write_all(&buf[..n]).map_err(|err| io(path, err))?;
+    }
+    f.set_permissions(fs::Permissions::from_mode(mode & PERMISSION_BITS))
+        .map_err(|err| io(path, err))?;
+    Ok(f)
 }
 
 /// Gives the owner write access below `dir`, so a tree with read-only directories can be removed.
@@ -187,6 +264,10 @@ pub fn make_writable(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+fn refuse_space(msg: String) -> EngineError {
+    EngineError::Sink(std::io::Error::new(std::io::ErrorKind::StorageFull, msg))
+}
+
 impl Placer for Stager {
     fn begin(&mut self, m: &Manifest) -> EngineResult<()> {
         if m.dump != self.dump {
@@ -196,10 +277,21 @@ impl Placer for Stager {
                 "this is a portal backup, not a dump".into()
             }));
         }
-        // Never stage more than the disk holds: the declared sizes bound what is written (a
-        // decompression bomb stops here or at the first entry longer than declared).
-        let declared: u64 = m.entries.iter().map(|e| e.size).sum();
-        for t in &self.targets {
+        // Nothing is written before the whole archive's declared sizes fit each portal's quota
+        // and the free space; the reader then holds every entry to its declared size.
+        let per = self.declared(m)?;
+        self.warnings.clear();
+        self.warned.clear();
+        for (t, declared) in self.targets.iter().zip(&per) {
+            if *declared > t.quota {
+                return Err(refuse_space(format!(
+                    "the archive declares {declared} bytes for portal {:?}, more than its restore quota of {} bytes",
+                    t.alias, t.quota
+                )));
+            }
+        }
+        let declared: u64 = per.iter().sum();
+        if let Some(t) = self.targets.first() {
             let probe = t
                 .documents
                 .ancestors()
@@ -208,9 +300,8 @@ impl Placer for Stager {
             if let Ok(free) = fs4::available_space(probe)
                 && declared > free
             {
-                return Err(EngineError::Sink(std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    format!("the archive declares {declared} bytes, but only {free} are free"),
+                return Err(refuse_space(format!(
+                    "the archive declares {declared} bytes, but only {free} are free"
                 )));
             }
         }
@@ -219,70 +310,44 @@ impl Placer for Stager {
 
     fn dir(&mut self, e: &Entry) -> EngineResult<()> {
         match self.locate(&e.path)? {
-            Where::Under(i, dir) => {
-                let is_root = dir == self.targets[i].documents
-                    || self.targets[i].sources.values().any(|s| *s == dir);
-                if is_root {
-                    if dir == self.targets[i].documents {
-                        self.staged[i].documents = true;
-                    } else if let Some(name) = e.path.rsplit('/').next() {
-                        self.staged[i].sources.push(name.to_string());
-                    }
-                    self.make_root(&dir, e.mode, e.mtime)
-                } else {
-                    fs::create_dir(&dir).map_err(|err| io(&dir, err))?;
-                    self.dirs.push((dir, e.mode, e.mtime));
-                    Ok(())
+            Where::Root(i, dir, source) => {
+                match source {
+                    None => self.staged[i].documents = true,
+                    Some(name) => self.staged[i].sources.push(name),
                 }
+                self.make_root(&dir, e.mode, e.mtime)
+            }
+            Where::Under(_, dir) => {
+                fs::DirBuilder::new()
+                    .mode(0o700)
+                    .create(&dir)
+                    .map_err(|err| io(&dir, err))?;
+                self.dirs.push((dir, e.mode, e.mtime));
+                Ok(())
             }
             Where::Table(..) => Err(EngineError::Corrupt(format!(
                 "{}: a directory where a table belongs",
                 e.path
             ))),
-            Where::Skip | Where::Ignore => Ok(()),
+            Where::Skip => Ok(()),
         }
     }
 
     fn file(&mut self, e: &Entry, content: &mut dyn Read) -> EngineResult<()> {
         match self.locate(&e.path)? {
-            Where::Table(i, table) => {
-                if e.size > MAX_TABLE {
-                    return Err(EngineError::Corrupt(format!(
-                        "{}: implausibly large table",
-                        e.path
-                    )));
-                }
-                let mut buf = Vec::with_capacity(e.size as usize);
-                content
-                    .read_to_end(&mut buf)
-                    .map_err(|err| EngineError::Corrupt(format!("{}: {err}", e.path)))?;
-                self.staged[i].tables.insert(table, buf);
-                Ok(())
-            }
+            Where::Table(i) => self.stage_table(i, e, content),
             Where::Under(_, path) => {
-                let mut f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|err| io(&path, err))?;
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = content
-                        .read(&mut buf)
-                        .map_err(|err| EngineError::Corrupt(format!("{}: {err}", e.path)))?;
-                    if n == 0 {
-                        break;
-                    }
-                    f.write_all(&buf[..n]).map_err(|err| io(&path, err))?;
-                }
-                f.set_permissions(fs::Permissions::from_mode(e.mode & 0o7777))
-                    .map_err(|err| io(&path, err))?;
+                let f = write_new(&path, &e.path, e.mode, content)?;
                 let _ = f.set_modified(
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.mtime.max(0) as u64),
                 );
                 Ok(())
             }
-            Where::Skip | Where::Ignore => Ok(()),
+            Where::Root(..) => Err(EngineError::Corrupt(format!(
+                "{}: must be a directory",
+                e.path
+            ))),
+            Where::Skip => Ok(()),
         }
     }
 
@@ -291,11 +356,11 @@ impl Placer for Stager {
             Where::Under(_, path) => {
                 std::os::unix::fs::symlink(target, &path).map_err(|err| io(&path, err))
             }
-            Where::Table(..) => Err(EngineError::Corrupt(format!(
-                "{}: a link where a table belongs",
+            Where::Table(..) | Where::Root(..) => Err(EngineError::Corrupt(format!(
+                "{}: a link where a table or a directory belongs",
                 e.path
             ))),
-            Where::Skip | Where::Ignore => Ok(()),
+            Where::Skip => Ok(()),
         }
     }
 }

@@ -1,15 +1,21 @@
-//! Running one restore: stage and verify the archive, read its catalog rows, swap, commit the
-//! catalog, clean up — or undo everything and leave the portal exactly as it was.
+//! Running one restore: authorise the archive, stage and verify it, check its catalog rows
+//! against what the server knows, swap, commit the catalog, clean up — or undo everything and
+//! leave the portal exactly as it was.
+//!
+//! The trust boundary: in saas mode the archive's SHA-256 must be one this portal recorded
+//! before a single entry is read; the engine then checks every manifest entry against the
+//! fixed layout (places, kinds, links inside their source) and the stager holds the declared
+//! sizes to each portal's restore quota, all before anything is written to staging.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dsbackup_core::catalog::PortalContents;
-use dsbackup_core::{ApiKey, CoreError, FileEntry, Folder, Portal, PortalStatus, User};
+use dsbackup_core::{CoreError, DUMP_TENANT, FileEntry, Portal, PortalStatus, StorageKind};
 use dsbackup_engine::{Control, EngineError, read_archive};
-use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
+use super::contents::{self, Live};
 use super::place::{PortalTarget, Stager};
 use super::swap::{self, Journal, PortalSwaps, Swap};
 use crate::backup::jobs::Job;
@@ -26,6 +32,10 @@ pub struct Spec {
     /// saas: the archive's hash must be one this portal recorded.
     pub saas_tenant: Option<i64>,
     pub notify: bool,
+    /// The member who runs the restore.
+    pub caller: Uuid,
+    /// The archive is an upload, removed once the restore ends.
+    pub remove_archive: bool,
 }
 
 /// Runs the restore to its end; never leaves a portal Restoring.
@@ -34,7 +44,12 @@ pub async fn run(state: AppState, spec: Spec) {
     job.set_running();
     let portals = spec.portals.clone();
     let notify = spec.notify;
-    match execute(&state, spec).await {
+    let upload = spec.remove_archive.then(|| spec.archive.clone());
+    let outcome = execute(&state, spec).await;
+    if let Some(path) = upload {
+        let _ = std::fs::remove_file(path);
+    }
+    match outcome {
         Ok(warning) => {
             job.finish(String::new(), Some(warning));
             tracing::info!(job = %job.id, "restore completed");
@@ -54,67 +69,89 @@ pub async fn run(state: AppState, spec: Spec) {
     }
 }
 
-fn rows<T: DeserializeOwned>(
-    tables: &HashMap<String, Vec<u8>>,
-    name: &str,
-) -> Result<Vec<T>, String> {
-    let Some(bytes) = tables.get(name) else {
-        return Err(format!("the archive has no catalog/{name}"));
-    };
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_slice(l).map_err(|e| format!("catalog/{name} line {}: {e}", i + 1))
-        })
-        .collect()
-}
-
-fn hidden_sibling(live: &std::path::Path, tag: &str) -> PathBuf {
+fn hidden_sibling(live: &Path, tag: &str) -> PathBuf {
     let name = live.file_name().and_then(|n| n.to_str()).unwrap_or("dir");
     live.with_file_name(format!(".{tag}-{name}"))
 }
 
-async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
-    let job = spec.job.clone();
-    let staging = state
-        .config()
-        .data_dir
-        .join("staging")
-        .join(job.id.to_string());
-    let mut targets = Vec::new();
-    for p in &spec.portals {
-        let sources = state
-            .config()
-            .sources_of(&p.alias)
-            .iter()
-            .map(|s| {
-                (
-                    s.name.clone(),
-                    hidden_sibling(&s.path, &format!("dsbackup-restore-{}", job.id)),
-                )
-            })
-            .collect();
-        targets.push(PortalTarget {
-            portal_id: p.id,
-            prefix: if spec.dump {
-                format!("portals/{}/", p.alias)
-            } else {
-                String::new()
-            },
-            documents: staging.join(p.id.to_string()).join("documents"),
-            sources,
-        });
-    }
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("restore worker: {e}"))?
+}
 
-    // 1. Stage and verify in one streaming pass.
+/// saas: the archive must be one this portal made, decided from its bytes before any entry
+/// is read. Returns the hash the reader must then see.
+async fn authorise(state: &AppState, spec: &Spec) -> Result<Option<String>, String> {
+    let Some(tenant) = spec.saas_tenant else {
+        return Ok(spec.expect_sha256.clone());
+    };
     let archive = spec.archive.clone();
-    let expect = spec.expect_sha256.clone();
-    let worker_job = job.clone();
+    let sha256 = blocking(move || {
+        let file =
+            std::fs::File::open(&archive).map_err(|e| format!("cannot open the archive: {e}"))?;
+        let mut hashed = dsbackup_engine::hashing::HashingReader::new(file);
+        std::io::copy(&mut hashed, &mut std::io::sink())
+            .map_err(|e| format!("cannot read the archive: {e}"))?;
+        hashed
+            .finish()
+            .map(|(sha, _)| sha)
+            .map_err(|e| format!("cannot read the archive: {e}"))
+    })
+    .await?;
+    let known = state
+        .catalog()
+        .backup_hash_known(tenant, &sha256)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !known {
+        return Err(
+            "The backup was not found: in saas mode only archives this portal made can be restored"
+                .into(),
+        );
+    }
+    Ok(Some(sha256))
+}
+
+fn targets(state: &AppState, spec: &Spec, staging: &Path) -> Vec<PortalTarget> {
+    let job = spec.job.id;
+    spec.portals
+        .iter()
+        .map(|p| {
+            let sources = state
+                .config()
+                .sources_of(&p.alias)
+                .iter()
+                .map(|s| {
+                    let staged = hidden_sibling(&s.path, &format!("dsbackup-restore-{job}"));
+                    (s.name.clone(), staged)
+                })
+                .collect();
+            let root = staging.join(p.id.to_string());
+            PortalTarget {
+                portal_id: p.id,
+                alias: p.alias.clone(),
+                documents: root.join("documents"),
+                tables: root.join("catalog"),
+                sources,
+                quota: state.config().restore_quota_of(&p.alias),
+            }
+        })
+        .collect()
+}
+
+/// Stages and verifies the archive in one streaming pass.
+async fn stage(
+    spec: &Spec,
+    targets: Vec<PortalTarget>,
+    expect: Option<String>,
+) -> Result<Stager, String> {
+    let job = spec.job.clone();
+    let archive = spec.archive.clone();
     let dump = spec.dump;
-    let staged = tokio::task::spawn_blocking(move || {
-        let job = worker_job;
+    blocking(move || {
         let progress =
             |done: u64, all: u64| job.advance(5 + (done.saturating_mul(80) / all.max(1)) as i32);
         let control = Control::new(job.cancel_flag(), &progress);
@@ -124,12 +161,13 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
         let result = read_archive(
             std::io::BufReader::with_capacity(1 << 20, file),
             expect.as_deref(),
+            Some(dump),
             &mut stager,
             &control,
         )
-        .and_then(|report| stager.finish_dirs().map(|_| report));
+        .and_then(|_| stager.finish_dirs());
         match result {
-            Ok(report) => Ok((stager, report)),
+            Ok(()) => Ok(stager),
             Err(e) => {
                 stager.remove_staging();
                 Err(match e {
@@ -140,100 +178,133 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
         }
     })
     .await
-    .map_err(|e| format!("restore worker: {e}"))??;
-    let (stager, report) = staged;
-    let cleanup = |s: &Stager| {
-        s.remove_staging();
-        let _ = std::fs::remove_dir_all(&staging);
-    };
+}
 
-    if let Some(tenant) = spec.saas_tenant
-        && !state
-            .catalog()
-            .backup_hash_known(tenant, &report.sha256)
+/// What the server knows of a portal before its restore.
+async fn live(state: &AppState, portal: &Portal, caller: Uuid) -> Result<Live, CoreError> {
+    let cat = state.catalog();
+    let owner = match portal.owner_id {
+        Some(id) => cat.user(id).await?,
+        None => None,
+    }
+    .ok_or_else(|| CoreError::Internal(format!("portal {} has no Owner", portal.alias)))?;
+    let active_keys = cat
+        .api_keys_of_portal(portal.id)
+        .await?
+        .into_iter()
+        .filter(|k| k.is_active)
+        .map(|k| (k.id, k.key_hash))
+        .collect();
+    let mut backup_files = Vec::new();
+    for tenant in [portal.id, DUMP_TENANT] {
+        for r in cat.live_backups(tenant).await? {
+            if r.storage != StorageKind::Documents {
+                continue;
+            }
+            let Ok(id) = r.storage_path.parse::<i64>() else {
+                continue;
+            };
+            if let Some(f) = cat.file(id).await?.filter(|f| f.portal_id == portal.id) {
+                let bytes = state.file_path(portal.id, f.folder_id, f.id);
+                backup_files.push((f, bytes));
+            }
+        }
+    }
+    Ok(Live {
+        by_owner: owner.id == caller,
+        owner,
+        active_keys,
+        backup_files,
+    })
+}
+
+/// Puts the live backup archives of Documents into the staged documents (hard links, or
+/// copies across file systems), each in its folder when the restored portal has it, else in
+/// the rooms root.
+fn carry_backups(
+    live: &mut Live,
+    documents: &Path,
+    checked: &contents::Checked,
+) -> Result<(), String> {
+    for (f, bytes) in &mut live.backup_files {
+        if !checked.folders.contains(&f.folder_id) {
+            f.folder_id = checked.rooms_root;
+        }
+        let dir = documents.join(f.folder_id.to_string());
+        std::fs::create_dir_all(&dir).map_err(|e| format!("staging a kept backup: {e}"))?;
+        let to = dir.join(f.id.to_string());
+        if std::fs::hard_link(&*bytes, &to).is_err() {
+            std::fs::copy(&*bytes, &to).map_err(|e| format!("keeping backup {}: {e}", f.id))?;
+        }
+        *f = FileEntry {
+            is_backup: true,
+            ..f.clone()
+        };
+    }
+    Ok(())
+}
+
+/// Checks the staged rows of every portal and prepares them for the catalog.
+async fn prepare(
+    state: &AppState,
+    spec: &Spec,
+    stager: &mut Stager,
+) -> Result<Vec<(i64, Live)>, String> {
+    let mut out = Vec::new();
+    for (i, p) in spec.portals.iter().enumerate() {
+        let t = stager.targets[i].clone();
+        for src in state.config().sources_of(&p.alias) {
+            let st = &stager.staged[i];
+            if st.archived_sources.contains(&src.name) && !st.sources.contains(&src.name) {
+                return Err(format!(
+                    "The backup is invalid: source {:?} is in the archive but was not restored",
+                    src.name
+                ));
+            }
+        }
+        if !stager.staged[i].documents {
+            std::fs::create_dir_all(&t.documents)
+                .map_err(|e| format!("The restore failed: staging documents: {e}"))?;
+            stager.staged[i].documents = true;
+        }
+        let mut facts = live(state, p, spec.caller)
             .await
-            .map_err(|e| e.to_string())?
-    {
-        cleanup(&stager);
-        return Err(
-            "The backup was not found: in saas mode only archives this portal made can be restored"
-                .into(),
-        );
+            .map_err(|e| format!("The restore failed: {e}"))?;
+        let staged = std::mem::take(&mut stager.staged[i]);
+        let (staged, facts) = blocking(move || {
+            let checked = contents::check(&staged, &t.documents, &facts)
+                .map_err(|e| format!("The backup is invalid: {e}"))?;
+            carry_backups(&mut facts, &t.documents, &checked)?;
+            Ok((staged, facts))
+        })
+        .await?;
+        stager.staged[i] = staged;
+        out.push((p.id, facts));
     }
+    Ok(out)
+}
 
-    // 2. Catalog rows, checked against what was staged.
-    let mut contents = Vec::new();
-    for (t, st) in stager.targets.iter().zip(&stager.staged) {
-        let parsed = (|| -> Result<PortalContents, String> {
-            let portal: Vec<Portal> = rows(&st.tables, "portal.jsonl")?;
-            let portal = portal
-                .into_iter()
-                .next()
-                .ok_or("catalog/portal.jsonl is empty")?;
-            let files: Vec<FileEntry> = rows(&st.tables, "files.jsonl")?;
-            let folders: Vec<Folder> = rows(&st.tables, "folders.jsonl")?;
-            for f in &files {
-                let bytes = t
-                    .documents
-                    .join(f.folder_id.to_string())
-                    .join(f.id.to_string());
-                if !bytes.is_file() {
-                    return Err(format!(
-                        "file {} ({}) is listed but its content is missing",
-                        f.id, f.title
-                    ));
-                }
-            }
-            for f in &folders {
-                let _ = std::fs::create_dir_all(t.documents.join(f.id.to_string()));
-            }
-            Ok(PortalContents {
-                time_zone: portal.time_zone,
-                language: portal.language,
-                owner_id: portal.owner_id,
-                users: rows::<User>(&st.tables, "users.jsonl")?,
-                folders,
-                files,
-                api_keys: rows::<ApiKey>(&st.tables, "api_keys.jsonl")?,
-            })
-        })();
-        match parsed {
-            Ok(c) => contents.push(c),
-            Err(m) => {
-                cleanup(&stager);
-                return Err(format!("The backup is invalid: {m}"));
-            }
-        }
-    }
-
-    // 3. Journal, swap, commit.
+fn journal(state: &AppState, spec: &Spec, stager: &Stager, staging: &Path) -> Journal {
+    let job = spec.job.id;
     let mut journal = Journal {
-        job: job.id,
+        job,
         portals: Vec::new(),
-        staging: vec![staging.clone()],
+        staging: vec![staging.to_path_buf()],
     };
-    for (t, st) in stager.targets.iter().zip(&stager.staged) {
+    for ((t, st), p) in stager.targets.iter().zip(&stager.staged).zip(&spec.portals) {
         let mut swaps = Vec::new();
-        if st.documents {
-            let live = state.portal_dir(t.portal_id).join("documents");
-            swaps.push(Swap {
-                had_live: live.exists(),
-                old: hidden_sibling(&live, &format!("dsbackup-old-{}", job.id)),
-                live,
-                staged: t.documents.clone(),
-            });
-        }
-        let alias = spec
-            .portals
-            .iter()
-            .find(|p| p.id == t.portal_id)
-            .map(|p| p.alias.clone())
-            .unwrap_or_default();
-        for src in state.config().sources_of(&alias) {
+        let live = state.portal_dir(t.portal_id).join("documents");
+        swaps.push(Swap {
+            had_live: live.exists(),
+            old: hidden_sibling(&live, &format!("dsbackup-old-{job}")),
+            live,
+            staged: t.documents.clone(),
+        });
+        for src in state.config().sources_of(&p.alias) {
             if st.sources.contains(&src.name) {
                 swaps.push(Swap {
                     had_live: src.path.exists(),
-                    old: hidden_sibling(&src.path, &format!("dsbackup-old-{}", job.id)),
+                    old: hidden_sibling(&src.path, &format!("dsbackup-old-{job}")),
                     live: src.path.clone(),
                     staged: t.sources[&src.name].clone(),
                 });
@@ -245,6 +316,53 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
             swaps,
         });
     }
+    journal
+}
+
+async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
+    let job = spec.job.clone();
+    let staging = state
+        .config()
+        .data_dir
+        .join("staging")
+        .join(job.id.to_string());
+    let cleanup = |s: &Stager| {
+        s.remove_staging();
+        let _ = std::fs::remove_dir_all(&staging);
+    };
+
+    // 1. Authorise, then stage and verify in one streaming pass.
+    let expect = authorise(state, &spec).await?;
+    let targets = targets(state, &spec, &staging);
+    let mut stager = match stage(&spec, targets, expect).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+
+    // 2. Catalog rows, checked against what the server knows and what was staged.
+    let prepared = match prepare(state, &spec, &mut stager).await {
+        Ok(p) => p,
+        Err(e) => {
+            cleanup(&stager);
+            return Err(e);
+        }
+    };
+    let mut contents = HashMap::new();
+    for (i, (portal, facts)) in prepared.iter().enumerate() {
+        match contents::stream(&stager.staged[i], facts) {
+            Ok(c) => contents.insert(*portal, c),
+            Err(e) => {
+                cleanup(&stager);
+                return Err(format!("The backup is invalid: {e}"));
+            }
+        };
+    }
+
+    // 3. Journal, swap, commit.
+    let journal = journal(state, &spec, &stager, &staging);
     job.advance(90);
     let outcome: Result<(), CoreError> = async {
         swap::write_journal(state, &journal)?;
@@ -253,11 +371,13 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))??;
         crate::fault::delay_async("restore-swap").await;
-        for (t, c) in stager.targets.iter().zip(contents) {
-            state
-                .catalog()
-                .replace_portal_contents(t.portal_id, c, job.id)
-                .await?;
+        for t in &stager.targets {
+            if let Some(c) = contents.remove(&t.portal_id) {
+                state
+                    .catalog()
+                    .replace_portal_contents(t.portal_id, c, job.id)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -267,7 +387,7 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     if let Err(e) = outcome {
         return Err(match e {
-            CoreError::Conflict(m) => format!("The restore failed: {m}"),
+            CoreError::Invalid(m) => format!("The backup is invalid: {m}"),
             other => format!("The restore failed: {other}"),
         });
     }
