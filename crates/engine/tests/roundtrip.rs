@@ -252,6 +252,34 @@ fn problems_are_warnings_or_clear_errors() {
     ));
 }
 
+/// Links that each stay inside but escape through another link are left out, so every archive
+/// the planner writes is one the reader accepts.
+#[test]
+fn links_escaping_through_other_links_are_not_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("src");
+    fs::create_dir_all(root.join("sub")).unwrap();
+    fs::write(root.join("a.txt"), "a").unwrap();
+    std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink("up/..", root.join("sub/esc")).unwrap();
+    std::os::unix::fs::symlink("up/a.txt", root.join("sub/fine")).unwrap();
+    let (archive, summary, warnings) = backup(&root);
+    assert!(
+        warnings.iter().any(|w| w.contains("sub/esc")),
+        "{warnings:?}"
+    );
+    let report = verify(archive.as_slice(), Some(&summary.sha256)).unwrap();
+    let paths: Vec<&str> = report
+        .manifest
+        .entries
+        .iter()
+        .map(|e| e.path.as_str())
+        .collect();
+    assert!(paths.contains(&"sources/files/sub/up"), "{paths:?}");
+    assert!(paths.contains(&"sources/files/sub/fine"), "{paths:?}");
+    assert!(!paths.contains(&"sources/files/sub/esc"), "{paths:?}");
+}
+
 #[test]
 fn a_failing_sink_fails_the_write() {
     #[derive(Debug)]
