@@ -12,6 +12,7 @@ mod schedule_cmd;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -24,6 +25,10 @@ use dsbackup_server::{Config, Server};
     about = "A backup server that speaks the ONLYOFFICE DocSpace Backup API"
 )]
 struct Cli {
+    /// On failure, print every cause on its own line (and the backtrace when
+    /// `RUST_BACKTRACE` asks for one), not just the one-line summary.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -126,8 +131,39 @@ async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
+/// Prints a failure for a person: one line, `error: what: why: …` (the cause chain), whatever
+/// `RUST_BACKTRACE` says; with `--verbose`, each cause on its own line and any backtrace.
+fn report(e: &anyhow::Error, verbose: bool) {
+    if !verbose {
+        let line = format!("{e:#}");
+        eprintln!(
+            "error: {}",
+            line.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        return;
+    }
+    eprintln!("error: {e}");
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    if e.backtrace().status() == std::backtrace::BacktraceStatus::Captured {
+        eprintln!("\n{}", e.backtrace());
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbose = cli.verbose;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e, verbose);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.command, Command::Serve { .. }) {
         init_logging();
     }

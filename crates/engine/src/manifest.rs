@@ -64,7 +64,38 @@ pub struct Manifest {
     /// RFC 3339 UTC.
     pub created_on: String,
     pub sources: Vec<SourceInfo>,
+    /// Read with a check for repeated paths as each entry arrives, so a manifest of one entry
+    /// repeated millions of times is refused at its first repeat, not after it is all in memory.
+    #[serde(deserialize_with = "unique_entries")]
     pub entries: Vec<Entry>,
+}
+
+fn unique_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Entry>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = Vec<Entry>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of entries")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<Entry>, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut out = Vec::new();
+            while let Some(e) = seq.next_element::<Entry>()? {
+                if !seen.insert(e.path.clone()) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the manifest lists {:?} twice",
+                        e.path
+                    )));
+                }
+                out.push(e);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Unique)
 }
 
 /// A portal as named in a manifest.

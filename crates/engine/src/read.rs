@@ -80,11 +80,9 @@ fn read_manifest<R: Read>(entry: &mut tar::Entry<R>) -> EngineResult<Manifest> {
     if entry.size() > 512 << 20 {
         return Err(corrupt("manifest.json is implausibly large"));
     }
-    let mut text = Vec::with_capacity(entry.size() as usize);
-    entry
-        .read_to_end(&mut text)
-        .map_err(|e| corrupt(format!("manifest.json: {e}")))?;
-    let m: Manifest = serde_json::from_slice(&text)
+    // Parsed as it streams: no copy of the text, and a repeated path stops it at once.
+    let size = entry.size();
+    let m: Manifest = serde_json::from_reader(io::BufReader::new(entry.take(size)))
         .map_err(|e| corrupt(format!("manifest.json is not valid: {e}")))?;
     if m.format != FORMAT {
         return Err(corrupt(format!(

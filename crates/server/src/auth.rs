@@ -8,6 +8,8 @@
 //! The request's portal is the one `Host` names (`<alias>.<base_domain>` or a configured
 //! host); otherwise the portal of the credential; otherwise the instance's only portal.
 
+use std::net::IpAddr;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
@@ -15,8 +17,9 @@ use base64::Engine;
 use chrono::Utc;
 use dsbackup_core::perm::{self, Scope};
 use dsbackup_core::secret;
-use dsbackup_core::{ApiKey, CoreResult, Portal, PortalStatus, User};
+use dsbackup_core::{ApiKey, CoreError, CoreResult, Portal, PortalStatus, User};
 
+use crate::ratelimit::{Blocked, ClientAddress};
 use crate::state::AppState;
 use crate::wire::ApiError;
 
@@ -150,15 +153,31 @@ impl Caller {
     }
 }
 
-/// Checks a Basic login against the members with that e-mail (in `portal` when given).
+/// The outcome of a password sign-in.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    Valid(User),
+    Wrong,
+    /// Too many failures for the account or the address: not checked at all.
+    Blocked(Blocked),
+}
+
+/// Checks a password sign-in (Basic or `POST authentication`) against the members with that
+/// e-mail (in `portal` when given), counting failures per account and per address `from`.
 /// Takes the same time whether or not the e-mail exists.
+///
+/// Fails only when the catalog or the check's task fails.
 pub async fn check_password(
     state: &AppState,
     email: &str,
     password: &str,
     portal: Option<&Portal>,
-) -> CoreResult<Option<User>> {
+    from: Option<IpAddr>,
+) -> CoreResult<PasswordCheck> {
     let email = email.trim().to_lowercase();
+    if let Err(b) = state.logins().admit(&email, from) {
+        return Ok(PasswordCheck::Blocked(b));
+    }
     let candidates: Vec<User> = state
         .catalog()
         .users_by_email(&email)
@@ -167,7 +186,7 @@ pub async fn check_password(
         .filter(|u| portal.is_none_or(|p| p.id == u.portal_id))
         .collect();
     let password = password.to_string();
-    tokio::task::spawn_blocking(move || {
+    let found = tokio::task::spawn_blocking(move || {
         if candidates.is_empty() {
             secret::verify_password(&password, secret::decoy_hash());
             return None;
@@ -177,12 +196,76 @@ pub async fn check_password(
             .find(|u| secret::verify_password(&password, &u.password_hash))
     })
     .await
-    .map_err(|e| dsbackup_core::CoreError::Internal(format!("password check task: {e}")))
+    .map_err(|e| CoreError::Internal(format!("password check task: {e}")))?;
+    Ok(match found {
+        Some(user) => PasswordCheck::Valid(user),
+        None => {
+            state.logins().failed(&email, from);
+            PasswordCheck::Wrong
+        }
+    })
+}
+
+/// A request's credential, checked once (by the rate limiter) for the [`Caller`] extractor.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub caller: Result<Caller, ApiError>,
+    /// Set when a Basic sign-in was refused for too many failures (then `caller` is 429).
+    pub blocked: Option<Blocked>,
+}
+
+/// Why a credential was refused.
+enum Refusal {
+    Api(ApiError),
+    Blocked(Blocked),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Self {
+        Refusal::Api(e)
+    }
+}
+
+impl From<CoreError> for Refusal {
+    fn from(e: CoreError) -> Self {
+        Refusal::Api(e.into())
+    }
+}
+
+/// Checks the request's credential (from client address `from`); see [`authenticate`].
+pub async fn verify(state: &AppState, headers: &HeaderMap, from: Option<IpAddr>) -> Verified {
+    match resolve(state, headers, from).await {
+        Ok(caller) => Verified {
+            caller: Ok(caller),
+            blocked: None,
+        },
+        Err(Refusal::Api(e)) => Verified {
+            caller: Err(e),
+            blocked: None,
+        },
+        Err(Refusal::Blocked(b)) => Verified {
+            caller: Err(ApiError::TooManyRequests),
+            blocked: Some(b),
+        },
+    }
 }
 
 /// Authenticates the request. 401 without a valid credential, or when `Host` names another
-/// portal than the credential's; 403 while the portal is not Active.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// portal than the credential's; 403 while the portal is not Active; 429 for a password
+/// sign-in while the account or the address `from` has too many failures.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    from: Option<IpAddr>,
+) -> Result<Caller, ApiError> {
+    verify(state, headers, from).await.caller
+}
+
+async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    from: Option<IpAddr>,
+) -> Result<Caller, Refusal> {
     let cred = credential(headers)?.ok_or(ApiError::Unauthorized)?;
     let host = host_portal(state, headers).await?;
     let now = Utc::now();
@@ -220,14 +303,15 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
             )
         }
         Credential::Basic { user, password } => {
-            let u = check_password(state, &user, &password, host.as_ref())
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
-            (u, None)
+            match check_password(state, &user, &password, host.as_ref(), from).await? {
+                PasswordCheck::Valid(u) => (u, None),
+                PasswordCheck::Wrong => return Err(ApiError::Unauthorized.into()),
+                PasswordCheck::Blocked(b) => return Err(Refusal::Blocked(b)),
+            }
         }
     };
     if host.as_ref().is_some_and(|p| p.id != user.portal_id) {
-        return Err(ApiError::Unauthorized);
+        return Err(ApiError::Unauthorized.into());
     }
     let portal = cat
         .portal(user.portal_id)
@@ -235,9 +319,9 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
         .ok_or(ApiError::Unauthorized)?;
     match portal.status {
         PortalStatus::Active => {}
-        PortalStatus::Restoring => return Err(ApiError::Forbidden),
+        PortalStatus::Restoring => return Err(ApiError::Forbidden.into()),
         PortalStatus::Suspended | PortalStatus::RemovePending => {
-            return Err(ApiError::NotFound("Portal not found".into()));
+            return Err(ApiError::NotFound("Portal not found".into()).into());
         }
     }
     Ok(Caller { portal, user, key })
@@ -246,8 +330,13 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Calle
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
+    /// Takes the rate limiter's check of the credential; checks it when there was none.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state, &parts.headers).await
+        if let Some(v) = parts.extensions.get::<Verified>() {
+            return v.caller.clone();
+        }
+        let ClientAddress(from) = ClientAddress::of(&parts.extensions);
+        authenticate(state, &parts.headers, from).await
     }
 }
 

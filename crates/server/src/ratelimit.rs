@@ -1,118 +1,152 @@
-//! Per-caller request rate limiting with DocSpace's `X-RateLimit-*` headers.
+//! Request rate limiting with DocSpace's `X-RateLimit-*` headers, and the limit on failed
+//! sign-ins (`login.rs`).
 //!
-//! A caller is its credential (hashed) or, when anonymous, its IP address. Each caller gets a
-//! fixed one-minute window; past the limit the request is refused with 429 and `Retry-After`.
+//! Who is counted: a caller whose credential verifies has a budget of its own (its API key, or
+//! its user for sessions and passwords). Everything else, anonymous requests and credentials
+//! that do not verify however many different ones are sent, counts against the client address
+//! (an IPv6 address by its /64). The credential is verified here, once; the outcome travels to
+//! the `Caller` extractor in the request's extensions.
+//!
+//! Budgets are governor's GCRA: `rate_limit_per_minute` requests at once, then one more every
+//! minute / limit. Past it: 429 with `Retry-After`. The state is a fixed table (`table.rs`), so
+//! memory does not grow with the number of callers.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+pub mod login;
+mod table;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use governor::Quota;
+use uuid::Uuid;
 
+pub use login::{Blocked, LoginGuard};
+pub use table::{Limiter, Verdict};
+
+use crate::auth::{self, Caller};
 use crate::state::AppState;
 use crate::wire::ApiError;
 
-const WINDOW: Duration = Duration::from_secs(60);
+/// Cells of the request table (2^18, 2 MiB).
+const BITS: u32 = 18;
 
-#[derive(Debug)]
-struct Window {
-    started: Instant,
-    count: u32,
+/// Whose budget a request spends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Bucket {
+    Address(IpAddr),
+    ApiKey(Uuid),
+    User(Uuid),
+    /// No address known (not served over TCP).
+    Unknown,
 }
 
-/// The limiter's book of callers.
+impl Bucket {
+    fn verified(caller: &Caller) -> Self {
+        match &caller.key {
+            Some(k) => Bucket::ApiKey(k.id),
+            None => Bucket::User(caller.user.id),
+        }
+    }
+
+    /// An IPv4 address, or an IPv6 one by its /64 (one host's usual share).
+    fn address(from: Option<IpAddr>) -> Self {
+        match from.map(|ip| ip.to_canonical()) {
+            Some(IpAddr::V6(v6)) => {
+                let net = u128::from(v6) & !((1u128 << 64) - 1);
+                Bucket::Address(IpAddr::V6(net.into()))
+            }
+            Some(v4) => Bucket::Address(v4),
+            None => Bucket::Unknown,
+        }
+    }
+}
+
+/// The request budgets of every caller.
 #[derive(Debug)]
 pub struct RateLimiter {
-    limit: u32,
-    windows: Mutex<HashMap<String, Window>>,
-}
-
-/// The outcome of counting one request.
-#[derive(Debug, Clone, Copy)]
-pub struct Verdict {
-    pub allowed: bool,
-    pub remaining: u32,
-    pub reset_in: Duration,
+    requests: Limiter,
 }
 
 impl RateLimiter {
-    pub fn new(limit: u32) -> Self {
+    /// `per_minute` requests per caller and minute (at least 1).
+    pub fn new(per_minute: u32) -> Self {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
         Self {
-            limit,
-            windows: Mutex::new(HashMap::new()),
+            requests: Limiter::new(quota, BITS),
         }
     }
 
-    /// Counts a request of `caller` at `now`.
-    pub fn check(&self, caller: &str, now: Instant) -> Verdict {
-        let mut map = match self.windows.lock() {
-            Ok(m) => m,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if map.len() > 100_000 {
-            map.retain(|_, w| now.duration_since(w.started) < WINDOW);
-        }
-        let w = map.entry(caller.to_string()).or_insert(Window {
-            started: now,
-            count: 0,
-        });
-        if now.duration_since(w.started) >= WINDOW {
-            *w = Window {
-                started: now,
-                count: 0,
-            };
-        }
-        let reset_in = WINDOW.saturating_sub(now.duration_since(w.started));
-        if w.count >= self.limit {
-            return Verdict {
-                allowed: false,
-                remaining: 0,
-                reset_in,
-            };
-        }
-        w.count += 1;
-        Verdict {
-            allowed: true,
-            remaining: self.limit - w.count,
-            reset_in,
-        }
+    fn check(&self, bucket: Bucket) -> Verdict {
+        self.requests.check(&bucket)
     }
 
+    /// The configured requests per minute.
     pub fn limit(&self) -> u32 {
-        self.limit
+        self.requests.burst()
     }
 }
 
-fn caller_key(headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    // Basic credentials change with every guessed password: count those by address.
-    let cred = headers
-        .get(header::AUTHORIZATION)
-        .or_else(|| headers.get(header::COOKIE))
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.trim_start().to_ascii_lowercase().starts_with("basic "));
-    match (cred, peer) {
-        (Some(c), _) => format!("c:{}", &dsbackup_core::secret::token_hash(c)[..32]),
-        (None, Some(addr)) => format!("ip:{}", addr.ip()),
-        (None, None) => "anonymous".into(),
+/// The client's address (the TCP peer), for handlers: `ClientAddress(from)`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl ClientAddress {
+    /// Reads the peer that axum's connect info recorded.
+    pub fn of(extensions: &Extensions) -> Self {
+        ClientAddress(
+            extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        )
     }
 }
 
-/// Middleware: counts the request and writes the rate-limit headers.
-pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.extensions))
+    }
+}
+
+/// 429 with `Retry-After` for a blocked sign-in.
+pub fn blocked_response(b: Blocked) -> Response {
+    let mut res = ApiError::TooManyRequests.into_response();
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(b.retry_after.as_secs().max(1)),
+    );
+    res
+}
+
+/// Middleware: picks the caller's budget, counts the request, writes the rate-limit headers.
+pub async fn limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let key = caller_key(req.headers(), peer);
+    let ClientAddress(from) = ClientAddress::of(req.extensions());
+    let mut blocked = None;
+    let bucket = match auth::credential(req.headers()) {
+        Ok(None) => Bucket::address(from),
+        _ => {
+            let verified = auth::verify(&state, req.headers(), from).await;
+            blocked = verified.blocked;
+            let bucket = match &verified.caller {
+                Ok(caller) => Bucket::verified(caller),
+                Err(_) => Bucket::address(from),
+            };
+            req.extensions_mut().insert(verified);
+            bucket
+        }
+    };
     let limiter = state.limiter();
-    let verdict = limiter.check(&key, Instant::now());
+    let verdict = limiter.check(bucket);
     let mut res = if verdict.allowed {
         next.run(req).await
     } else {
@@ -123,6 +157,11 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    let retry_after = match blocked {
+        _ if !verdict.allowed => Some(verdict.reset_in),
+        Some(b) if res.status() == StatusCode::TOO_MANY_REQUESTS => Some(b.retry_after),
+        _ => None,
+    };
     let h = res.headers_mut();
     h.insert("x-ratelimit-limit", HeaderValue::from(limiter.limit()));
     h.insert(
@@ -130,10 +169,10 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         HeaderValue::from(verdict.remaining),
     );
     h.insert("x-ratelimit-reset", HeaderValue::from(reset_at));
-    if !verdict.allowed {
+    if let Some(wait) = retry_after {
         h.insert(
             header::RETRY_AFTER,
-            HeaderValue::from(verdict.reset_in.as_secs().max(1)),
+            HeaderValue::from(wait.as_secs().max(1)),
         );
     }
     res
@@ -144,45 +183,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_and_resets_per_window() {
-        let l = RateLimiter::new(2);
-        let t0 = Instant::now();
-        assert!(l.check("a", t0).allowed);
-        let v = l.check("a", t0);
-        assert!(v.allowed && v.remaining == 0);
-        assert!(!l.check("a", t0).allowed);
-        assert!(l.check("b", t0).allowed, "callers are counted apart");
-        assert!(
-            l.check("a", t0 + WINDOW).allowed,
-            "a new window starts afresh"
+    fn unverified_callers_share_their_address() {
+        let a = Some(IpAddr::from([10, 0, 0, 1]));
+        assert_eq!(Bucket::address(a), Bucket::address(a));
+        assert_ne!(
+            Bucket::address(a),
+            Bucket::address(Some(IpAddr::from([10, 0, 0, 2])))
         );
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0; 4]));
+        assert_eq!(Bucket::address(Some(mapped)), Bucket::address(a));
+        let v6 = |s: &str| Bucket::address(s.parse().ok());
+        assert_eq!(v6("2001:db8::1"), v6("2001:db8::ffff:2"), "one /64");
+        assert_ne!(v6("2001:db8::1"), v6("2001:db8:0:1::1"));
     }
-}
-
-#[cfg(test)]
-mod key_tests {
-    use super::*;
 
     #[test]
-    fn basic_credentials_are_counted_by_address() {
-        let peer = Some(SocketAddr::from(([10, 0, 0, 1], 5)));
-        let mut a = HeaderMap::new();
-        a.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic dTpwMQ=="),
-        );
-        let mut b = HeaderMap::new();
-        b.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("Basic dTpwMg=="),
-        );
-        assert_eq!(
-            caller_key(&a, peer),
-            caller_key(&b, peer),
-            "guessing passwords shares one budget"
-        );
-        let mut k = HeaderMap::new();
-        k.insert(header::AUTHORIZATION, HeaderValue::from_static("sk-abc"));
-        assert_ne!(caller_key(&k, peer), caller_key(&a, peer));
+    fn a_flood_spends_one_budget() {
+        let l = RateLimiter::new(3);
+        let from = Bucket::address(Some(IpAddr::from([10, 0, 0, 1])));
+        let refused = (0..100).filter(|_| !l.check(from).allowed).count();
+        assert_eq!(refused, 97);
+        let key = Bucket::ApiKey(Uuid::new_v4());
+        assert!(l.check(key).allowed, "a verified caller has its own budget");
+        assert_eq!(l.limit(), 3);
     }
 }

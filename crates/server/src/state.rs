@@ -1,4 +1,5 @@
-//! Shared server state: configuration, the catalog, the documents area and the rate limiter.
+//! Shared server state: configuration, the catalog, the documents area, the rate limiter and
+//! the failed sign-ins.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use dsbackup_core::{Catalog, PortalId};
 
 use crate::backup::jobs::Jobs;
 use crate::config::Config;
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{LoginGuard, RateLimiter};
 
 /// Cheap to clone; handed to every handler.
 #[derive(Debug, Clone)]
@@ -20,6 +21,7 @@ struct Inner {
     config: Config,
     catalog: Arc<dyn Catalog>,
     limiter: RateLimiter,
+    logins: LoginGuard,
     jobs: Jobs,
     instance_key: Vec<u8>,
 }
@@ -28,11 +30,16 @@ impl AppState {
     /// `instance_key` signs download links; it must stay the same across restarts.
     pub fn new(config: Config, catalog: Arc<dyn Catalog>, instance_key: Vec<u8>) -> Self {
         let limiter = RateLimiter::new(config.rate_limit_per_minute);
+        let logins = LoginGuard::new(
+            config.login_attempts,
+            std::time::Duration::from_secs(config.login_block_secs),
+        );
         Self {
             inner: Arc::new(Inner {
                 config,
                 catalog,
                 limiter,
+                logins,
                 jobs: Jobs::default(),
                 instance_key,
             }),
@@ -62,6 +69,11 @@ impl AppState {
 
     pub fn limiter(&self) -> &RateLimiter {
         &self.inner.limiter
+    }
+
+    /// Failed sign-ins per account and address.
+    pub fn logins(&self) -> &LoginGuard {
+        &self.inner.logins
     }
 
     /// The directory that holds everything of one portal.

@@ -54,7 +54,7 @@ impl<T: Serialize> IntoResponse for Envelope<T> {
 }
 
 /// Every error the HTTP layer answers with; the status codes follow API.md §1.2.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),

@@ -1,6 +1,7 @@
 //! Integration tests: the real server process, real HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod abuse;
 mod auth;
 mod backup;
 mod backup_errors;

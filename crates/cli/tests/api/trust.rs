@@ -293,6 +293,60 @@ fn bomb(manifest: &Value, table: &str, size: u64, byte: u8) -> Vec<u8> {
     enc.finish().unwrap()
 }
 
+/// Yields `piece` `count` times.
+struct Repeat {
+    piece: Vec<u8>,
+    count: usize,
+    at: usize,
+}
+
+impl Read for Repeat {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.count == 0 {
+            return Ok(0);
+        }
+        let n = (self.piece.len() - self.at).min(out.len());
+        out[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        if self.at == self.piece.len() {
+            self.at = 0;
+            self.count -= 1;
+        }
+        Ok(n)
+    }
+}
+
+/// An archive whose manifest lists the same entry `count` times.
+fn manifest_bomb(count: usize) -> Vec<u8> {
+    let mut m = manifest(vec![]);
+    m["sources"] = json!([]);
+    let text = m.to_string();
+    let (head, tail) = text.split_at(text.find("\"entries\":[").unwrap() + 11);
+    let piece = br#"{"path":"catalog","type":"dir","size":0,"mode":448,"mtime":0},"#.to_vec();
+    let entry = br#"{"path":"catalog","type":"dir","size":0,"mode":448,"mtime":0}"#;
+    let size = head.len() + piece.len() * count + entry.len() + tail.len();
+    let body = std::io::Cursor::new(head.as_bytes().to_vec())
+        .chain(Repeat {
+            piece,
+            count,
+            at: 0,
+        })
+        .chain(&entry[..])
+        .chain(std::io::Cursor::new(tail.as_bytes().to_vec()));
+    let mut enc = zstd::Encoder::new(Vec::new(), 3).unwrap();
+    {
+        let mut b = tar::Builder::new(&mut enc);
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size as u64);
+        h.set_mode(0o600);
+        h.set_path("manifest.json").unwrap();
+        h.set_cksum();
+        b.append(&h, body).unwrap();
+        b.finish().unwrap();
+    }
+    enc.finish().unwrap()
+}
+
 /// A manifest declaring one table of `size` bytes of `byte` (hashed only when `hash`).
 fn bomb_manifest(table: &str, size: u64, byte: u8, hash: bool) -> Value {
     let mut hasher = blake3::Hasher::new();
@@ -343,6 +397,14 @@ async fn table_bombs_are_refused_with_flat_memory_and_bounded_staging() {
         assert!(err.contains(needle), "{table} {declared}: {err}");
         assert_eq!(catalog(&r.s), catalog_before);
     }
+    // A manifest of one entry repeated five million times (~400 MB of JSON in a small archive).
+    let bytes = manifest_bomb(5_000_000);
+    assert!(bytes.len() < 600_000, "a small archive: {}", bytes.len());
+    let path = r.root.join("bomb.tar.zst");
+    std::fs::write(&path, &bytes).unwrap();
+    let done = restore_file(&r.s, OWNER_KEY, &path, false).await;
+    assert_eq!(done["status"], 4, "{done}");
+    assert!(done["error"].as_str().unwrap().contains("twice"), "{done}");
     let staging = r.s.data_dir.join("staging");
     assert!(!staging.exists() || std::fs::read_dir(&staging).unwrap().next().is_none());
     let peak = r.s.peak_rss();

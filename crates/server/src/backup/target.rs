@@ -39,8 +39,15 @@ fn wrong_folder() -> ApiError {
     ApiError::BadRequest("wrong folder type".into())
 }
 
+/// The one answer for a path outside the local roots, whether it exists, is a file or a
+/// directory: the server's file system is not for callers to probe.
+fn outside_roots() -> ApiError {
+    ApiError::Denied("filePath is outside the allowed local roots".into())
+}
+
 /// Checks a `Local` directory: absolute, no `..`, existing, and inside a configured root after
-/// resolving symlinks. Returns the canonical directory.
+/// resolving symlinks. Returns the canonical directory. No message names the path, and one
+/// outside the roots gets [`outside_roots`] whatever is there.
 pub fn check_local_dir(state: &AppState, raw: Option<&String>) -> Result<PathBuf, ApiError> {
     if state.config().mode != Mode::Standalone {
         return Err(ApiError::Denied(
@@ -53,9 +60,9 @@ pub fn check_local_dir(state: &AppState, raw: Option<&String>) -> Result<PathBuf
         .ok_or_else(|| ApiError::BadRequest("filePath is required for Local storage".into()))?;
     let path = Path::new(raw);
     if !path.is_absolute() {
-        return Err(ApiError::BadRequest(format!(
-            "filePath must be an absolute path: {raw}"
-        )));
+        return Err(ApiError::BadRequest(
+            "filePath must be an absolute path".into(),
+        ));
     }
     if path.components().any(|c| c == Component::ParentDir) {
         return Err(ApiError::BadRequest("filePath may not contain '..'".into()));
@@ -66,21 +73,23 @@ pub fn check_local_dir(state: &AppState, raw: Option<&String>) -> Result<PathBuf
             "Local storage is disabled: no local_roots are configured".into(),
         ));
     }
-    let dir = std::fs::canonicalize(path)
-        .map_err(|_| ApiError::BadRequest(format!("directory {raw} does not exist")))?;
-    if !dir.is_dir() {
-        return Err(ApiError::BadRequest(format!("{raw} is not a directory")));
-    }
-    let inside = roots
+    let roots: Vec<PathBuf> = roots
         .iter()
         .filter_map(|r| std::fs::canonicalize(r).ok())
-        .any(|root| dir.starts_with(&root));
-    if !inside {
-        return Err(ApiError::Denied(format!(
-            "{raw} is outside the allowed local roots"
-        )));
+        .collect();
+    let inside = |p: &Path| roots.iter().any(|root| p.starts_with(root));
+    match std::fs::canonicalize(path) {
+        Ok(dir) if !inside(&dir) => Err(outside_roots()),
+        Ok(dir) if !dir.is_dir() => Err(ApiError::BadRequest("filePath is not a directory".into())),
+        Ok(dir) => Ok(dir),
+        // Missing: say so only when the deepest existing ancestor is inside a root.
+        Err(_) => match path.ancestors().find_map(|a| std::fs::canonicalize(a).ok()) {
+            Some(a) if inside(&a) => Err(ApiError::BadRequest(
+                "the filePath directory does not exist".into(),
+            )),
+            _ => Err(outside_roots()),
+        },
     }
-    Ok(dir)
 }
 
 impl Target {

@@ -8,14 +8,17 @@ use chrono::{Duration, Utc};
 use dsbackup_api_types::auth::{AuthRequest, AuthTokenDto};
 use dsbackup_core::{Session, secret};
 
-use crate::auth::{authenticate, check_password, host_portal};
+use crate::auth::{Caller, PasswordCheck, check_password, host_portal};
 use crate::extract::ApiJson;
+use crate::ratelimit::{ClientAddress, blocked_response};
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope};
 
-/// Logs in with e-mail and password. 401 "User authentication failed" on any mismatch.
+/// Logs in with e-mail and password. 401 "User authentication failed" on any mismatch; 429
+/// with `Retry-After` while the account or the client address has too many failures.
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddress(from): ClientAddress,
     headers: HeaderMap,
     ApiJson(req): ApiJson<AuthRequest>,
 ) -> Result<Response, ApiError> {
@@ -25,12 +28,17 @@ pub async fn login(
         ));
     };
     let portal = host_portal(&state, &headers).await?;
-    let user = check_password(&state, email, password, portal.as_ref())
-        .await?
-        .ok_or_else(|| {
+    let user = match check_password(&state, email, password, portal.as_ref(), from).await? {
+        PasswordCheck::Valid(user) => user,
+        PasswordCheck::Wrong => {
             tracing::info!("failed login");
-            ApiError::Unauthorized
-        })?;
+            return Err(ApiError::Unauthorized);
+        }
+        PasswordCheck::Blocked(b) => {
+            tracing::info!("login refused: too many failures");
+            return Ok(blocked_response(b));
+        }
+    };
     let token = secret::random_token(32);
     let expires = Utc::now() + Duration::hours(state.config().session_ttl_hours);
     state
@@ -60,6 +68,6 @@ pub async fn login(
 }
 
 /// `true` when the request carries a valid credential, `false` otherwise.
-pub async fn is_authenticated(State(state): State<AppState>, headers: HeaderMap) -> Envelope<bool> {
-    Envelope::of(authenticate(&state, &headers).await.is_ok())
+pub async fn is_authenticated(caller: Result<Caller, ApiError>) -> Envelope<bool> {
+    Envelope::of(caller.is_ok())
 }

@@ -71,7 +71,79 @@ pub async fn progress(
         Some(false) => own,
         None => own.or_else(|| state.jobs().get(JobKey::RestoreDump)),
     };
-    Ok(Envelope(job.map(|j| progress_dto(&j.snapshot()))))
+    Ok(Envelope(job.map(|j| {
+        // Anyone may ask: the texts keep their sense but lose the server's paths (the log
+        // has them whole).
+        let mut dto = progress_dto(&j.snapshot());
+        dto.error = without_paths(&dto.error);
+        dto.warning = dto.warning.map(|w| without_paths(&w));
+        dto
+    })))
+}
+
+/// `text` with every absolute path in it replaced by `<path>`. A path starts with `/` at the
+/// start of the text or after a space or punctuation, and runs to the next space (to the
+/// closing quote when quoted), or to `: ` or a closing bracket or comma.
+fn without_paths(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut prev: Option<char> = None;
+    while let Some(c) = rest.chars().next() {
+        let starts = c == '/'
+            && prev.is_none_or(|p| p.is_whitespace() || "\"'`([{=:,;".contains(p))
+            && rest[1..].chars().next().is_some_and(|n| !n.is_whitespace());
+        if !starts {
+            out.push(c);
+            prev = Some(c);
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        let end = if prev == Some('"') {
+            rest.find('"').unwrap_or(rest.len())
+        } else {
+            rest.char_indices()
+                .find(|&(i, ch)| {
+                    ch.is_whitespace()
+                        || "\"'`)]},;".contains(ch)
+                        || (ch == ':'
+                            && rest[i + 1..].chars().next().is_none_or(char::is_whitespace))
+                })
+                .map_or(rest.len(), |(i, _)| i)
+        };
+        out.push_str("<path>");
+        prev = Some('>');
+        rest = &rest[end..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_paths;
+
+    #[test]
+    fn absolute_paths_are_taken_out() {
+        for (text, want) in [
+            (
+                "The restore failed: rename /srv/a b/c: File exists (os error 17)",
+                "The restore failed: rename <path> b/c: File exists (os error 17)",
+            ),
+            (
+                "The restore failed: internal error: moving \"/srv/a b/docs\" aside",
+                "The restore failed: internal error: moving \"<path>\" aside",
+            ),
+            ("/data/x:/y (z)", "<path> (z)"),
+            ("staging /data/x: denied", "staging <path>: denied"),
+            ("(/tmp/q), [/a]", "(<path>), [<path>]"),
+            (
+                "file 3 (a/b) of documents/12/3 is 1/2 done; a / b",
+                "file 3 (a/b) of documents/12/3 is 1/2 done; a / b",
+            ),
+            ("", ""),
+        ] {
+            assert_eq!(without_paths(text), want, "{text}");
+        }
+    }
 }
 
 /// The upload handler's answer (plain JSON, as upstream's `backupFileUpload.ashx`).
