@@ -325,10 +325,48 @@ proptest! {
             fs::write(src.path().join(dir).join(name), data).unwrap();
         }
         let (archive, summary, _) = backup(src.path());
-        let report = verify(archive.as_slice(), Some(&summary.sha256)).unwrap();
-        let total: u64 = fs::read_dir(src.path()).unwrap()
-            .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
-            .map(|f| f.unwrap().metadata().unwrap().len()).sum();
-        prop_assert_eq!(report.content_bytes, total + 9);
+        let out = tempfile::tempdir().unwrap();
+        let mut placer = Extract(out.path().to_path_buf());
+        let cancel = AtomicBool::new(false);
+        let control = Control::new(&cancel, &no_progress);
+        let report = dsbackup_engine::read_archive(
+            archive.as_slice(),
+            Some(&summary.sha256),
+            Some(false),
+            &mut placer,
+            &control,
+        )
+        .unwrap();
+        prop_assert_eq!(report.sha256, summary.sha256);
+        compare_trees(src.path(), &out.path().join("sources/files"));
+    }
+}
+
+/// Extracts what the reader hands over into a directory, as a restore would.
+struct Extract(std::path::PathBuf);
+
+impl dsbackup_engine::Placer for Extract {
+    fn begin(&mut self, _: &dsbackup_engine::Manifest) -> dsbackup_engine::EngineResult<()> {
+        Ok(())
+    }
+    fn dir(&mut self, e: &dsbackup_engine::Entry) -> dsbackup_engine::EngineResult<()> {
+        fs::create_dir_all(self.0.join(&e.path)).map_err(EngineError::Sink)
+    }
+    fn file(
+        &mut self,
+        e: &dsbackup_engine::Entry,
+        content: &mut dyn Read,
+    ) -> dsbackup_engine::EngineResult<()> {
+        let mut f = fs::File::create(self.0.join(&e.path)).map_err(EngineError::Sink)?;
+        std::io::copy(content, &mut f).map_err(EngineError::Sink)?;
+        fs::set_permissions(self.0.join(&e.path), fs::Permissions::from_mode(e.mode))
+            .map_err(EngineError::Sink)
+    }
+    fn symlink(
+        &mut self,
+        e: &dsbackup_engine::Entry,
+        target: &str,
+    ) -> dsbackup_engine::EngineResult<()> {
+        std::os::unix::fs::symlink(target, self.0.join(&e.path)).map_err(EngineError::Sink)
     }
 }
