@@ -141,7 +141,7 @@ async fn replace_contents(cat: &dyn Catalog) {
     .unwrap();
     let marker = Uuid::new_v4();
     assert_eq!(cat.restore_marker(p.id).await.unwrap(), None);
-    cat.replace_portal_contents(p.id, contents(folders.clone()), marker)
+    cat.replace_contents(vec![(p.id, contents(folders.clone()))], marker)
         .await
         .unwrap();
     assert_eq!(cat.restore_marker(p.id).await.unwrap(), Some(marker));
@@ -174,7 +174,7 @@ async fn replace_contents(cat: &dyn Catalog) {
         ..room.clone()
     });
     let err = cat
-        .replace_portal_contents(p.id, contents(clash), Uuid::new_v4())
+        .replace_contents(vec![(p.id, contents(clash))], Uuid::new_v4())
         .await;
     assert!(matches!(err, Err(CoreError::Conflict(_))), "{err:?}");
     assert_eq!(
@@ -187,9 +187,25 @@ async fn replace_contents(cat: &dyn Catalog) {
     let mut broken = contents(folders.clone());
     broken.files = Rows::new(std::iter::once(Err(CoreError::Invalid("bad row".into()))));
     let err = cat
-        .replace_portal_contents(p.id, broken, Uuid::new_v4())
+        .replace_contents(vec![(p.id, broken)], Uuid::new_v4())
         .await;
     assert!(matches!(err, Err(CoreError::Invalid(_))), "{err:?}");
+    // Several portals in one call are all or nothing: the second one's failure keeps the first.
+    let second = contents(folders.clone());
+    let mut failing = contents(folders.clone());
+    failing.files = Rows::new(std::iter::once(Err(CoreError::Invalid("bad row".into()))));
+    let (other_portal, _) = cat
+        .create_portal(new_portal("second"), new_user("o@s.org", Role::Owner))
+        .await
+        .unwrap();
+    let err = cat
+        .replace_contents(
+            vec![(p.id, second), (other_portal.id, failing)],
+            Uuid::new_v4(),
+        )
+        .await;
+    assert!(err.is_err());
+    assert_eq!(cat.restore_marker(p.id).await.unwrap(), Some(marker));
     assert_eq!(cat.restore_marker(p.id).await.unwrap(), Some(marker));
     assert_eq!(cat.users(p.id).await.unwrap(), users);
     assert_eq!(

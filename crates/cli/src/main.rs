@@ -69,13 +69,17 @@ enum Command {
         #[command(subcommand)]
         command: schedule_cmd::ScheduleCommand,
     },
-    /// Apply retention now (expired and surplus scheduled backups, leftovers of dead jobs);
-    /// with --dry-run, print what would go and why.
+    /// Apply retention now (expired and surplus scheduled backups, records whose archive has
+    /// long been missing, leftovers of dead jobs); with --dry-run, print what would go and why.
     Prune {
         #[command(flatten)]
         remote: backup_cmd::Remote,
         #[arg(long)]
         dry_run: bool,
+        /// Mark every record whose archive is not found removed now, instead of after the
+        /// server's missing_archive_checks over missing_archive_secs.
+        #[arg(long)]
+        forget_missing: bool,
     },
     /// Check an archive offline: manifest, every entry's hash, and optionally its SHA-256.
     Verify {
@@ -186,6 +190,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         } => restore_cmd::verify(archive, sha256, json),
         Command::Schedule { remote, command } => rt.block_on(schedule_cmd::run(remote, command)),
-        Command::Prune { remote, dry_run } => rt.block_on(schedule_cmd::prune(remote, dry_run)),
+        Command::Prune {
+            remote,
+            dry_run,
+            forget_missing,
+        } => rt.block_on(schedule_cmd::prune(remote, dry_run, forget_missing)),
     }
 }

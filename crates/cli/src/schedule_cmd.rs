@@ -1,4 +1,4 @@
-//! `dsbackup schedule show|set|delete` and `dsbackup prune [--dry-run]`.
+//! `dsbackup schedule show|set|delete` and `dsbackup prune [--dry-run] [--forget-missing]`.
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -154,13 +154,14 @@ pub async fn run(remote: Remote, cmd: ScheduleCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `dsbackup prune [--dry-run]`: retention now, or what it would do and why.
-pub async fn prune(remote: Remote, dry_run: bool) -> anyhow::Result<()> {
+/// `dsbackup prune [--dry-run] [--forget-missing]`: retention now, or what it would do and
+/// why.
+pub async fn prune(remote: Remote, dry_run: bool, forget_missing: bool) -> anyhow::Result<()> {
     let c = remote.client()?;
     let plan: Option<Value> = c
         .call(
             Method::POST,
-            &format!("/api/2.0/backup/prune?dryRun={dry_run}"),
+            &format!("/api/2.0/backup/prune?dryRun={dry_run}&forgetMissing={forget_missing}"),
             None,
         )
         .await?;
@@ -173,10 +174,11 @@ pub async fn prune(remote: Remote, dry_run: bool) -> anyhow::Result<()> {
     let backups = plan["backups"].as_array().cloned().unwrap_or_default();
     let leftovers = plan["leftovers"].as_array().cloned().unwrap_or_default();
     for a in &backups {
-        let what = if a["action"] == "delete" {
-            "delete"
-        } else {
-            "mark removed"
+        let what = match a["action"].as_str() {
+            Some("delete") => "delete",
+            Some("noteMissing") => "note missing",
+            Some("clearMissing") => "clear missing",
+            _ => "mark removed",
         };
         println!(
             "{verb} {what} {} {}: {}",

@@ -205,13 +205,14 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// included), as upstream's saas restore check.
     async fn backup_hash_known(&self, tenant: PortalId, hash: &str) -> CoreResult<bool>;
 
-    /// Replaces a portal's members, sessions, keys, folders and files with `contents` (rows
-    /// re-pointed at `portal`), and records `marker` as its last restore, in one transaction.
-    /// `Conflict` when a restored id is taken by another portal; nothing changes then.
-    async fn replace_portal_contents(
+    /// Replaces the members, sessions, keys, folders and files of every listed portal with its
+    /// contents (rows re-pointed at that portal), and records `marker` as each one's last
+    /// restore — all portals in one transaction, so a whole-instance restore is all or nothing.
+    /// `Conflict` when a restored id is taken by another portal, or the error of a row that
+    /// fails to read; nothing changes then.
+    async fn replace_contents(
         &self,
-        portal: PortalId,
-        contents: PortalContents,
+        portals: Vec<(PortalId, PortalContents)>,
         marker: Uuid,
     ) -> CoreResult<()>;
     /// The marker of the portal's last completed restore.

@@ -160,6 +160,10 @@ pub struct FileEntry {
     pub size: i64,
     pub created_by: Uuid,
     pub created_on: DateTime<Utc>,
+    /// A backup archive placed here by the backup service: only portal admins see it (it holds
+    /// every member's password hash). Absent in rows of older archives.
+    #[serde(default)]
+    pub is_backup: bool,
 }
 
 /// An API key. Only the SHA-256 of the secret is kept.
@@ -250,6 +254,47 @@ pub struct BackupRecord {
     pub expires_on: Option<DateTime<Utc>>,
     pub removed: bool,
     pub paid: bool,
+    /// Set while retention finds the archive missing; cleared when it is found again.
+    #[serde(default)]
+    pub missing: Option<MissingArchive>,
+}
+
+/// Retention's observation of a live record whose archive was not found. A record is given
+/// up (marked removed) only once [`MissingArchive::confirmed`], so one look during a storage
+/// outage loses nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingArchive {
+    /// The first check that did not find it.
+    pub since: DateTime<Utc>,
+    /// How many checks in a row did not find it.
+    pub checks: u32,
+}
+
+impl MissingArchive {
+    /// The observation after one more check at `now` that did not find the archive.
+    pub fn observed(previous: Option<MissingArchive>, now: DateTime<Utc>) -> MissingArchive {
+        match previous {
+            Some(p) => MissingArchive {
+                since: p.since.min(now),
+                checks: p.checks.saturating_add(1),
+            },
+            None => MissingArchive {
+                since: now,
+                checks: 1,
+            },
+        }
+    }
+
+    /// Whether it was seen missing on at least `min_checks` checks spanning at least
+    /// `min_span` by `now`.
+    pub fn confirmed(
+        &self,
+        min_checks: u32,
+        min_span: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.checks >= min_checks && now - self.since >= min_span
+    }
 }
 
 /// An automatic backup schedule: one per portal, and one dump schedule per instance.
@@ -268,4 +313,26 @@ pub struct Schedule {
     pub last_error: Option<String>,
     pub last_error_time: Option<DateTime<Utc>>,
     pub created_on: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_archive_is_confirmed_by_count_and_span() {
+        let t0 = Utc::now();
+        let h = chrono::Duration::hours;
+        let first = MissingArchive::observed(None, t0);
+        assert_eq!((first.since, first.checks), (t0, 1));
+        let mut m = first;
+        for i in 1..3 {
+            m = MissingArchive::observed(Some(m), t0 + h(i));
+        }
+        assert_eq!((m.since, m.checks), (t0, 3));
+        assert!(!m.confirmed(3, h(24), t0 + h(23)), "not long enough");
+        assert!(!m.confirmed(4, h(24), t0 + h(25)), "not often enough");
+        assert!(m.confirmed(3, h(24), t0 + h(24)));
+        assert!(first.confirmed(1, h(0), t0), "1 check over 0 s: at once");
+    }
 }

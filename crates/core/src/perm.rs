@@ -4,7 +4,7 @@
 //! backups, settings); room admins create rooms; users and guests work inside rooms. API keys
 //! carry scopes that narrow what their holder's role allows, never widen it.
 
-use crate::model::Role;
+use crate::model::{FileEntry, Role};
 
 /// The scopes an API key may carry (`GET /api/2.0/keys/permissions`). `*` is everything.
 pub const SCOPES: &[&str] = &[
@@ -66,6 +66,13 @@ pub fn is_portal_admin(role: Role) -> bool {
     matches!(role, Role::Owner | Role::DocSpaceAdmin)
 }
 
+/// May see and read a file. Backup archives kept in Documents hold every member's password
+/// hash and every key hash, so only portal admins see them; to anyone else they do not exist
+/// (not listed, not counted, 404 like a missing file).
+pub fn may_see_file(role: Role, file: &FileEntry) -> bool {
+    !file.is_backup || is_portal_admin(role)
+}
+
 /// May create rooms.
 pub fn may_create_rooms(role: Role) -> bool {
     matches!(role, Role::Owner | Role::DocSpaceAdmin | Role::RoomAdmin)
@@ -121,3 +128,28 @@ mod tests {
         assert!(may_create_rooms(Role::RoomAdmin) && !may_create_rooms(Role::User));
     }
 }
+
+    #[test]
+    fn backup_archives_are_for_portal_admins_only() {
+        let mut f = FileEntry {
+            id: 1,
+            portal_id: 1,
+            folder_id: 2,
+            title: "a.tar.zst".into(),
+            size: 1,
+            created_by: uuid::Uuid::nil(),
+            created_on: chrono::Utc::now(),
+            is_backup: false,
+        };
+        assert!(may_see_file(Role::Guest, &f));
+        f.is_backup = true;
+        for (role, sees) in [
+            (Role::Owner, true),
+            (Role::DocSpaceAdmin, true),
+            (Role::RoomAdmin, false),
+            (Role::User, false),
+            (Role::Guest, false),
+        ] {
+            assert_eq!(may_see_file(role, &f), sees, "{role:?}");
+        }
+    }

@@ -68,15 +68,16 @@ impl SqliteCatalog {
             }
             let now = Utc::now();
             c.execute(
-                "INSERT INTO files (portal_id, folder_id, title, size, created_by, created_on)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO files (portal_id, folder_id, title, size, created_by, created_on, is_backup)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     f.portal_id,
                     f.folder_id,
                     f.title,
                     f.size,
                     f.created_by.to_string(),
-                    ts(now)
+                    ts(now),
+                    f.is_backup
                 ],
             )
             .map_err(internal)?;
@@ -88,6 +89,7 @@ impl SqliteCatalog {
                 size: f.size,
                 created_by: f.created_by,
                 created_on: rows::round(now),
+                is_backup: f.is_backup,
             })
         })
         .await

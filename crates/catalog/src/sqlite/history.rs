@@ -174,74 +174,29 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_replace_portal_contents(
+    pub(super) async fn db_replace_contents(
         &self,
-        portal: PortalId,
-        contents: PortalContents,
+        portals: Vec<(PortalId, PortalContents)>,
         marker: Uuid,
     ) -> CoreResult<()> {
         self.with(move |conn| {
             let tx = conn.transaction().map_err(internal)?;
-            for table in ["sessions", "api_keys", "files", "folders", "users"] {
-                tx.execute(&format!("DELETE FROM {table} WHERE portal_id = ?1"), [portal]).map_err(internal)?;
-            }
-            let conflict = |what: &'static str| {
-                move |e: rusqlite::Error| {
-                    if is_unique_violation(&e) {
-                        CoreError::Conflict(format!("a restored {what} id is taken by another portal"))
-                    } else {
-                        internal(e)
-                    }
+            // Every portal's old rows go first, so ids may move between portals of a dump.
+            for (portal, _) in &portals {
+                for table in ["sessions", "api_keys", "files", "folders", "users"] {
+                    tx.execute(
+                        &format!("DELETE FROM {table} WHERE portal_id = ?1"),
+                        [portal],
+                    )
+                    .map_err(internal)?;
                 }
-            };
+            }
             // Rows stream in archive order: references are checked at commit.
-            tx.pragma_update(None, "defer_foreign_keys", true).map_err(internal)?;
-            for u in contents.users {
-                let u = User { portal_id: portal, ..u? };
-                insert_user(&tx, &u)?;
+            tx.pragma_update(None, "defer_foreign_keys", true)
+                .map_err(internal)?;
+            for (portal, contents) in portals {
+                insert_contents(&tx, portal, contents, marker)?;
             }
-            for f in contents.folders {
-                let f = f?;
-                let (kind, room_type) = rows::kind_to_row(f.kind);
-                tx.execute(
-                    &format!("INSERT INTO folders ({FOLDER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                    params![f.id, portal, f.parent_id, f.title, kind, room_type, f.created_by.to_string(), ts(f.created_on)],
-                )
-                .map_err(conflict("folder"))?;
-            }
-            for f in contents.files {
-                let f = f?;
-                tx.execute(
-                    &format!("INSERT INTO files ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                    params![f.id, portal, f.folder_id, f.title, f.size, f.created_by.to_string(), ts(f.created_on), f.is_backup],
-                )
-                .map_err(conflict("file"))?;
-            }
-            for k in contents.api_keys {
-                let k = k?;
-                tx.execute(
-                    &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                    params![
-                        k.id.to_string(),
-                        portal,
-                        k.user_id.to_string(),
-                        k.name,
-                        k.key_hash,
-                        k.key_postfix,
-                        rows::perms_to_row(&k.permissions),
-                        ts(k.created_on),
-                        k.expires_at.map(ts),
-                        k.last_used.map(ts),
-                        k.is_active
-                    ],
-                )
-                .map_err(conflict("API key"))?;
-            }
-            tx.execute(
-                "UPDATE portals SET time_zone = ?1, language = ?2, owner_id = ?3, last_restore = ?4 WHERE id = ?5",
-                params![contents.time_zone, contents.language, contents.owner_id.map(|u| u.to_string()), marker.to_string(), portal],
-            )
-            .map_err(internal)?;
             tx.commit().map_err(internal)
         })
         .await
@@ -342,4 +297,90 @@ impl SqliteCatalog {
         })
         .await
     }
+}
+
+/// Inserts one portal's restored rows and records its restore marker.
+fn insert_contents(
+    tx: &rusqlite::Transaction<'_>,
+    portal: PortalId,
+    contents: PortalContents,
+    marker: Uuid,
+) -> CoreResult<()> {
+    let conflict = |what: &'static str| {
+        move |e: rusqlite::Error| {
+            if is_unique_violation(&e) {
+                CoreError::Conflict(format!("a restored {what} id is taken by another portal"))
+            } else {
+                internal(e)
+            }
+        }
+    };
+    for u in contents.users {
+        let u = User {
+            portal_id: portal,
+            ..u?
+        };
+        insert_user(tx, &u)?;
+    }
+    for f in contents.folders {
+        let f = f?;
+        let (kind, room_type) = rows::kind_to_row(f.kind);
+        tx.execute(
+            &format!("INSERT INTO folders ({FOLDER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![
+                f.id,
+                portal,
+                f.parent_id,
+                f.title,
+                kind,
+                room_type,
+                f.created_by.to_string(),
+                ts(f.created_on)
+            ],
+        )
+        .map_err(conflict("folder"))?;
+    }
+    for f in contents.files {
+        let f = f?;
+        tx.execute(
+            &format!("INSERT INTO files ({FILE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+            params![
+                f.id,
+                portal,
+                f.folder_id,
+                f.title,
+                f.size,
+                f.created_by.to_string(),
+                ts(f.created_on),
+                f.is_backup
+            ],
+        )
+        .map_err(conflict("file"))?;
+    }
+    for k in contents.api_keys {
+        let k = k?;
+        tx.execute(
+                &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+                params![
+                    k.id.to_string(),
+                    portal,
+                    k.user_id.to_string(),
+                    k.name,
+                    k.key_hash,
+                    k.key_postfix,
+                    rows::perms_to_row(&k.permissions),
+                    ts(k.created_on),
+                    k.expires_at.map(ts),
+                    k.last_used.map(ts),
+                    k.is_active
+                ],
+            )
+            .map_err(conflict("API key"))?;
+    }
+    tx.execute(
+            "UPDATE portals SET time_zone = ?1, language = ?2, owner_id = ?3, last_restore = ?4 WHERE id = ?5",
+            params![contents.time_zone, contents.language, contents.owner_id.map(|u| u.to_string()), marker.to_string(), portal],
+        )
+        .map_err(internal)?;
+    Ok(())
 }

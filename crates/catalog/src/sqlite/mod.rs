@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal, PortalContents};
 use dsbackup_core::{
-    ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
-    PortalId, PortalStatus, Schedule, Session, User,
+    ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind,
+    MissingArchive, Portal, PortalId, PortalStatus, Schedule, Session, User,
 };
 use rusqlite::{Connection, ErrorCode, params};
 use uuid::Uuid;
@@ -38,24 +38,69 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
 }
 
+/// Creates the database file owner-only when it does not exist yet, so SQLite never makes it
+/// with the umask's mode (its `-wal` and `-shm` files take the database file's mode).
+fn create_private(path: &Path) -> CoreResult<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map(drop)
+        .map_err(|e| CoreError::Internal(format!("creating {}: {e}", path.display())))
+}
+
+/// Sets the database and its `-wal`/`-shm` files owner-only (they hold password and key
+/// hashes), whatever mode an older version or the umask gave them.
+fn make_private(path: &Path) -> CoreResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CoreError::Internal(format!(
+                    "making {} private: {e}",
+                    Path::new(&p).display()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl SqliteCatalog {
-    /// Opens (creating if needed) and migrates the database at `path`; `:memory:` works.
+    /// Opens (creating if needed, mode 0600) and migrates the database at `path`; `:memory:`
+    /// works.
     ///
-    /// Fails with `Internal` when the file cannot be opened or migrated.
+    /// Fails with `Internal` when the file cannot be opened, made private or migrated.
     pub async fn open(path: impl AsRef<Path>) -> CoreResult<Self> {
         let path = path.as_ref().to_path_buf();
-        let conn = tokio::task::spawn_blocking(move || -> rusqlite::Result<Connection> {
-            let mut conn = Connection::open(&path)?;
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            conn.pragma_update(None, "foreign_keys", "ON")?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))?;
-            schema::migrate(&mut conn)?;
+        let conn = tokio::task::spawn_blocking(move || -> CoreResult<Connection> {
+            let on_disk = path != Path::new(":memory:");
+            if on_disk {
+                create_private(&path)?;
+            }
+            let mut conn = Connection::open(&path).map_err(internal)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(internal)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(internal)?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(internal)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(internal)?;
+            schema::migrate(&mut conn).map_err(internal)?;
+            if on_disk {
+                make_private(&path)?;
+            }
             Ok(conn)
         })
         .await
-        .map_err(|e| CoreError::Internal(format!("catalog open task failed: {e}")))?
-        .map_err(internal)?;
+        .map_err(|e| CoreError::Internal(format!("catalog open task failed: {e}")))??;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -285,6 +330,23 @@ impl Catalog for SqliteCatalog {
         self.db_session(token_hash).await
     }
 
+    async fn delete_session(&self, token_hash: &str) -> CoreResult<bool> {
+        self.db_delete_session(token_hash).await
+    }
+
+    async fn set_password(
+        &self,
+        user: Uuid,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> CoreResult<bool> {
+        self.db_set_password(user, password_hash, keep).await
+    }
+
+    async fn delete_user(&self, id: Uuid) -> CoreResult<bool> {
+        self.db_delete_user(id).await
+    }
+
     async fn create_api_key(&self, k: ApiKey) -> CoreResult<()> {
         self.db_create_api_key(k).await
     }
@@ -377,6 +439,18 @@ impl Catalog for SqliteCatalog {
         self.db_mark_backup_removed(id).await
     }
 
+    async fn note_backup_missing(
+        &self,
+        id: Uuid,
+        at: DateTime<Utc>,
+    ) -> CoreResult<Option<MissingArchive>> {
+        self.db_note_backup_missing(id, at).await
+    }
+
+    async fn clear_backup_missing(&self, id: Uuid) -> CoreResult<bool> {
+        self.db_clear_backup_missing(id).await
+    }
+
     async fn count_backups(
         &self,
         tenant: PortalId,
@@ -391,14 +465,12 @@ impl Catalog for SqliteCatalog {
         self.db_backup_hash_known(tenant, hash).await
     }
 
-    async fn replace_portal_contents(
+    async fn replace_contents(
         &self,
-        portal: PortalId,
-        contents: PortalContents,
+        portals: Vec<(PortalId, PortalContents)>,
         marker: Uuid,
     ) -> CoreResult<()> {
-        self.db_replace_portal_contents(portal, contents, marker)
-            .await
+        self.db_replace_contents(portals, marker).await
     }
 
     async fn restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>> {

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use dsbackup_core::{
-    ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, Portal,
-    PortalStatus, Role, Schedule, Session, StorageKind, User,
+    ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, MissingArchive,
+    Portal, PortalStatus, Role, Schedule, Session, StorageKind, User,
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 use uuid::Uuid;
@@ -15,8 +15,9 @@ pub const USER_COLS: &str =
 pub const KEY_COLS: &str = "id, portal_id, user_id, name, key_hash, key_postfix, permissions, created_on, expires_at, last_used, is_active";
 pub const FOLDER_COLS: &str =
     "id, portal_id, parent_id, title, kind, room_type, created_by, created_on";
-pub const BACKUP_COLS: &str = "id, tenant_id, is_scheduled, name, hash, size, storage_type, storage_base_path, storage_path, storage_params, created_on, expires_on, removed, paid";
-pub const FILE_COLS: &str = "id, portal_id, folder_id, title, size, created_by, created_on";
+pub const BACKUP_COLS: &str = "id, tenant_id, is_scheduled, name, hash, size, storage_type, storage_base_path, storage_path, storage_params, created_on, expires_on, removed, paid, missing_since, missing_checks";
+pub const FILE_COLS: &str =
+    "id, portal_id, folder_id, title, size, created_by, created_on, is_backup";
 
 /// The stored text of a time stamp.
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -151,6 +152,7 @@ pub fn file(row: &Row) -> rusqlite::Result<FileEntry> {
         size: row.get(4)?,
         created_by: uuid(row, 5)?,
         created_on: time(row, 6)?,
+        is_backup: row.get(7)?,
     })
 }
 
@@ -181,6 +183,12 @@ pub fn all<T, P: Params>(
     run().map_err(|e| CoreError::internal(&e))
 }
 
+/// The missing observation stored at `col` (since) and `col + 1` (checks).
+fn missing(row: &Row, col: usize) -> rusqlite::Result<Option<MissingArchive>> {
+    let checks: u32 = row.get(col + 1)?;
+    Ok(opt_time(row, col)?.map(|since| MissingArchive { since, checks }))
+}
+
 pub fn backup(row: &Row) -> rusqlite::Result<BackupRecord> {
     let params: String = row.get(9)?;
     Ok(BackupRecord {
@@ -198,6 +206,7 @@ pub fn backup(row: &Row) -> rusqlite::Result<BackupRecord> {
         expires_on: opt_time(row, 11)?,
         removed: row.get(12)?,
         paid: row.get(13)?,
+        missing: missing(row, 14)?,
     })
 }
 

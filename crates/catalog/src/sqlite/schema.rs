@@ -103,6 +103,17 @@ const MIGRATIONS: &[&str] = &[
         last_error_time  TEXT
     );
     "#,
+    // 5: backup archives kept in Documents are marked (only portal admins see them; existing
+    // ones are found by their history records), and retention's observation of records whose
+    // archive was not found (a record is given up only after repeated checks over time).
+    r#"
+    ALTER TABLE files ADD COLUMN is_backup INTEGER NOT NULL DEFAULT 0;
+    UPDATE files SET is_backup = 1 WHERE id IN (
+        SELECT CAST(storage_path AS INTEGER) FROM backups WHERE storage_type = 0 AND removed = 0
+    );
+    ALTER TABLE backups ADD COLUMN missing_since TEXT;
+    ALTER TABLE backups ADD COLUMN missing_checks INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Brings a database up to the newest schema.
@@ -115,4 +126,46 @@ pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Version 5 marks the files of existing Documents backups, and only those.
+    #[test]
+    fn existing_documents_backups_become_backup_files() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            "INSERT INTO portals VALUES (1, 'p', 'Active', 'UTC', 'en', NULL, 't', NULL);
+             INSERT INTO folders VALUES (1, 1, NULL, 'Rooms', 'rooms_root', NULL, 'u', 't');
+             INSERT INTO files VALUES (10, 1, 1, 'doc.txt', 1, 'u', 't');
+             INSERT INTO files VALUES (11, 1, 1, 'p.tar.zst', 1, 'u', 't');
+             INSERT INTO backups VALUES ('b', 1, 0, 'p.tar.zst', 'H', 1, 0, '1', '11', '{}', 't', NULL, 0, 0);
+             INSERT INTO backups VALUES ('c', 1, 0, 'q.tar.zst', 'H', 1, 3, '/x', '10', '{}', 't', NULL, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let marked: Vec<i64> = conn
+            .prepare("SELECT id FROM files WHERE is_backup = 1")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(marked, vec![11], "a Local record's path is no file id");
+        let (since, checks): (Option<String>, i64) = conn
+            .query_row(
+                "SELECT missing_since, missing_checks FROM backups WHERE id = 'b'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((since, checks), (None, 0));
+    }
 }

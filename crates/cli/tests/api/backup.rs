@@ -388,21 +388,6 @@ fn dsbackup_api_types_parse(s: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn vanished_archives_are_marked_removed_when_listed() {
-    let r = rig().await;
-    start(&r.s, &local(&r.root)).await;
-    wait_done(&r.s, false).await;
-    let h = history(&r.s, false).await;
-    std::fs::remove_file(r.root.join(h[0]["fileName"].as_str().unwrap())).unwrap();
-    assert!(history(&r.s, false).await.is_empty());
-    let db = rusqlite::Connection::open(r.s.data_dir.join("catalog.db")).unwrap();
-    let removed: bool = db
-        .query_row("SELECT removed FROM backups", [], |r| r.get(0))
-        .unwrap();
-    assert!(removed);
-}
-
-#[tokio::test]
 async fn special_files_are_left_out_with_a_warning() {
     let r = rig().await;
     let fifo = r.source.join("a-pipe");

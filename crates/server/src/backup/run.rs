@@ -101,9 +101,17 @@ fn free_name(storage: &dyn Storage, name: &str) -> Result<String, Failure> {
     ))
 }
 
-/// Files of a portal that are earlier backup archives kept in Documents: never backed up again.
+/// Files of a portal that are earlier backup archives kept in Documents (marked, or named by a
+/// live record): never backed up again.
 async fn archive_file_ids(state: &AppState, tenants: &[PortalId]) -> Result<HashSet<i64>, Failure> {
     let mut ids = HashSet::new();
+    for t in tenants {
+        for f in state.catalog().files_of(*t).await? {
+            if f.is_backup {
+                ids.insert(f.id);
+            }
+        }
+    }
     for t in tenants.iter().copied().chain([DUMP_TENANT]) {
         for r in state.catalog().live_backups(t).await? {
             if r.storage == StorageKind::Documents
@@ -274,6 +282,7 @@ async fn execute(state: &AppState, spec: Spec) -> Result<(), Failure> {
                     title: title.clone(),
                     size: summary.size as i64,
                     created_by: spec.portals[0].owner_id.unwrap_or_default(),
+                    is_backup: true,
                 })
                 .await;
             let file = match file {
@@ -333,6 +342,7 @@ async fn execute(state: &AppState, spec: Spec) -> Result<(), Failure> {
             .then(|| created_on + Duration::hours(24)),
         removed: false,
         paid: spec.paid,
+        missing: None,
     };
     if let Err(e) = state.catalog().insert_backup(record.clone()).await {
         let _ = super::target::delete_archive(state, &record).await;

@@ -7,7 +7,6 @@
 //! fixed layout (places, kinds, links inside their source) and the stager holds the declared
 //! sizes to each portal's restore quota, all before anything is written to staging.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -350,10 +349,10 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
             return Err(e);
         }
     };
-    let mut contents = HashMap::new();
+    let mut contents = Vec::new();
     for (i, (portal, facts)) in prepared.iter().enumerate() {
         match contents::stream(&stager.staged[i], facts) {
-            Ok(c) => contents.insert(*portal, c),
+            Ok(c) => contents.push((*portal, c)),
             Err(e) => {
                 cleanup(&stager);
                 return Err(format!("The backup is invalid: {e}"));
@@ -371,14 +370,7 @@ async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))??;
         crate::fault::delay_async("restore-swap").await;
-        for t in &stager.targets {
-            if let Some(c) = contents.remove(&t.portal_id) {
-                state
-                    .catalog()
-                    .replace_portal_contents(t.portal_id, c, job.id)
-                    .await?;
-            }
-        }
+        state.catalog().replace_contents(contents, job.id).await?;
         Ok(())
     }
     .await;

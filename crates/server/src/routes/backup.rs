@@ -118,7 +118,9 @@ fn tenant_of(caller: &Caller, dump: bool) -> PortalId {
     if dump { DUMP_TENANT } else { caller.portal.id }
 }
 
-/// `GET getbackuphistory`: live records; ones whose archive vanished are marked removed.
+/// `GET getbackuphistory`: the live records. A GET never writes: a record whose archive is
+/// not found (perhaps its storage is offline) is still listed, with a warning in the log;
+/// retention gives it up only after repeated checks over time (`schedule/retention.rs`).
 pub async fn history(
     State(state): State<AppState>,
     caller: Caller,
@@ -133,9 +135,11 @@ pub async fn history(
         .await?
     {
         if !target::archive_exists(&state, &r).await? {
-            tracing::info!(backup = %r.id, "archive vanished; record marked removed");
-            state.catalog().mark_backup_removed(r.id).await?;
-            continue;
+            tracing::warn!(
+                backup = %r.id,
+                checks = r.missing.map_or(0, |m| m.checks),
+                "a listed backup's archive is not found in its storage"
+            );
         }
         out.push(BackupHistoryRecordDto {
             id: r.id,

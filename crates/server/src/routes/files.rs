@@ -1,6 +1,7 @@
 //! Rooms, folders and files: what DocSpace clients touch around backups. Every member sees
 //! the portal's rooms; the Owner, admins and room admins create rooms; members other than
-//! guests create folders and upload; everyone may read and download.
+//! guests create folders and upload; everyone may read and download, except backup archives,
+//! which only portal admins see (`perm::may_see_file`).
 
 use std::collections::HashMap;
 
@@ -63,8 +64,19 @@ async fn creators(
     Ok(out)
 }
 
-async fn folder_dto(state: &AppState, f: &Folder) -> Result<FolderDto, ApiError> {
-    let files = state.catalog().files_in(f.id).await?.len() as i64;
+/// The files of a folder that `role` may see, by id.
+async fn visible_files(
+    state: &AppState,
+    role: Role,
+    folder: i64,
+) -> Result<Vec<FileEntry>, ApiError> {
+    let mut files = state.catalog().files_in(folder).await?;
+    files.retain(|f| perm::may_see_file(role, f));
+    Ok(files)
+}
+
+async fn folder_dto(state: &AppState, role: Role, f: &Folder) -> Result<FolderDto, ApiError> {
+    let files = visible_files(state, role, f.id).await?.len() as i64;
     let folders = state.catalog().child_folders(f.id).await?.len() as i64;
     let creator = state.catalog().user(f.created_by).await?;
     Ok(present::folder(f, files, folders, creator.as_ref()))
@@ -73,11 +85,12 @@ async fn folder_dto(state: &AppState, f: &Folder) -> Result<FolderDto, ApiError>
 async fn contents(
     state: &AppState,
     headers: &HeaderMap,
+    role: Role,
     folder: Folder,
 ) -> Result<FolderContentDto, ApiError> {
     let cat = state.catalog();
     let subfolders = cat.child_folders(folder.id).await?;
-    let files = cat.files_in(folder.id).await?;
+    let files = visible_files(state, role, folder.id).await?;
     let who = creators(state, files.iter().map(|f| f.created_by)).await?;
     let base = base_url(headers);
     let files: Vec<FileDto> = files
@@ -86,7 +99,7 @@ async fn contents(
         .collect();
     let mut folders = Vec::with_capacity(subfolders.len());
     for f in &subfolders {
-        folders.push(folder_dto(state, f).await?);
+        folders.push(folder_dto(state, role, f).await?);
     }
     let mut path = vec![PathPart {
         id: folder.id,
@@ -106,7 +119,7 @@ async fn contents(
     path.reverse();
     let total = (files.len() + folders.len()) as i64;
     Ok(FolderContentDto {
-        current: folder_dto(state, &folder).await?,
+        current: folder_dto(state, role, &folder).await?,
         files,
         folders,
         path_parts: path,
@@ -197,7 +210,9 @@ pub async fn rooms(
 ) -> Result<Envelope<FolderContentDto>, ApiError> {
     caller.scope(Scope::read("rooms"))?;
     let root = state.catalog().rooms_root(caller.portal.id).await?;
-    Ok(Envelope::of(contents(&state, &headers, root).await?))
+    Ok(Envelope::of(
+        contents(&state, &headers, caller.user.role, root).await?,
+    ))
 }
 
 /// `GET /api/2.0/files/{folderId}`: a folder's contents.
@@ -209,15 +224,19 @@ pub async fn folder(
 ) -> Result<Envelope<FolderContentDto>, ApiError> {
     caller.scope(Scope::read("files"))?;
     let folder = folder_of(&state, &caller, id).await?;
-    Ok(Envelope::of(contents(&state, &headers, folder).await?))
+    Ok(Envelope::of(
+        contents(&state, &headers, caller.user.role, folder).await?,
+    ))
 }
 
+/// A file of the caller's portal that the caller may see; anything else is 404, so a hidden
+/// backup archive looks exactly like a missing file.
 async fn file_of(state: &AppState, caller: &Caller, id: i64) -> Result<FileEntry, ApiError> {
     state
         .catalog()
         .file(id)
         .await?
-        .filter(|f| f.portal_id == caller.portal.id)
+        .filter(|f| f.portal_id == caller.portal.id && perm::may_see_file(caller.user.role, f))
         .ok_or_else(|| ApiError::NotFound("The required file was not found".into()))
 }
 
@@ -333,6 +352,7 @@ pub async fn upload(
                 title,
                 size: size as i64,
                 created_by: caller.user.id,
+                is_backup: false,
             })
             .await?;
         tokio::fs::rename(&tmp, state.file_path(caller.portal.id, folder.id, entry.id))

@@ -1,5 +1,5 @@
 //! `createbackupschedule`, `getbackupschedule`, `deletebackupschedule`, and dsbackup's
-//! `POST /api/2.0/backup/prune?dryRun=` (retention now, or what it would do).
+//! `POST /api/2.0/backup/prune?dryRun=&forgetMissing=` (retention now, or what it would do).
 
 use axum::extract::State;
 use chrono::Utc;
@@ -64,13 +64,18 @@ pub async fn delete(
     Ok(Envelope::of(true))
 }
 
-/// `POST prune?dryRun=true|false`: the caller's portal (and the dumps, for the instance owner).
+/// `POST prune?dryRun=true|false&forgetMissing=true|false`: the caller's portal (and the
+/// dumps, for the instance owner). `forgetMissing=true` marks every record whose archive is not
+/// found removed now, instead of after the configured checks over time.
 pub async fn prune(
     State(state): State<AppState>,
     caller: Caller,
     q: QueryMap,
 ) -> Result<Envelope<retention::Plan>, ApiError> {
     let dry = q.bool("dryRun")?.unwrap_or(false);
+    let opts = retention::Options {
+        forget_missing: q.bool("forgetMissing")?.unwrap_or(false),
+    };
     caller.admin(if dry {
         Scope::read("backup")
     } else {
@@ -80,7 +85,7 @@ pub async fn prune(
     if crate::backup::demand_dump(&state, &caller).is_ok() {
         tenants.push(DUMP_TENANT);
     }
-    let plan = retention::plan(&state, Utc::now(), Some(&tenants)).await?;
+    let plan = retention::plan(&state, Utc::now(), Some(&tenants), opts).await?;
     if !dry {
         retention::execute(&state, &plan).await;
     }

@@ -2,8 +2,12 @@
 //!
 //! - DataStore backups expire 24 h after creation: archive deleted, then record removed.
 //! - Scheduled backups beyond the schedule's `backupsStored` are pruned, newest kept;
-//!   manual backups are never pruned and do not count. Scheduled records whose archive
-//!   vanished are marked removed first.
+//!   manual backups are never pruned and do not count, nor do records whose archive is not
+//!   found.
+//! - A record whose archive is not found (deleted, or its storage offline) is not given up at
+//!   once: each pass notes one more check, and the record is marked removed only once it was
+//!   missed on `missing_archive_checks` checks spanning `missing_archive_secs`, or when the
+//!   caller asks to forget missing archives. An archive that is found again clears the note.
 //! - Leftovers of dead jobs go: partial archives (`.partial-*`, `pending-*`) older than an hour
 //!   in the DataStore and Documents areas and in the directories backups were written to, and
 //!   restore uploads older than seven days.
@@ -13,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use dsbackup_core::{BackupRecord, CoreResult, DUMP_TENANT, PortalId};
+use dsbackup_core::{BackupRecord, CoreResult, DUMP_TENANT, MissingArchive, PortalId};
 use serde::Serialize;
 
 use crate::backup::target;
@@ -25,8 +29,19 @@ use crate::state::AppState;
 pub enum ActionKind {
     /// Delete the archive, then mark the record removed.
     Delete,
-    /// The archive is already gone: only mark the record removed.
+    /// The archive is confirmed gone: only mark the record removed.
     MarkRemoved,
+    /// The archive is not found: note one more check, keep the record.
+    NoteMissing,
+    /// The archive is found again: forget the record's missing note.
+    ClearMissing,
+}
+
+/// How a plan treats records whose archive is not found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Mark them removed now instead of waiting for the configured checks and time.
+    pub forget_missing: bool,
 }
 
 /// One planned step.
@@ -88,6 +103,41 @@ fn leftovers_in(dir: &Path, out: &mut Vec<Leftover>) {
     }
 }
 
+/// What to do about a record whose archive this pass did not find.
+fn missing_action(state: &AppState, r: &BackupRecord, now: DateTime<Utc>, opts: Options) -> Action {
+    let cfg = state.config();
+    let seen = MissingArchive::observed(r.missing, now);
+    let span = chrono::Duration::seconds(cfg.missing_archive_secs.min(i64::MAX as u64) as i64);
+    let since = seen.since.format("%Y-%m-%d %H:%M:%S UTC");
+    if opts.forget_missing {
+        action(
+            ActionKind::MarkRemoved,
+            r,
+            format!(
+                "its archive is not found (since {since}) and missing archives are forgotten on request"
+            ),
+        )
+    } else if seen.confirmed(cfg.missing_archive_checks, span, now) {
+        action(
+            ActionKind::MarkRemoved,
+            r,
+            format!(
+                "its archive was not found on {} checks since {since}",
+                seen.checks
+            ),
+        )
+    } else {
+        action(
+            ActionKind::NoteMissing,
+            r,
+            format!(
+                "its archive is not found (check {} since {since}); the record is kept until {} checks over {} s miss it",
+                seen.checks, cfg.missing_archive_checks, cfg.missing_archive_secs
+            ),
+        )
+    }
+}
+
 /// Plans retention at `now` for `tenants` (every portal and the dumps when `None`).
 ///
 /// Fails when the catalog cannot be read.
@@ -95,6 +145,7 @@ pub async fn plan(
     state: &AppState,
     now: DateTime<Utc>,
     tenants: Option<&[PortalId]>,
+    opts: Options,
 ) -> CoreResult<Plan> {
     let cat = state.catalog();
     let all: Vec<PortalId> = match tenants {
@@ -132,23 +183,24 @@ pub async fn plan(
                 ));
             }
         }
-        if let Some(s) = cat.schedule(*tenant).await? {
-            let mut scheduled: Vec<&BackupRecord> = live
-                .iter()
-                .filter(|r| r.is_scheduled && !planned.contains(&r.id))
-                .collect();
-            let mut present = Vec::new();
-            for r in scheduled.drain(..) {
-                if target::archive_exists(state, r).await.unwrap_or(true) {
-                    present.push(r);
-                } else {
+        let mut present = Vec::new();
+        for r in live.iter().filter(|r| !planned.contains(&r.id)) {
+            // A catalog error while looking counts as found: nothing is given up on it.
+            if target::archive_exists(state, r).await.unwrap_or(true) {
+                if r.missing.is_some() {
                     plan.backups.push(action(
-                        ActionKind::MarkRemoved,
+                        ActionKind::ClearMissing,
                         r,
-                        "its archive is missing from storage".into(),
+                        "its archive is found again".into(),
                     ));
                 }
+                present.push(r);
+            } else {
+                plan.backups.push(missing_action(state, r, now, opts));
             }
+        }
+        if let Some(s) = cat.schedule(*tenant).await? {
+            present.retain(|r| r.is_scheduled);
             present.sort_by(|a, b| b.created_on.cmp(&a.created_on).then(b.id.cmp(&a.id)));
             for r in present.into_iter().skip(s.backups_stored as usize) {
                 plan.backups.push(action(
@@ -202,14 +254,48 @@ fn action(kind: ActionKind, r: &BackupRecord, reason: String) -> Action {
     }
 }
 
-/// Carries a plan out: archives first, then records; failures are logged and skipped.
+/// Notes or clears a missing observation; returns whether the step is done.
+async fn observe(state: &AppState, a: &Action) -> bool {
+    let cat = state.catalog();
+    let result = match a.action {
+        ActionKind::NoteMissing => cat.note_backup_missing(a.id, Utc::now()).await.map(|seen| {
+            let checks = seen.map_or(0, |m| m.checks);
+            if checks == 1 {
+                tracing::warn!(backup = %a.id, reason = %a.reason, "a backup's archive is not found");
+            } else {
+                tracing::info!(backup = %a.id, checks, "a backup's archive is still not found");
+            }
+        }),
+        ActionKind::ClearMissing => cat.clear_backup_missing(a.id).await.map(|_| {
+            tracing::info!(backup = %a.id, "a backup's archive is found again");
+        }),
+        _ => return false,
+    };
+    if let Err(e) = result {
+        tracing::warn!(backup = %a.id, error = %e, "retention could not update a record");
+    }
+    true
+}
+
+/// Carries a plan out: archives first, then records; failures are logged and skipped. A
+/// record about to be given up for a missing archive is looked at once more first.
 pub async fn execute(state: &AppState, plan: &Plan) {
     for a in &plan.backups {
         let Some(r) = &a.record else { continue };
+        if observe(state, a).await {
+            continue;
+        }
         if a.action == ActionKind::Delete
             && let Err(e) = target::delete_archive(state, r).await
         {
             tracing::warn!(backup = %a.id, error = %e, "retention could not delete an archive");
+            continue;
+        }
+        if a.action == ActionKind::MarkRemoved
+            && target::archive_exists(state, r).await.unwrap_or(true)
+        {
+            let _ = state.catalog().clear_backup_missing(a.id).await;
+            tracing::info!(backup = %a.id, "a backup's archive is found again; the record stays");
             continue;
         }
         match state.catalog().mark_backup_removed(a.id).await {

@@ -66,7 +66,7 @@ pub async fn tick(state: &AppState) -> dsbackup_core::CoreResult<()> {
         }
         run_one(state, &s, portal).await?;
     }
-    let plan = retention::plan(state, Utc::now(), None).await?;
+    let plan = retention::plan(state, Utc::now(), None, Default::default()).await?;
     if !plan.is_empty() {
         retention::execute(state, &plan).await;
     }
@@ -144,7 +144,9 @@ async fn watch_job(state: &AppState, s: &Schedule, portal: Portal, id: uuid::Uui
                 if let Err(e) = state.catalog().schedule_outcome(s.tenant_id, None).await {
                     tracing::error!(error = %e, "recording a scheduled run");
                 }
-                let plan = retention::plan(state, Utc::now(), Some(&[s.tenant_id])).await;
+                let plan =
+                    retention::plan(state, Utc::now(), Some(&[s.tenant_id]), Default::default())
+                        .await;
                 match plan {
                     Ok(plan) => retention::execute(state, &plan).await,
                     Err(e) => tracing::error!(error = %e, "retention after a scheduled run"),
