@@ -127,7 +127,6 @@ mod tests {
         assert!(!may_add_member(Role::Owner, Role::Owner));
         assert!(may_create_rooms(Role::RoomAdmin) && !may_create_rooms(Role::User));
     }
-}
 
     #[test]
     fn backup_archives_are_for_portal_admins_only() {
@@ -153,3 +152,4 @@ mod tests {
             assert_eq!(may_see_file(role, &f), sees, "{role:?}");
         }
     }
+}
