@@ -138,27 +138,7 @@ async fn execute(state: &AppState, spec: Spec) -> Result<(), Failure> {
         } else {
             String::new()
         };
-        let mut rows = export::portal_rows(state, p, &prefix).await?;
-        if !skip_files.is_empty() {
-            let files: Vec<_> = state
-                .catalog()
-                .files_of(p.id)
-                .await?
-                .into_iter()
-                .filter(|f| !skip_files.contains(&f.id))
-                .collect();
-            if let Some(row) = rows
-                .iter_mut()
-                .find(|(path, _)| path.ends_with("catalog/files.jsonl"))
-            {
-                row.1 = files
-                    .iter()
-                    .filter_map(|f| serde_json::to_string(f).ok())
-                    .map(|l| l + "\n")
-                    .collect::<String>()
-                    .into_bytes();
-            }
-        }
+        let rows = export::portal_rows(state, p, &prefix, &skip_files).await?;
         inline.extend(rows);
         let docs = state.portal_dir(p.id).join("documents");
         if docs.is_dir() {
@@ -180,12 +160,7 @@ async fn execute(state: &AppState, spec: Spec) -> Result<(), Failure> {
     }
     if spec.dump {
         let all = state.catalog().portals().await?;
-        let lines: String = all
-            .iter()
-            .filter_map(|p| serde_json::to_string(p).ok())
-            .map(|l| l + "\n")
-            .collect();
-        inline.push(("instance/portals.jsonl".into(), lines.into_bytes()));
+        inline.push(("instance/portals.jsonl".into(), export::jsonl(&all)?));
     }
 
     let alias = if spec.dump {
