@@ -48,3 +48,11 @@ pub struct MemberRequest {
     pub kind: Option<EmployeeType>,
     pub is_user: Option<bool>,
 }
+
+/// The body of `PUT /api/2.0/people/{userid}/password` (upstream's `MemberBaseRequestDto`; the
+/// other fields are not read).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordRequest {
+    pub password: Option<String>,
+}

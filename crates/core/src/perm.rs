@@ -93,6 +93,13 @@ pub fn may_add_member(actor: Role, target: Role) -> bool {
     }
 }
 
+/// May change the password of, or remove, a member of role `target` other than oneself: the
+/// same rule as adding one (the Owner is never managed by others; only the Owner manages
+/// DocSpace admins).
+pub fn may_manage_member(actor: Role, target: Role) -> bool {
+    may_add_member(actor, target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -84,6 +84,23 @@ pub fn credential(headers: &HeaderMap) -> Result<Option<Credential>, ApiError> {
     Ok(cookie(headers, "asc_auth_key").and_then(|v| token_or_key(&v)))
 }
 
+fn session_of(cred: Option<Credential>) -> Option<String> {
+    match cred? {
+        Credential::Session(t) => Some(secret::token_hash(&t)),
+        _ => None,
+    }
+}
+
+/// The token hash of the session the request authenticates with, if it uses one.
+pub fn session_hash(headers: &HeaderMap) -> Option<String> {
+    session_of(credential(headers).ok().flatten())
+}
+
+/// The token hash of the session in the `asc_auth_key` cookie, used or not.
+pub fn cookie_session_hash(headers: &HeaderMap) -> Option<String> {
+    session_of(cookie(headers, "asc_auth_key").and_then(|v| token_or_key(&v)))
+}
+
 /// The portal `Host` names, if it names one.
 pub async fn host_portal(state: &AppState, headers: &HeaderMap) -> CoreResult<Option<Portal>> {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {

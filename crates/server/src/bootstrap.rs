@@ -3,10 +3,9 @@
 //! the data directory. `DSBACKUP_OWNER_*` preset the values; `DSBACKUP_BOOTSTRAP=false` skips
 //! all of it and waits for a registration.
 
-use std::io::Write;
-
 use dsbackup_core::{CoreError, CoreResult, secret};
 
+use crate::datadir::write_private_atomic;
 use crate::portals::{self, NewOwner};
 use crate::state::AppState;
 
@@ -54,7 +53,7 @@ pub async fn run(state: &AppState) -> CoreResult<()> {
         portal.alias
     );
     let path = cfg.data_dir.join(CREDENTIALS_FILE);
-    write_private(&path, &text)
+    write_private_atomic(&path, text.as_bytes())
         .map_err(|e| CoreError::Internal(format!("writing {}: {e}", path.display())))?;
     // Printed once, on standard output, never through the log.
     println!(
@@ -65,18 +64,36 @@ pub async fn run(state: &AppState) -> CoreResult<()> {
     Ok(())
 }
 
-/// The instance key (32 random bytes in `instance.key`, mode 0600), created on first start.
-/// It signs download links.
+/// How many bytes the instance key has (and at least must have).
+pub const INSTANCE_KEY_BYTES: usize = 32;
+
+/// The instance key (32 random bytes, hex, in `instance.key`, mode 0600), created on first
+/// start, written atomically. It signs download links.
 ///
-/// Fails when the file cannot be read or written.
+/// Fails when the file cannot be read or written, is not hex, or holds fewer than 32 bytes: an
+/// empty or cut-short key (a full disk) would make links anyone can forge, so the server
+/// refuses to start with one.
 pub fn instance_key(data_dir: &std::path::Path) -> CoreResult<Vec<u8>> {
     let path = data_dir.join("instance.key");
     match std::fs::read_to_string(&path) {
-        Ok(text) => hex::decode(text.trim())
-            .map_err(|e| CoreError::Internal(format!("{} is damaged: {e}", path.display()))),
+        Ok(text) => {
+            let key = hex::decode(text.trim())
+                .map_err(|e| CoreError::Internal(format!("{} is damaged: {e}", path.display())))?;
+            if key.len() < INSTANCE_KEY_BYTES {
+                return Err(CoreError::Invalid(format!(
+                    "{} holds {} bytes, not {INSTANCE_KEY_BYTES}: it is empty or cut short (a \
+                     full disk?) and would let anyone forge download links. Put back the file \
+                     from a copy of the data directory, or delete it to make a new key (links \
+                     already handed out stop working)",
+                    path.display(),
+                    key.len()
+                )));
+            }
+            Ok(key)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = secret::random_token(32);
-            write_private(&path, &key)
+            let key = secret::random_token(INSTANCE_KEY_BYTES);
+            write_private_atomic(&path, key.as_bytes())
                 .map_err(|e| CoreError::Internal(format!("writing {}: {e}", path.display())))?;
             hex::decode(key).map_err(|e| CoreError::Internal(e.to_string()))
         }
@@ -85,17 +102,4 @@ pub fn instance_key(data_dir: &std::path::Path) -> CoreResult<Vec<u8>> {
             path.display()
         ))),
     }
-}
-
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()
 }

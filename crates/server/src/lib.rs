@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backup;
 pub mod bootstrap;
 pub mod config;
+pub mod datadir;
 pub mod extract;
 pub mod fault;
 pub mod notify;
@@ -39,6 +40,10 @@ pub enum StartError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] datadir::LockError),
+    #[error("instance key: {0}")]
+    InstanceKey(dsbackup_core::CoreError),
     #[error("cannot open the catalog: {0}")]
     Catalog(dsbackup_core::CoreError),
     #[error("first-start bootstrap failed: {0}")]
@@ -55,34 +60,45 @@ pub enum StartError {
 pub struct Server {
     listener: tokio::net::TcpListener,
     state: AppState,
+    lock: datadir::DataDirLock,
 }
 
 impl Server {
     /// Prepares everything and binds the listener.
     ///
-    /// Fails when the data directory or catalog cannot be opened, bootstrap fails, or the
-    /// address cannot be bound.
+    /// The data directory is created owner-only and locked first: a second server on the same
+    /// directory stops here, before it could touch the catalog or run recovery.
+    ///
+    /// Fails when the data directory cannot be created or is locked by another server, the
+    /// catalog cannot be opened, the instance key is short or unreadable, bootstrap fails, or
+    /// the address cannot be bound.
     pub async fn bind(config: Config) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        datadir::create_private_dir(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
             source,
         })?;
+        let lock = datadir::DataDirLock::acquire(&config.data_dir)?;
         let catalog = dsbackup_catalog::open(&config.catalog_url())
             .await
             .map_err(StartError::Catalog)?;
         let addr = config.listen;
-        let key = bootstrap::instance_key(&config.data_dir).map_err(StartError::Bootstrap)?;
+        let key = bootstrap::instance_key(&config.data_dir).map_err(StartError::InstanceKey)?;
         let state = AppState::new(config, catalog, key);
         restore::swap::recover(&state)
             .await
             .map_err(StartError::Bootstrap)?;
+        schedule::leftovers::sweep_at_start(&state).await;
         bootstrap::run(&state)
             .await
             .map_err(StartError::Bootstrap)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            lock,
+        })
     }
 
     /// The address actually bound.
@@ -97,11 +113,16 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let Self {
+            listener,
+            state,
+            lock,
+        } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let scheduler = tokio::spawn(schedule::scheduler::run(self.state.clone(), stop_rx));
-        let app = routes::router(self.state);
+        let scheduler = tokio::spawn(schedule::scheduler::run(state.clone(), stop_rx));
+        let app = routes::router(state);
         let served = axum::serve(
-            self.listener,
+            listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
@@ -110,6 +131,8 @@ impl Server {
         })
         .await;
         let _ = scheduler.await;
+        // The data directory stays locked until the server has stopped.
+        drop(lock);
         served
     }
 }

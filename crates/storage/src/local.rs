@@ -19,12 +19,15 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> CoreError {
 }
 
 impl LocalStorage {
-    /// Storage in `root`, which is created if missing.
+    /// Storage in `root`, which is created if missing, owner-only (0700, whatever the umask;
+    /// archives hold password and key hashes).
     ///
     /// Fails with `Internal` when the directory cannot be created.
     pub fn new(root: impl Into<PathBuf>) -> CoreResult<Self> {
         let root = root.into();
-        fs::create_dir_all(&root).map_err(|e| io_err("creating", &root, e))?;
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&root)
+            .map_err(|e| io_err("creating", &root, e))?;
         Ok(Self { root })
     }
 

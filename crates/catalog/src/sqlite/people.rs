@@ -74,6 +74,61 @@ impl SqliteCatalog {
         .await
     }
 
+    pub(super) async fn db_delete_session(&self, token_hash: &str) -> CoreResult<bool> {
+        let h = token_hash.to_string();
+        self.with(move |c| {
+            let n = c
+                .execute("DELETE FROM sessions WHERE token_hash = ?1", [h])
+                .map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub(super) async fn db_set_password(
+        &self,
+        user: Uuid,
+        password_hash: &str,
+        keep: Option<&str>,
+    ) -> CoreResult<bool> {
+        let hash = password_hash.to_string();
+        let keep = keep.map(str::to_string);
+        self.with(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            let n = tx
+                .execute(
+                    "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+                    params![hash, user.to_string()],
+                )
+                .map_err(internal)?;
+            tx.execute(
+                "DELETE FROM sessions WHERE user_id = ?1 AND token_hash IS NOT ?2",
+                params![user.to_string(), keep],
+            )
+            .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub(super) async fn db_delete_user(&self, id: Uuid) -> CoreResult<bool> {
+        self.with(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            let id = id.to_string();
+            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [&id])
+                .map_err(internal)?;
+            tx.execute("DELETE FROM api_keys WHERE user_id = ?1", [&id])
+                .map_err(internal)?;
+            let n = tx
+                .execute("DELETE FROM users WHERE id = ?1", [&id])
+                .map_err(internal)?;
+            tx.commit().map_err(internal)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     pub(super) async fn db_create_api_key(&self, k: ApiKey) -> CoreResult<()> {
         self.with(move |c| {
             c.execute(

@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod golden;
 mod harness;
+mod hygiene;
 mod keys;
 mod portal;
 mod restore;

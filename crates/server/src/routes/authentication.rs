@@ -1,5 +1,5 @@
-//! `POST /api/2.0/authentication` (log in, get a token) and `GET /api/2.0/authentication`
-//! (is the caller authenticated).
+//! `POST /api/2.0/authentication` (log in, get a token), `GET /api/2.0/authentication` (is the
+//! caller authenticated) and `POST /api/2.0/authentication/logout` (end the session).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -8,7 +8,9 @@ use chrono::{Duration, Utc};
 use dsbackup_api_types::auth::{AuthRequest, AuthTokenDto};
 use dsbackup_core::{Session, secret};
 
-use crate::auth::{Caller, PasswordCheck, check_password, host_portal};
+use crate::auth::{
+    Caller, PasswordCheck, check_password, cookie_session_hash, host_portal, session_hash,
+};
 use crate::extract::ApiJson;
 use crate::ratelimit::{ClientAddress, blocked_response};
 use crate::state::AppState;
@@ -64,6 +66,38 @@ pub async fn login(
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
+    Ok(res)
+}
+
+/// Ends the session the request authenticates with, and the caller's session in the
+/// `asc_auth_key` cookie, and clears that cookie (as upstream). With an API key or Basic
+/// credentials there is no session to end; the answer is the same. 401 without a credential.
+pub async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let cat = state.catalog();
+    let mut hashes = vec![session_hash(&headers), cookie_session_hash(&headers)];
+    hashes.dedup();
+    for hash in hashes.into_iter().flatten() {
+        if cat
+            .session(&hash)
+            .await?
+            .is_some_and(|s| s.user_id == caller.user.id)
+        {
+            cat.delete_session(&hash).await?;
+        }
+    }
+    tracing::info!(user = %caller.user.id, "logged out");
+    let mut res = Envelope::empty().into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static(
+            "asc_auth_key=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; \
+             Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+        ),
+    );
     Ok(res)
 }
 

@@ -55,6 +55,10 @@ pub fn router(state: AppState) -> Router {
             "/api/2.0/authentication",
             post(authentication::login).get(authentication::is_authenticated),
         )
+        .route(
+            "/api/2.0/authentication/logout",
+            post(authentication::logout),
+        )
         .route("/api/2.0/keys", get(keys::list).post(keys::create))
         .route("/api/2.0/keys/permissions", get(keys::permissions))
         .route("/api/2.0/keys/@self", get(keys::current))
@@ -65,6 +69,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/2.0/people", post(people::create))
         .route("/api/2.0/people/active", post(people::create))
         .route("/api/2.0/people/@self", get(people::me))
+        .route(
+            "/api/2.0/people/{user_id}",
+            axum::routing::delete(people::remove),
+        )
+        .route(
+            "/api/2.0/people/{user_id}/password",
+            put(people::set_password),
+        )
         .route(
             "/api/2.0/files/rooms",
             get(files::rooms).post(files::create_room),

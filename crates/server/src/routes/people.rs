@@ -1,17 +1,21 @@
-//! People: adding members (`POST /api/2.0/people`, `/people/active`) and reading oneself
-//! (`GET /api/2.0/people/@self`). Only the Owner and DocSpace admins add members; only the
-//! Owner adds DocSpace admins.
+//! People: adding members (`POST /api/2.0/people`, `/people/active`), reading oneself
+//! (`GET /api/2.0/people/@self`), changing a password (`PUT /people/{userid}/password`) and
+//! removing a member (`DELETE /people/{userid}`). Only the Owner and DocSpace admins add,
+//! remove or set the password of others; only the Owner does so for DocSpace admins; nobody
+//! removes the Owner. A password change ends the member's other sessions; a removal ends all
+//! their sessions and deletes their API keys.
 
 use axum::extract::State;
+use axum::http::HeaderMap;
 use chrono::Utc;
 use dsbackup_api_types::enums::EmployeeType;
-use dsbackup_api_types::people::{EmployeeFullDto, MemberRequest};
+use dsbackup_api_types::people::{EmployeeFullDto, MemberRequest, PasswordRequest};
 use dsbackup_core::perm::{self, Scope};
 use dsbackup_core::{Role, User, secret, validate};
 use uuid::Uuid;
 
-use crate::auth::Caller;
-use crate::extract::ApiJson;
+use crate::auth::{Caller, session_hash};
+use crate::extract::{ApiJson, ApiPath};
 use crate::present;
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope};
@@ -42,9 +46,7 @@ pub async fn create(
     let password = validate::password(req.password.as_deref())?;
     let first_name = validate::person_name(req.first_name.as_deref(), "firstName")?;
     let last_name = validate::person_name(req.last_name.as_deref(), "lastName")?;
-    let password_hash = tokio::task::spawn_blocking(move || secret::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))??;
+    let password_hash = hash(password).await?;
     let user = User {
         id: Uuid::new_v4(),
         portal_id: caller.portal.id,
@@ -57,6 +59,80 @@ pub async fn create(
     };
     state.catalog().create_user(user.clone()).await?;
     tracing::info!(user = %user.id, role = role.as_str(), "member added");
+    Ok(Envelope::of(present::employee_full(&user)))
+}
+
+async fn hash(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || secret::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("hashing task: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// The member `id` of the caller's portal whom the caller may manage (`self_scope` when it is
+/// the caller themself and `allow_self`). 404 for a member of no portal or another one, 403
+/// when the role or the key's scopes do not allow it.
+async fn managed(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    allow_self: bool,
+) -> Result<User, ApiError> {
+    if allow_self && id == caller.user.id {
+        caller.scope(Scope::write("accounts.self"))?;
+        return Ok(caller.user.clone());
+    }
+    caller.scope(Scope::write("accounts"))?;
+    let user = state
+        .catalog()
+        .user(id)
+        .await?
+        .filter(|u| u.portal_id == caller.portal.id)
+        .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
+    if !perm::may_manage_member(caller.user.role, user.role) {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(user)
+}
+
+/// Sets a member's password (the member themself, or an admin for a member they manage) and
+/// ends that member's sessions, except the one this request came through.
+pub async fn set_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<PasswordRequest>,
+) -> Result<Envelope<EmployeeFullDto>, ApiError> {
+    let user = managed(&state, &caller, id, true).await?;
+    let password = validate::password(req.password.as_deref())?;
+    let password_hash = hash(password).await?;
+    let keep = session_hash(&headers).filter(|_| user.id == caller.user.id);
+    if !state
+        .catalog()
+        .set_password(user.id, &password_hash, keep.as_deref())
+        .await?
+    {
+        return Err(ApiError::NotFound("User not found".into()));
+    }
+    tracing::info!(user = %user.id, by = %caller.user.id, "password changed; other sessions ended");
+    Ok(Envelope::of(present::employee_full(&User {
+        password_hash,
+        ..user
+    })))
+}
+
+/// Removes a member with their sessions and API keys; answers the removed member.
+pub async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Envelope<EmployeeFullDto>, ApiError> {
+    let user = managed(&state, &caller, id, false).await?;
+    if !state.catalog().delete_user(user.id).await? {
+        return Err(ApiError::NotFound("User not found".into()));
+    }
+    tracing::info!(user = %user.id, by = %caller.user.id, "member removed with their sessions and keys");
     Ok(Envelope::of(present::employee_full(&user)))
 }
 

@@ -14,6 +14,7 @@ use tokio::io::AsyncWriteExt;
 use super::backup::progress_dto;
 use crate::auth::{Caller, request_portal};
 use crate::backup::jobs::JobKey;
+use crate::datadir;
 use crate::extract::{ApiJson, QueryMap};
 use crate::restore::{self, RestoreRequest};
 use crate::state::AppState;
@@ -221,15 +222,22 @@ pub async fn upload(
                 "extension {ext} is not a backup archive"
             )));
         }
-        tokio::fs::create_dir_all(state.backup_tmp())
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tokio::fs::write(&path, b"")
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        tokio::fs::write(&total_path, total.to_string())
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        // The archive holds the catalog (password and key hashes): owner-only, whatever the
+        // umask.
+        let tmp = state.backup_tmp();
+        let (path, total_path) = (path.clone(), total_path.clone());
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            datadir::create_private_dir(&tmp)?;
+            datadir::private_file()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)?;
+            datadir::write_private_atomic(&total_path, total.to_string().as_bytes())
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
         return Ok(answer(true, "", false));
     }
     let total: u64 = tokio::fs::read_to_string(&total_path)

@@ -2,6 +2,7 @@
 //! retention (`retention.rs`). A schedule is never deleted or disabled by a failure: each
 //! failure is recorded (`lastError`, `lastErrorTime`), notified, and retried.
 
+pub mod leftovers;
 pub mod retention;
 pub mod scheduler;
 

@@ -8,18 +8,18 @@
 //!   once: each pass notes one more check, and the record is marked removed only once it was
 //!   missed on `missing_archive_checks` checks spanning `missing_archive_secs`, or when the
 //!   caller asks to forget missing archives. An archive that is found again clears the note.
-//! - Leftovers of dead jobs go: partial archives (`.partial-*`, `pending-*`) older than an hour
-//!   in the DataStore and Documents areas and in the directories backups were written to, and
-//!   restore uploads older than seven days.
+//! - Leftovers of dead jobs go (see `leftovers.rs`): partial files older than an hour in the
+//!   DataStore and Documents areas and in the directories backups were written to, staging
+//!   directories of restores that are not running, and restore uploads older than seven days.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use dsbackup_core::{BackupRecord, CoreResult, DUMP_TENANT, MissingArchive, PortalId};
 use serde::Serialize;
 
+use super::leftovers;
 use crate::backup::target;
 use crate::state::AppState;
 
@@ -74,32 +74,6 @@ pub struct Plan {
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.backups.is_empty() && self.leftovers.is_empty()
-    }
-}
-
-fn older_than(path: &Path, secs: u64) -> bool {
-    std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age.as_secs() >= secs)
-}
-
-fn leftovers_in(dir: &Path, out: &mut Vec<Leftover>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if (name.starts_with(".partial-") || name.starts_with("pending-"))
-            && e.path().is_file()
-            && older_than(&e.path(), 3600)
-        {
-            out.push(Leftover {
-                path: e.path(),
-                reason: "a partial archive of a job that did not finish".into(),
-            });
-        }
     }
 }
 
@@ -226,13 +200,14 @@ pub async fn plan(
         }
     }
     for d in &dirs {
-        leftovers_in(d, &mut plan.leftovers);
+        leftovers::partials_in(d, leftovers::PARTIAL_AGE_SECS, &mut plan.leftovers);
     }
+    leftovers::staging(state, &mut plan.leftovers).await?;
     if tenants.is_none()
         && let Ok(rd) = std::fs::read_dir(state.backup_tmp())
     {
         for e in rd.flatten() {
-            if older_than(&e.path(), 7 * 86_400) {
+            if leftovers::older_than(&e.path(), 7 * 86_400) {
                 plan.leftovers.push(Leftover {
                     path: e.path(),
                     reason: "a restore upload older than 7 days".into(),
@@ -308,7 +283,7 @@ pub async fn execute(state: &AppState, plan: &Plan) {
         }
     }
     for l in &plan.leftovers {
-        match std::fs::remove_file(&l.path) {
+        match leftovers::remove(&l.path) {
             Ok(()) => {
                 tracing::info!(path = %l.path.display(), reason = %l.reason, "retention removed a leftover")
             }
