@@ -176,7 +176,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     match cli.command {
-        Command::Serve { config } => rt.block_on(serve(config)),
+        Command::Serve { config } => {
+            let served = rt.block_on(serve(config));
+            // Work still running on blocking threads (a job that did not stop in time) must not
+            // hold the process: crash recovery resolves it at the next start.
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            served
+        }
         Command::Backup { remote, command } => rt.block_on(backup_cmd::run(remote, command)),
         Command::Restore {
             remote,

@@ -84,6 +84,9 @@ pub struct OwnerPreset {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The address clients reach this server at (`https://backup.example.com`), for links
+    /// made outside a request (scheduled backups); empty means `http://` + the bound address.
+    pub public_url: String,
     pub data_dir: PathBuf,
     pub mode: Mode,
     pub registration: Registration,
@@ -135,6 +138,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8092)),
+            public_url: String::new(),
             data_dir: PathBuf::from("data"),
             mode: Mode::Standalone,
             registration: Registration::Closed,
@@ -220,6 +224,7 @@ impl Config {
         match name {
             "DSBACKUP_LISTEN" => self.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
             "DSBACKUP_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "DSBACKUP_PUBLIC_URL" => self.public_url = value,
             "DSBACKUP_MODE" => {
                 self.mode = serde_json::from_str(&enum_of(&value))
                     .map_err(|_| bad("expected standalone or saas".into()))?
@@ -297,6 +302,12 @@ impl Config {
         if self.missing_archive_checks == 0 {
             return Err(ConfigError::Invalid(
                 "missing_archive_checks must be at least 1".into(),
+            ));
+        }
+        let url = &self.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(
+                "public_url must start with http:// or https://".into(),
             ));
         }
         if !(1..=19).contains(&self.zstd_level) {

@@ -94,6 +94,9 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
+        if let Ok(bound) = listener.local_addr() {
+            state.set_bound(bound);
+        }
         Ok(Self {
             listener,
             state,
@@ -120,6 +123,7 @@ impl Server {
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let scheduler = tokio::spawn(schedule::scheduler::run(state.clone(), stop_rx));
+        let state_for_jobs = state.clone();
         let app = routes::router(state);
         let served = axum::serve(
             listener,
@@ -131,9 +135,28 @@ impl Server {
         })
         .await;
         let _ = scheduler.await;
+        interrupt_jobs(&state_for_jobs).await;
         // The data directory stays locked until the server has stopped.
         drop(lock);
         served
+    }
+}
+
+/// On shutdown: asks every running job to stop and waits a few seconds for them to wind down.
+/// Whatever is still running then is left to crash recovery at the next start (partial
+/// archives are never committed; a restore is resolved from its journal).
+async fn interrupt_jobs(state: &AppState) {
+    let jobs = state.jobs().interrupt_all();
+    if jobs.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        jobs = jobs.len(),
+        "shutting down: interrupting running jobs"
+    );
+    let deadline = Instant::now() + std::time::Duration::from_secs(3);
+    while Instant::now() < deadline && jobs.iter().any(|j| !j.snapshot().is_completed()) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

@@ -24,6 +24,8 @@ struct Inner {
     logins: LoginGuard,
     jobs: Jobs,
     instance_key: Vec<u8>,
+    /// The address the listener is bound to, once it is.
+    bound: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl AppState {
@@ -42,12 +44,34 @@ impl AppState {
                 logins,
                 jobs: Jobs::default(),
                 instance_key,
+                bound: std::sync::OnceLock::new(),
             }),
         }
     }
 
     pub fn jobs(&self) -> &Jobs {
         &self.inner.jobs
+    }
+
+    /// Records the address the listener is bound to (port 0 resolved).
+    pub fn set_bound(&self, addr: std::net::SocketAddr) {
+        let _ = self.inner.bound.set(addr);
+    }
+
+    /// Where clients reach this server, for links made outside a request: `public_url`, else
+    /// `http://` and the bound address.
+    pub fn public_url(&self) -> String {
+        let configured = self.inner.config.public_url.trim_end_matches('/');
+        if !configured.is_empty() {
+            return configured.to_string();
+        }
+        let addr = self
+            .inner
+            .bound
+            .get()
+            .copied()
+            .unwrap_or(self.inner.config.listen);
+        format!("http://{addr}")
     }
 
     pub fn instance_key(&self) -> &[u8] {

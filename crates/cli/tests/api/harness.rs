@@ -159,6 +159,24 @@ impl TestServer {
         }
     }
 
+    /// Sends SIGTERM, as a service manager stops a service, and waits up to `within` for the
+    /// process to exit; returns how long it took, or `None` if it still runs (then killed).
+    pub fn terminate(&mut self, within: Duration) -> Option<Duration> {
+        let started = std::time::Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        while started.elapsed() < within {
+            if self.child.try_wait().unwrap().is_some() {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+        None
+    }
+
     /// The server process's peak resident memory (VmHWM), in bytes.
     pub fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();

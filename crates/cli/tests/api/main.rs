@@ -16,3 +16,5 @@ mod portal;
 mod restore;
 mod rooms;
 mod schedule;
+mod service;
+mod trust;

@@ -158,9 +158,10 @@ impl Job {
     }
 
     /// Fails the job with a message for the client (no-op once canceled).
+    /// Ends the job as failed, unless it already ended (a canceled job stays canceled).
     pub fn fail(&self, message: String) {
         let mut s = self.lock();
-        if !self.is_canceled() {
+        if !s.is_completed() {
             s.status = JobStatus::Failed;
             s.error = message;
         }
@@ -227,6 +228,21 @@ impl Jobs {
             }
         }
         !keys.is_empty()
+    }
+
+    /// Asks every running job to stop (the server is shutting down): backups drop their partial
+    /// archive, restores that are still staging undo it. Returns the jobs asked.
+    pub fn interrupt_all(&self) -> Vec<Arc<Job>> {
+        let running: Vec<Arc<Job>> = self
+            .slots()
+            .values()
+            .filter(|j| !j.snapshot().is_completed())
+            .cloned()
+            .collect();
+        for j in &running {
+            j.cancel.store(true, Ordering::Relaxed);
+        }
+        running
     }
 
     /// Whether any job is running (not finished) for `key`.

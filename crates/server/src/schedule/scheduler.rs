@@ -106,7 +106,7 @@ async fn run_one(state: &AppState, s: &Schedule, portal: Portal) -> dsbackup_cor
         params: s.storage_params.clone(),
         dump: s.tenant_id == DUMP_TENANT,
         scheduled: true,
-        base_url: format!("http://{}", state.config().listen),
+        base_url: state.public_url(),
     };
     match backup::start(state, &caller, req).await {
         Ok(snapshot) => {
