@@ -4,6 +4,7 @@
 //! Nothing here knows about HTTP or SQL. The server maps [`CoreError`] to the DocSpace error
 //! envelope; catalog backends implement [`Catalog`].
 
+pub mod actor;
 pub mod catalog;
 pub mod error;
 pub mod model;
@@ -14,6 +15,7 @@ pub mod storage;
 pub mod validate;
 
 pub use catalog::Catalog;
+pub use actor::Actor;
 pub use error::{CoreError, CoreResult};
 pub use model::*;
 pub use storage::{ObjectWriter, Storage};

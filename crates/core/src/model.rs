@@ -211,6 +211,18 @@ pub enum StorageKind {
 }
 
 impl StorageKind {
+    /// The name DocSpace gives the storage type in messages (its `Thridparty` spelling too).
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageKind::Documents => "Documents",
+            StorageKind::ThirdPartyDocuments => "ThridpartyDocuments",
+            StorageKind::CustomCloud => "CustomCloud",
+            StorageKind::Local => "Local",
+            StorageKind::DataStore => "DataStore",
+            StorageKind::ThirdPartyConsumer => "ThirdPartyConsumer",
+        }
+    }
+
     /// From the stored integer.
     pub fn from_i64(v: i64) -> Option<Self> {
         use StorageKind::*;

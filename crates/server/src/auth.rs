@@ -15,9 +15,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use base64::Engine;
 use chrono::Utc;
-use dsbackup_core::perm::{self, Scope};
 use dsbackup_core::secret;
-use dsbackup_core::{ApiKey, CoreError, CoreResult, Portal, PortalStatus, User};
+use dsbackup_core::{Actor, ApiKey, CoreError, CoreResult, Portal, PortalStatus, User};
 
 use crate::ratelimit::{Blocked, ClientAddress};
 use crate::state::AppState;
@@ -143,30 +142,14 @@ pub async fn request_portal(state: &AppState, headers: &HeaderMap) -> CoreResult
     Ok(portals.into_iter().find(|p| p.alias == "default"))
 }
 
-/// An authenticated caller.
+/// An authenticated caller: the service's [`Actor`], taken from the request.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub portal: Portal,
-    pub user: User,
-    /// The API key used, when the request carried one.
-    pub key: Option<ApiKey>,
-}
+pub struct Caller(pub Actor);
 
-impl Caller {
-    /// Passes when the caller's key (if any) carries `scope`; 403 otherwise.
-    pub fn scope(&self, scope: Scope) -> Result<(), ApiError> {
-        match &self.key {
-            Some(k) if !perm::key_allows(&k.permissions, scope) => Err(ApiError::Forbidden),
-            _ => Ok(()),
-        }
-    }
-
-    /// Passes for the Owner and DocSpace admins whose key carries `scope`; 403 otherwise.
-    pub fn admin(&self, scope: Scope) -> Result<(), ApiError> {
-        if !perm::is_portal_admin(self.user.role) {
-            return Err(ApiError::Forbidden);
-        }
-        self.scope(scope)
+impl std::ops::Deref for Caller {
+    type Target = Actor;
+    fn deref(&self) -> &Actor {
+        &self.0
     }
 }
 
@@ -341,7 +324,7 @@ async fn resolve(
             return Err(ApiError::NotFound("Portal not found".into()).into());
         }
     }
-    Ok(Caller { portal, user, key })
+    Ok(Caller(Actor { portal, user, key }))
 }
 
 impl FromRequestParts<AppState> for Caller {

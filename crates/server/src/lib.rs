@@ -5,19 +5,11 @@
 //! shutdown future completes, finishing requests in flight.
 
 pub mod auth;
-pub mod backup;
-pub mod bootstrap;
-pub mod config;
-pub mod datadir;
 pub mod extract;
-pub mod fault;
-pub mod notify;
-pub mod portals;
 pub mod present;
+pub mod present_backup;
 pub mod ratelimit;
-pub mod restore;
 pub mod routes;
-pub mod schedule;
 pub mod state;
 pub mod wire;
 
@@ -29,7 +21,8 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
-pub use config::Config;
+pub use dsbackup_service::{Config, Service, config};
+use dsbackup_service::{bootstrap, datadir, restore, schedule};
 pub use state::AppState;
 
 /// Why the server could not start.
@@ -83,23 +76,23 @@ impl Server {
             .map_err(StartError::Catalog)?;
         let addr = config.listen;
         let key = bootstrap::instance_key(&config.data_dir).map_err(StartError::InstanceKey)?;
-        let state = AppState::new(config, catalog, key);
-        restore::swap::recover(&state)
+        let service = Service::new(config, catalog, key);
+        restore::swap::recover(&service)
             .await
             .map_err(StartError::Bootstrap)?;
-        schedule::leftovers::sweep_at_start(&state).await;
-        bootstrap::run(&state)
+        schedule::leftovers::sweep_at_start(&service).await;
+        bootstrap::run(&service)
             .await
             .map_err(StartError::Bootstrap)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         if let Ok(bound) = listener.local_addr() {
-            state.set_bound(bound);
+            service.set_bound(bound);
         }
         Ok(Self {
             listener,
-            state,
+            state: AppState::new(service),
             lock,
         })
     }
@@ -122,8 +115,11 @@ impl Server {
             lock,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let scheduler = tokio::spawn(schedule::scheduler::run(state.clone(), stop_rx));
-        let state_for_jobs = state.clone();
+        let scheduler = tokio::spawn(schedule::scheduler::run(
+            state.service().clone(),
+            stop_rx,
+        ));
+        let service = state.service().clone();
         let app = routes::router(state);
         let served = axum::serve(
             listener,
@@ -135,28 +131,12 @@ impl Server {
         })
         .await;
         let _ = scheduler.await;
-        interrupt_jobs(&state_for_jobs).await;
+        service
+            .interrupt_jobs(std::time::Duration::from_secs(3))
+            .await;
         // The data directory stays locked until the server has stopped.
         drop(lock);
         served
-    }
-}
-
-/// On shutdown: asks every running job to stop and waits a few seconds for them to wind down.
-/// Whatever is still running then is left to crash recovery at the next start (partial
-/// archives are never committed; a restore is resolved from its journal).
-async fn interrupt_jobs(state: &AppState) {
-    let jobs = state.jobs().interrupt_all();
-    if jobs.is_empty() {
-        return;
-    }
-    tracing::warn!(
-        jobs = jobs.len(),
-        "shutting down: interrupting running jobs"
-    );
-    let deadline = Instant::now() + std::time::Duration::from_secs(3);
-    while Instant::now() < deadline && jobs.iter().any(|j| !j.snapshot().is_completed()) {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

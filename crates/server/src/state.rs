@@ -1,13 +1,12 @@
-//! Shared server state: configuration, the catalog, the documents area, the rate limiter and
-//! the failed sign-ins.
+//! Shared server state: the service core, plus what only the HTTP front end needs (the rate
+//! limiter and the failed sign-ins).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use dsbackup_core::{Catalog, PortalId};
+use dsbackup_service::backup::jobs::Jobs;
+use dsbackup_service::{Config, Service};
 
-use crate::backup::jobs::Jobs;
-use crate::config::Config;
 use crate::ratelimit::{LoginGuard, RateLimiter};
 
 /// Cheap to clone; handed to every handler.
@@ -18,19 +17,14 @@ pub struct AppState {
 
 #[derive(Debug)]
 struct Inner {
-    config: Config,
-    catalog: Arc<dyn Catalog>,
+    service: Service,
     limiter: RateLimiter,
     logins: LoginGuard,
-    jobs: Jobs,
-    instance_key: Vec<u8>,
-    /// The address the listener is bound to, once it is.
-    bound: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl AppState {
-    /// `instance_key` signs download links; it must stay the same across restarts.
-    pub fn new(config: Config, catalog: Arc<dyn Catalog>, instance_key: Vec<u8>) -> Self {
+    pub fn new(service: Service) -> Self {
+        let config = service.config();
         let limiter = RateLimiter::new(config.rate_limit_per_minute);
         let logins = LoginGuard::new(
             config.login_attempts,
@@ -38,57 +32,32 @@ impl AppState {
         );
         Self {
             inner: Arc::new(Inner {
-                config,
-                catalog,
+                service,
                 limiter,
                 logins,
-                jobs: Jobs::default(),
-                instance_key,
-                bound: std::sync::OnceLock::new(),
             }),
         }
     }
 
-    pub fn jobs(&self) -> &Jobs {
-        &self.inner.jobs
-    }
-
-    /// Records the address the listener is bound to (port 0 resolved).
-    pub fn set_bound(&self, addr: std::net::SocketAddr) {
-        let _ = self.inner.bound.set(addr);
-    }
-
-    /// Where clients reach this server, for links made outside a request: `public_url`, else
-    /// `http://` and the bound address.
-    pub fn public_url(&self) -> String {
-        let configured = self.inner.config.public_url.trim_end_matches('/');
-        if !configured.is_empty() {
-            return configured.to_string();
-        }
-        let addr = self
-            .inner
-            .bound
-            .get()
-            .copied()
-            .unwrap_or(self.inner.config.listen);
-        format!("http://{addr}")
-    }
-
-    pub fn instance_key(&self) -> &[u8] {
-        &self.inner.instance_key
-    }
-
-    /// The temporary folder of backups (`GET /api/2.0/backup/backuptmp`).
-    pub fn backup_tmp(&self) -> PathBuf {
-        self.inner.config.data_dir.join("tmp").join("backup")
+    /// The service core every handler calls.
+    pub fn service(&self) -> &Service {
+        &self.inner.service
     }
 
     pub fn config(&self) -> &Config {
-        &self.inner.config
+        self.inner.service.config()
     }
 
     pub fn catalog(&self) -> &dyn Catalog {
-        self.inner.catalog.as_ref()
+        self.inner.service.catalog()
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        self.inner.service.jobs()
+    }
+
+    pub fn instance_key(&self) -> &[u8] {
+        self.inner.service.instance_key()
     }
 
     pub fn limiter(&self) -> &RateLimiter {
@@ -100,24 +69,13 @@ impl AppState {
         &self.inner.logins
     }
 
-    /// The directory that holds everything of one portal.
-    pub fn portal_dir(&self, portal: PortalId) -> PathBuf {
-        self.inner
-            .config
-            .data_dir
-            .join("portals")
-            .join(portal.to_string())
-    }
-
-    /// The portal's documents area: one directory per folder id, files stored by id.
-    pub fn folder_dir(&self, portal: PortalId, folder: i64) -> PathBuf {
-        self.portal_dir(portal)
-            .join("documents")
-            .join(folder.to_string())
+    /// The portal's documents area for a folder.
+    pub fn folder_dir(&self, portal: PortalId, folder: i64) -> std::path::PathBuf {
+        self.inner.service.folder_dir(portal, folder)
     }
 
     /// Where a file's bytes live.
-    pub fn file_path(&self, portal: PortalId, folder: i64, file: i64) -> PathBuf {
-        self.folder_dir(portal, folder).join(file.to_string())
+    pub fn file_path(&self, portal: PortalId, folder: i64, file: i64) -> std::path::PathBuf {
+        self.inner.service.file_path(portal, folder, file)
     }
 }

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dsbackup_api_types::{ErrorEnvelope, Link, SuccessEnvelope};
 use dsbackup_core::CoreError;
+use dsbackup_service::ServiceError;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -114,6 +115,20 @@ impl From<CoreError> for ApiError {
             CoreError::Conflict(m) => ApiError::Conflict(m),
             CoreError::PaymentRequired(m) => ApiError::PaymentRequired(m),
             CoreError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid(m) | ServiceError::Busy(m) => ApiError::BadRequest(m),
+            ServiceError::Forbidden => ApiError::Forbidden,
+            ServiceError::Denied(m) => ApiError::Denied(m),
+            ServiceError::NotFound(m) => ApiError::NotFound(m),
+            ServiceError::Conflict(m) => ApiError::Conflict(m),
+            ServiceError::PaymentRequired(m) => ApiError::PaymentRequired(m),
+            internal @ ServiceError::Internal { .. } => ApiError::Internal(internal.chain()),
         }
     }
 }

@@ -18,10 +18,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::backup::jobs::{JobStatus, Snapshot};
-use crate::backup::{self, StartRequest, link, target};
+use dsbackup_service::backup::jobs::{JobStatus, Snapshot};
+use dsbackup_service::backup::{self, StartRequest, link, target};
 use crate::extract::{ApiPath, MaybeJson, QueryMap};
 use crate::state::AppState;
+use crate::present_backup::{storage_kind, storage_type};
 use crate::wire::{ApiError, Envelope, base_url};
 
 const READ: Scope = Scope::read("backup");
@@ -56,7 +57,7 @@ pub fn progress_dto(s: &Snapshot) -> BackupProgressDto {
 fn dump_query(state: &AppState, caller: &Caller, q: &QueryMap) -> Result<bool, ApiError> {
     let dump = q.bool("Dump")?.unwrap_or(false);
     if dump {
-        backup::demand_dump(state, caller)?;
+        backup::demand_dump(state.service(), caller)?;
     }
     Ok(dump)
 }
@@ -75,10 +76,10 @@ pub async fn start(
         dump: None,
     });
     let snapshot = backup::start(
-        &state,
+        state.service(),
         &caller,
         StartRequest {
-            storage: req.storage_type.unwrap_or(BackupStorageType::Documents),
+            storage: storage_kind(req.storage_type.unwrap_or(BackupStorageType::Documents)),
             params: storage_params(req.storage_params.as_deref()),
             dump: req.dump.unwrap_or(false),
             scheduled: false,
@@ -134,7 +135,7 @@ pub async fn history(
         .live_backups(tenant_of(&caller, dump))
         .await?
     {
-        if !target::archive_exists(&state, &r).await? {
+        if !target::archive_exists(state.service(), &r).await? {
             tracing::warn!(
                 backup = %r.id,
                 checks = r.missing.map_or(0, |m| m.checks),
@@ -144,8 +145,7 @@ pub async fn history(
         out.push(BackupHistoryRecordDto {
             id: r.id,
             file_name: r.name.clone(),
-            storage_type: BackupStorageType::from_value(r.storage as i64)
-                .unwrap_or(BackupStorageType::Documents),
+            storage_type: storage_type(r.storage),
             created_on: r.created_on,
             expires_on: r
                 .expires_on
@@ -156,11 +156,6 @@ pub async fn history(
 }
 
 /// Marks a record removed, then deletes its archive (SERVER.md §3).
-async fn remove(state: &AppState, r: &dsbackup_core::BackupRecord) -> Result<(), ApiError> {
-    state.catalog().mark_backup_removed(r.id).await?;
-    target::delete_archive(state, r).await
-}
-
 /// `DELETE deletebackup/{id}`: `true`, also for another portal's record (left alone).
 pub async fn delete(
     State(state): State<AppState>,
@@ -174,11 +169,11 @@ pub async fn delete(
         .await?
         .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
     if r.tenant_id == DUMP_TENANT {
-        backup::demand_dump(&state, &caller)?;
+        backup::demand_dump(state.service(), &caller)?;
     } else if r.tenant_id != caller.portal.id {
         return Ok(Envelope::of(true));
     }
-    remove(&state, &r).await?;
+    backup::remove(state.service(), &r).await?;
     Ok(Envelope::of(true))
 }
 
@@ -195,7 +190,7 @@ pub async fn delete_history(
         .live_backups(tenant_of(&caller, dump))
         .await?
     {
-        if let Err(e) = remove(&state, &r).await {
+        if let Err(e) = backup::remove(state.service(), &r).await {
             tracing::warn!(backup = %r.id, error = %e, "deleting a backup failed");
         }
     }
@@ -273,7 +268,7 @@ pub async fn tmp(
 ) -> Result<Envelope<Value>, ApiError> {
     caller.admin(READ)?;
     Ok(Envelope::of(Value::String(
-        state.backup_tmp().display().to_string(),
+        state.service().backup_tmp().display().to_string(),
     )))
 }
 
@@ -301,7 +296,7 @@ pub async fn download(
         .await?
         .filter(|r| !r.removed && r.storage == StorageKind::DataStore)
         .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
-    let path = target::archive_path(&state, &r)
+    let path = target::archive_path(state.service(), &r)
         .await?
         .ok_or_else(ApiError::not_found)?;
     let file = tokio::fs::File::open(&path)

@@ -19,7 +19,7 @@ fn may_manage(caller: &Caller) -> Result<(), ApiError> {
     if !perm::may_own_keys(caller.user.role) {
         return Err(ApiError::Forbidden);
     }
-    caller.scope(Scope::FULL)
+    Ok(caller.scope(Scope::FULL)?)
 }
 
 fn check_permissions(p: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {

@@ -8,9 +8,9 @@ use dsbackup_api_types::portal::{RegisterRequest, RegisterResponse, RegisteredTe
 use dsbackup_core::{Role, secret, validate};
 
 use crate::auth::Caller;
-use crate::config::Registration;
+use dsbackup_service::config::Registration;
 use crate::extract::ApiJson;
-use crate::portals::{self, NewOwner};
+use dsbackup_service::portals::{self, NewOwner};
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope};
 
@@ -59,7 +59,7 @@ pub async fn register(
         return Err(ApiError::BadRequest("Incorrect language".into()));
     }
     let time_zone = req.time_zone.unwrap_or_else(|| "UTC".into());
-    let (portal, owner) = portals::create(&state, alias, owner, language, time_zone).await?;
+    let (portal, owner) = portals::create(state.service(), alias, owner, language, time_zone).await?;
     let domain = if state.config().base_domain.is_empty() {
         headers
             .get(header::HOST)
@@ -88,6 +88,6 @@ pub async fn delete_immediately(
         return Err(ApiError::Forbidden);
     }
     caller.scope(dsbackup_core::perm::Scope::FULL)?;
-    portals::delete(&state, &caller.portal).await?;
+    portals::delete(state.service(), &caller.portal).await?;
     Ok(Envelope::empty())
 }

@@ -13,11 +13,12 @@ use tokio::io::AsyncWriteExt;
 
 use super::backup::progress_dto;
 use crate::auth::{Caller, request_portal};
-use crate::backup::jobs::JobKey;
-use crate::datadir;
+use dsbackup_service::backup::jobs::JobKey;
+use dsbackup_service::datadir;
 use crate::extract::{ApiJson, QueryMap};
-use crate::restore::{self, RestoreRequest};
+use dsbackup_service::restore::{self, RestoreRequest};
 use crate::state::AppState;
+use crate::present_backup::storage_kind;
 use crate::wire::{ApiError, Envelope};
 
 /// `BackupRestoreDto`.
@@ -39,11 +40,11 @@ pub async fn start(
 ) -> Result<Envelope<BackupProgressDto>, ApiError> {
     caller.admin(Scope::write("backup"))?;
     let snapshot = restore::start(
-        &state,
+        state.service(),
         &caller,
         RestoreRequest {
             backup_id: body.backup_id,
-            storage: body.storage_type.unwrap_or(BackupStorageType::Documents),
+            storage: storage_kind(body.storage_type.unwrap_or(BackupStorageType::Documents)),
             params: storage_params(body.storage_params.as_deref()),
             notify: body.notify.unwrap_or(false),
             dump: body.dump.unwrap_or(false),
@@ -202,7 +203,7 @@ pub async fn upload(
     req: axum::extract::Request,
 ) -> Result<Json<UploadAnswer>, ApiError> {
     caller.admin(Scope::write("backup"))?;
-    let path = restore::upload_path(&state, caller.portal.id);
+    let path = restore::upload_path(state.service(), caller.portal.id);
     let total_path = path.with_extension("total");
     if q.bool("Init")?.unwrap_or(false) {
         let total: u64 = q
@@ -224,7 +225,7 @@ pub async fn upload(
         }
         // The archive holds the catalog (password and key hashes): owner-only, whatever the
         // umask.
-        let tmp = state.backup_tmp();
+        let tmp = state.service().backup_tmp();
         let (path, total_path) = (path.clone(), total_path.clone());
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             datadir::create_private_dir(&tmp)?;

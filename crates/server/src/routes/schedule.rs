@@ -7,16 +7,19 @@ use dsbackup_api_types::backup::{ScheduleDto, ScheduleRequest};
 use dsbackup_core::perm::Scope;
 use dsbackup_core::{DUMP_TENANT, PortalId};
 
+use dsbackup_service::backup::demand_dump;
+use dsbackup_service::schedule::{self, retention};
+
 use crate::auth::Caller;
 use crate::extract::{ApiJson, QueryMap};
-use crate::schedule::{self, retention};
+use crate::present_backup;
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope};
 
 fn dump_query(state: &AppState, caller: &Caller, q: &QueryMap) -> Result<bool, ApiError> {
     let dump = q.bool("Dump")?.unwrap_or(false);
     if dump {
-        crate::backup::demand_dump(state, caller)?;
+        demand_dump(state.service(), caller)?;
     }
     Ok(dump)
 }
@@ -28,7 +31,7 @@ pub async fn create(
     ApiJson(req): ApiJson<ScheduleRequest>,
 ) -> Result<Envelope<bool>, ApiError> {
     caller.admin(Scope::write("backup"))?;
-    schedule::create(&state, &caller, req).await?;
+    schedule::create(state.service(), &caller, present_backup::schedule_spec(req)?).await?;
     Ok(Envelope::of(true))
 }
 
@@ -45,7 +48,7 @@ pub async fn get(
         .schedule(schedule::tenant(&caller, dump))
         .await?;
     Ok(Envelope(s.map(|s| {
-        schedule::present(&state, &s, &caller.portal.time_zone)
+        present_backup::schedule(state.service(), &s, &caller.portal.time_zone)
     })))
 }
 
@@ -82,12 +85,12 @@ pub async fn prune(
         Scope::write("backup")
     })?;
     let mut tenants: Vec<PortalId> = vec![caller.portal.id];
-    if crate::backup::demand_dump(&state, &caller).is_ok() {
+    if demand_dump(state.service(), &caller).is_ok() {
         tenants.push(DUMP_TENANT);
     }
-    let plan = retention::plan(&state, Utc::now(), Some(&tenants), opts).await?;
+    let plan = retention::plan(state.service(), Utc::now(), Some(&tenants), opts).await?;
     if !dry {
-        retention::execute(&state, &plan).await;
+        retention::execute(state.service(), &plan).await;
     }
     Ok(Envelope::of(plan))
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use dsbackup_core::{CoreError, CoreResult, Portal};
 use serde::Serialize;
 
-use crate::state::AppState;
+use crate::Service;
 
 /// One JSON document per line. A row that fails to serialise fails the backup: an archive
 /// never silently lacks a row.
@@ -26,7 +26,7 @@ pub fn jsonl<T: Serialize>(rows: &[T]) -> CoreResult<Vec<u8>> {
 ///
 /// Fails when the catalog cannot be read or a row cannot be serialised.
 pub async fn portal_rows(
-    state: &AppState,
+    state: &Service,
     portal: &Portal,
     prefix: &str,
     skip_files: &HashSet<i64>,

@@ -56,6 +56,18 @@ pub struct SourceConfig {
     pub path: PathBuf,
 }
 
+/// `true` or `false`, in any case.
+fn parse_bool(v: &str) -> Option<bool> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if v.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// A string that never prints.
 #[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -234,7 +246,7 @@ impl Config {
                     .map_err(|_| bad("expected closed, secret or open".into()))?
             }
             "DSBACKUP_BOOTSTRAP" => {
-                self.bootstrap = dsbackup_api_types::query::parse_bool(&value)
+                self.bootstrap = parse_bool(&value)
                     .ok_or_else(|| bad("expected true or false".into()))?
             }
             "DSBACKUP_ADMIN_SECRET" => self.admin_secret = Secret(value),

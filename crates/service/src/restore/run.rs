@@ -18,7 +18,7 @@ use super::contents::{self, Live};
 use super::place::{PortalTarget, Stager};
 use super::swap::{self, Journal, PortalSwaps, Swap};
 use crate::backup::jobs::Job;
-use crate::state::AppState;
+use crate::Service;
 
 /// A validated restore, ready to run.
 #[derive(Debug)]
@@ -38,7 +38,7 @@ pub struct Spec {
 }
 
 /// Runs the restore to its end; never leaves a portal Restoring.
-pub async fn run(state: AppState, spec: Spec) {
+pub async fn run(state: Service, spec: Spec) {
     let job = spec.job.clone();
     job.set_running();
     let portals = spec.portals.clone();
@@ -83,7 +83,7 @@ async fn blocking<T: Send + 'static>(
 
 /// saas: the archive must be one this portal made, decided from its bytes before any entry
 /// is read. Returns the hash the reader must then see.
-async fn authorise(state: &AppState, spec: &Spec) -> Result<Option<String>, String> {
+async fn authorise(state: &Service, spec: &Spec) -> Result<Option<String>, String> {
     let Some(tenant) = spec.saas_tenant else {
         return Ok(spec.expect_sha256.clone());
     };
@@ -114,7 +114,7 @@ async fn authorise(state: &AppState, spec: &Spec) -> Result<Option<String>, Stri
     Ok(Some(sha256))
 }
 
-fn targets(state: &AppState, spec: &Spec, staging: &Path) -> Vec<PortalTarget> {
+fn targets(state: &Service, spec: &Spec, staging: &Path) -> Vec<PortalTarget> {
     let job = spec.job.id;
     spec.portals
         .iter()
@@ -180,7 +180,7 @@ async fn stage(
 }
 
 /// What the server knows of a portal before its restore.
-async fn live(state: &AppState, portal: &Portal, caller: Uuid) -> Result<Live, CoreError> {
+async fn live(state: &Service, portal: &Portal, caller: Uuid) -> Result<Live, CoreError> {
     let cat = state.catalog();
     let owner = match portal.owner_id {
         Some(id) => cat.user(id).await?,
@@ -245,7 +245,7 @@ fn carry_backups(
 
 /// Checks the staged rows of every portal and prepares them for the catalog.
 async fn prepare(
-    state: &AppState,
+    state: &Service,
     spec: &Spec,
     stager: &mut Stager,
 ) -> Result<Vec<(i64, Live)>, String> {
@@ -283,7 +283,7 @@ async fn prepare(
     Ok(out)
 }
 
-fn journal(state: &AppState, spec: &Spec, stager: &Stager, staging: &Path) -> Journal {
+fn journal(state: &Service, spec: &Spec, stager: &Stager, staging: &Path) -> Journal {
     let job = spec.job.id;
     let mut journal = Journal {
         job,
@@ -318,7 +318,7 @@ fn journal(state: &AppState, spec: &Spec, stager: &Stager, staging: &Path) -> Jo
     journal
 }
 
-async fn execute(state: &AppState, spec: Spec) -> Result<String, String> {
+async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     let job = spec.job.clone();
     let staging = state
         .config()

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::leftovers;
 use crate::backup::target;
-use crate::state::AppState;
+use crate::Service;
 
 /// What happens to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,7 +78,7 @@ impl Plan {
 }
 
 /// What to do about a record whose archive this pass did not find.
-fn missing_action(state: &AppState, r: &BackupRecord, now: DateTime<Utc>, opts: Options) -> Action {
+fn missing_action(state: &Service, r: &BackupRecord, now: DateTime<Utc>, opts: Options) -> Action {
     let cfg = state.config();
     let seen = MissingArchive::observed(r.missing, now);
     let span = chrono::Duration::seconds(cfg.missing_archive_secs.min(i64::MAX as u64) as i64);
@@ -116,7 +116,7 @@ fn missing_action(state: &AppState, r: &BackupRecord, now: DateTime<Utc>, opts: 
 ///
 /// Fails when the catalog cannot be read.
 pub async fn plan(
-    state: &AppState,
+    state: &Service,
     now: DateTime<Utc>,
     tenants: Option<&[PortalId]>,
     opts: Options,
@@ -230,7 +230,7 @@ fn action(kind: ActionKind, r: &BackupRecord, reason: String) -> Action {
 }
 
 /// Notes or clears a missing observation; returns whether the step is done.
-async fn observe(state: &AppState, a: &Action) -> bool {
+async fn observe(state: &Service, a: &Action) -> bool {
     let cat = state.catalog();
     let result = match a.action {
         ActionKind::NoteMissing => cat.note_backup_missing(a.id, Utc::now()).await.map(|seen| {
@@ -254,7 +254,7 @@ async fn observe(state: &AppState, a: &Action) -> bool {
 
 /// Carries a plan out: archives first, then records; failures are logged and skipped. A
 /// record about to be given up for a missing archive is looked at once more first.
-pub async fn execute(state: &AppState, plan: &Plan) {
+pub async fn execute(state: &Service, plan: &Plan) {
     for a in &plan.backups {
         let Some(r) = &a.record else { continue };
         if observe(state, a).await {

@@ -10,19 +10,18 @@ pub mod target;
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, TimeZone, Utc};
-use dsbackup_api_types::backup::BackupStorageType;
 use dsbackup_core::{Mode, PortalStatus, Role};
 
-use crate::auth::Caller;
-use crate::state::AppState;
-use crate::wire::ApiError;
+use dsbackup_core::Actor;
+use crate::Service;
+use crate::ServiceError;
 use jobs::{JobKey, Snapshot};
 use target::Target;
 
 /// A request to back up, as the API or the scheduler makes it.
 #[derive(Debug, Clone)]
 pub struct StartRequest {
-    pub storage: BackupStorageType,
+    pub storage: dsbackup_core::StorageKind,
     pub params: BTreeMap<String, String>,
     pub dump: bool,
     pub scheduled: bool,
@@ -32,16 +31,16 @@ pub struct StartRequest {
 
 /// Whether `caller` may address whole-instance dumps: the portal owner of a standalone
 /// instance (its only portal). 403 otherwise, as upstream's access-space check.
-pub fn demand_dump(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+pub fn demand_dump(state: &Service, caller: &Actor) -> Result<(), ServiceError> {
     if state.config().mode == Mode::Standalone && caller.user.role == Role::Owner {
         Ok(())
     } else {
-        Err(ApiError::Forbidden)
+        Err(ServiceError::Forbidden)
     }
 }
 
 /// The job slot a request addresses.
-pub fn key_for(caller: &Caller, dump: bool) -> JobKey {
+pub fn key_for(caller: &Actor, dump: bool) -> JobKey {
     if dump {
         JobKey::Dump
     } else {
@@ -59,10 +58,10 @@ pub fn month_start() -> chrono::DateTime<Utc> {
 
 /// The portals a job covers: the caller's, or every active portal for a dump.
 pub async fn affected_portals(
-    state: &AppState,
-    caller: &Caller,
+    state: &Service,
+    caller: &Actor,
     dump: bool,
-) -> Result<Vec<dsbackup_core::Portal>, ApiError> {
+) -> Result<Vec<dsbackup_core::Portal>, ServiceError> {
     if !dump {
         return Ok(vec![caller.portal.clone()]);
     }
@@ -78,10 +77,10 @@ pub async fn affected_portals(
 /// Checks and starts a backup, in upstream's order of checks; returns the progress of the new
 /// job, or of the one already running in the slot.
 pub async fn start(
-    state: &AppState,
-    caller: &Caller,
+    state: &Service,
+    caller: &Actor,
     req: StartRequest,
-) -> Result<Snapshot, ApiError> {
+) -> Result<Snapshot, ServiceError> {
     if req.dump {
         demand_dump(state, caller)?;
     }
@@ -98,7 +97,7 @@ pub async fn start(
         Ok(job) => job,
         Err(jobs::Busy::Same(running)) => return Ok(running.snapshot()),
         Err(jobs::Busy::Conflict(_)) => {
-            return Err(ApiError::BadRequest(
+            return Err(ServiceError::Invalid(
                 "A restore is running; wait for it to finish".into(),
             ));
         }
@@ -119,9 +118,17 @@ pub async fn start(
     Ok(snapshot)
 }
 
+/// Removes a history record (marked removed, as upstream keeps it) and its archive.
+///
+/// Fails when the catalog or the storage fails; the record stays marked removed then.
+pub async fn remove(state: &Service, r: &dsbackup_core::BackupRecord) -> Result<(), ServiceError> {
+    state.catalog().mark_backup_removed(r.id).await?;
+    target::delete_archive(state, r).await
+}
+
 /// The saas monthly allowance of free backups (SERVER.md §1, step 9): returns whether this
 /// backup is a paid one, or 402 when the allowance is used and no paid service is on.
-async fn check_allowance(state: &AppState, caller: &Caller, dump: bool) -> Result<bool, ApiError> {
+async fn check_allowance(state: &Service, caller: &Actor, dump: bool) -> Result<bool, ServiceError> {
     let cfg = state.config();
     if cfg.mode != Mode::Saas || dump || cfg.free_backups_per_month == 0 {
         return Ok(false);
@@ -136,7 +143,7 @@ async fn check_allowance(state: &AppState, caller: &Caller, dump: bool) -> Resul
     if cfg.paid_backup_service {
         return Ok(true);
     }
-    Err(ApiError::PaymentRequired(format!(
+    Err(ServiceError::PaymentRequired(format!(
         "The limit of {} free backups per month has been reached",
         cfg.free_backups_per_month
     )))

@@ -6,7 +6,7 @@ use dsbackup_core::catalog::NewPortal;
 use dsbackup_core::{ApiKey, CoreError, CoreResult, Portal, Role, User, secret};
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::Service;
 
 /// The owner of a portal about to be created.
 #[derive(Debug)]
@@ -21,7 +21,7 @@ pub struct NewOwner {
 ///
 /// Fails with `Conflict` when the alias is taken, or in standalone mode when a portal exists.
 pub async fn create(
-    state: &AppState,
+    state: &Service,
     alias: String,
     owner: NewOwner,
     language: String,
@@ -70,7 +70,7 @@ pub async fn create(
 
 /// Gives `user` a full-access API key with the given value (or a new one); returns the value.
 pub async fn issue_key(
-    state: &AppState,
+    state: &Service,
     user: &User,
     name: &str,
     value: Option<String>,
@@ -94,7 +94,7 @@ pub async fn issue_key(
 }
 
 /// Removes a portal's schedule and catalog rows, then its data directory.
-pub async fn delete(state: &AppState, portal: &Portal) -> CoreResult<()> {
+pub async fn delete(state: &Service, portal: &Portal) -> CoreResult<()> {
     state.catalog().delete_schedule(portal.id).await?;
     state.catalog().delete_portal(portal.id).await?;
     let dir = state.portal_dir(portal.id);

@@ -6,18 +6,17 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use dsbackup_api_types::backup::BackupStorageType;
 use dsbackup_core::{DUMP_TENANT, Portal, PortalStatus, Role, Schedule};
 use tokio::sync::watch;
 
 use super::{next_run, retention};
-use crate::auth::Caller;
+use dsbackup_core::Actor;
 use crate::backup::jobs::JobStatus;
 use crate::backup::{self, StartRequest};
-use crate::state::AppState;
+use crate::Service;
 
 /// Runs until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: Service, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_secs(state.config().scheduler_period_secs.max(1));
     loop {
         if let Err(e) = tick(&state).await {
@@ -31,7 +30,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// The portal a schedule runs for (a dump runs for the instance owner's portal).
-async fn portal_of(state: &AppState, s: &Schedule) -> dsbackup_core::CoreResult<Option<Portal>> {
+async fn portal_of(state: &Service, s: &Schedule) -> dsbackup_core::CoreResult<Option<Portal>> {
     if s.tenant_id == DUMP_TENANT {
         let portals = state.catalog().portals().await?;
         return Ok(portals
@@ -46,7 +45,7 @@ async fn portal_of(state: &AppState, s: &Schedule) -> dsbackup_core::CoreResult<
 }
 
 /// One pass: due schedules, then retention.
-pub async fn tick(state: &AppState) -> dsbackup_core::CoreResult<()> {
+pub async fn tick(state: &Service) -> dsbackup_core::CoreResult<()> {
     let now = Utc::now();
     for s in state.catalog().schedules().await? {
         let Some(portal) = portal_of(state, &s).await? else {
@@ -73,7 +72,7 @@ pub async fn tick(state: &AppState) -> dsbackup_core::CoreResult<()> {
     Ok(())
 }
 
-async fn run_one(state: &AppState, s: &Schedule, portal: Portal) -> dsbackup_core::CoreResult<()> {
+async fn run_one(state: &Service, s: &Schedule, portal: Portal) -> dsbackup_core::CoreResult<()> {
     let Some(owner) = (match portal.owner_id {
         Some(id) => state
             .catalog()
@@ -91,7 +90,7 @@ async fn run_one(state: &AppState, s: &Schedule, portal: Portal) -> dsbackup_cor
         .await;
         return Ok(());
     };
-    let caller = Caller {
+    let caller = Actor {
         portal: portal.clone(),
         user: owner,
         key: None,
@@ -101,8 +100,7 @@ async fn run_one(state: &AppState, s: &Schedule, portal: Portal) -> dsbackup_cor
         .schedule_started(s.tenant_id, Utc::now())
         .await?;
     let req = StartRequest {
-        storage: BackupStorageType::from_value(s.storage as i64)
-            .unwrap_or(BackupStorageType::Documents),
+        storage: s.storage,
         params: s.storage_params.clone(),
         dump: s.tenant_id == DUMP_TENANT,
         scheduled: true,
@@ -120,7 +118,7 @@ async fn run_one(state: &AppState, s: &Schedule, portal: Portal) -> dsbackup_cor
 }
 
 /// Waits for a scheduled job's end and records it.
-async fn watch_job(state: &AppState, s: &Schedule, portal: Portal, id: uuid::Uuid) {
+async fn watch_job(state: &Service, s: &Schedule, portal: Portal, id: uuid::Uuid) {
     let key = if s.tenant_id == DUMP_TENANT {
         backup::jobs::JobKey::Dump
     } else {
@@ -168,7 +166,7 @@ async fn watch_job(state: &AppState, s: &Schedule, portal: Portal, id: uuid::Uui
     }
 }
 
-async fn record_failure(state: &AppState, s: &Schedule, portal: &Portal, message: String) {
+async fn record_failure(state: &Service, s: &Schedule, portal: &Portal, message: String) {
     tracing::warn!(portal = portal.id, error = %message, "scheduled backup failed; the schedule stays");
     if let Err(e) = state
         .catalog()

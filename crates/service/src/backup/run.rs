@@ -18,7 +18,7 @@ use dsbackup_engine::{Control, EngineError, Planner, WriteOptions};
 use super::jobs::Job;
 use super::target::Target;
 use super::{export, link};
-use crate::state::AppState;
+use crate::Service;
 
 /// Everything a job needs, resolved and validated by the caller.
 #[derive(Debug)]
@@ -57,7 +57,7 @@ impl From<dsbackup_core::CoreError> for Failure {
 }
 
 /// Runs the job to its end; never panics the caller.
-pub async fn run(state: AppState, spec: Spec) {
+pub async fn run(state: Service, spec: Spec) {
     let job = spec.job.clone();
     job.set_running();
     match execute(&state, spec).await {
@@ -74,7 +74,7 @@ pub async fn run(state: AppState, spec: Spec) {
 }
 
 /// `<alias>_yyyy-MM-dd_HH-mm-ss.tar.zst`: server local time in standalone, UTC in saas.
-fn archive_name(state: &AppState, alias: &str) -> String {
+fn archive_name(state: &Service, alias: &str) -> String {
     let stamp = match state.config().mode {
         Mode::Standalone => chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
         Mode::Saas => Utc::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
@@ -103,7 +103,7 @@ fn free_name(storage: &dyn Storage, name: &str) -> Result<String, Failure> {
 
 /// Files of a portal that are earlier backup archives kept in Documents (marked, or named by a
 /// live record): never backed up again.
-async fn archive_file_ids(state: &AppState, tenants: &[PortalId]) -> Result<HashSet<i64>, Failure> {
+async fn archive_file_ids(state: &Service, tenants: &[PortalId]) -> Result<HashSet<i64>, Failure> {
     let mut ids = HashSet::new();
     for t in tenants {
         for f in state.catalog().files_of(*t).await? {
@@ -124,7 +124,7 @@ async fn archive_file_ids(state: &AppState, tenants: &[PortalId]) -> Result<Hash
     Ok(ids)
 }
 
-async fn execute(state: &AppState, spec: Spec) -> Result<(), Failure> {
+async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
     let job = spec.job.clone();
     let tenants: Vec<PortalId> = spec.portals.iter().map(|p| p.id).collect();
     let skip_files = archive_file_ids(state, &tenants).await?;

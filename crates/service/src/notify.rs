@@ -4,10 +4,10 @@
 use dsbackup_core::{Portal, Role};
 use serde_json::json;
 
-use crate::state::AppState;
+use crate::Service;
 
 /// Tells a portal's members a restore ended: every member when `all`, else the owner only.
-pub async fn restore_done(state: &AppState, portals: &[Portal], all: bool, ok: bool) {
+pub async fn restore_done(state: &Service, portals: &[Portal], all: bool, ok: bool) {
     for p in portals {
         let users = state.catalog().users(p.id).await.unwrap_or_default();
         let recipients: Vec<String> = users
@@ -25,7 +25,7 @@ pub async fn restore_done(state: &AppState, portals: &[Portal], all: bool, ok: b
     }
 }
 
-async fn send(state: &AppState, body: serde_json::Value) {
+async fn send(state: &Service, body: serde_json::Value) {
     let url = &state.config().notify_webhook;
     if url.is_empty() {
         tracing::info!(notification = %body, "notify (no webhook configured)");
@@ -45,7 +45,7 @@ async fn send(state: &AppState, body: serde_json::Value) {
 }
 
 /// Tells a portal's owner and admins that a scheduled backup failed.
-pub async fn schedule_failed(state: &AppState, portal: &Portal, error: &str) {
+pub async fn schedule_failed(state: &Service, portal: &Portal, error: &str) {
     let users = state.catalog().users(portal.id).await.unwrap_or_default();
     let recipients: Vec<String> = users
         .iter()

@@ -18,7 +18,7 @@ use dsbackup_core::CoreResult;
 
 use super::retention::{self, Leftover, Plan};
 use crate::backup::jobs::JobKey;
-use crate::state::AppState;
+use crate::Service;
 
 /// How old a partial file must be before retention takes it for dead.
 pub const PARTIAL_AGE_SECS: u64 = 3600;
@@ -57,7 +57,7 @@ pub fn partials_in(dir: &Path, min_age_secs: u64, out: &mut Vec<Leftover>) {
 /// the empty shell a finished one left).
 ///
 /// Fails when the catalog cannot list the portals.
-pub async fn staging(state: &AppState, out: &mut Vec<Leftover>) -> CoreResult<()> {
+pub async fn staging(state: &Service, out: &mut Vec<Leftover>) -> CoreResult<()> {
     let root = state.config().data_dir.join("staging");
     let Ok(rd) = std::fs::read_dir(&root) else {
         return Ok(());
@@ -89,7 +89,7 @@ pub async fn staging(state: &AppState, out: &mut Vec<Leftover>) -> CoreResult<()
 }
 
 /// The data directory's own areas that hold partial files: DataStore archives and documents.
-fn data_dir_areas(state: &AppState) -> Vec<PathBuf> {
+fn data_dir_areas(state: &Service) -> Vec<PathBuf> {
     let data = &state.config().data_dir;
     let mut dirs = vec![data.join("instance").join("backups")];
     let Ok(portals) = std::fs::read_dir(data.join("portals")) else {
@@ -117,7 +117,7 @@ pub fn remove(path: &Path) -> std::io::Result<()> {
 
 /// Start-up: removes the partial files in the data directory whatever their age. Failures
 /// are logged.
-pub async fn sweep_at_start(state: &AppState) {
+pub async fn sweep_at_start(state: &Service) {
     let mut plan = Plan::default();
     for dir in data_dir_areas(state) {
         partials_in(&dir, 0, &mut plan.leftovers);

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::place::make_writable;
-use crate::state::AppState;
+use crate::Service;
 
 /// One directory to replace.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,7 +45,7 @@ pub struct Journal {
     pub staging: Vec<PathBuf>,
 }
 
-fn journal_path(state: &AppState) -> PathBuf {
+fn journal_path(state: &Service) -> PathBuf {
     state.config().data_dir.join("restore-journal.json")
 }
 
@@ -61,7 +61,7 @@ fn remove_tree(path: &Path) {
 }
 
 /// Writes the journal durably.
-pub fn write_journal(state: &AppState, j: &Journal) -> CoreResult<()> {
+pub fn write_journal(state: &Service, j: &Journal) -> CoreResult<()> {
     let path = journal_path(state);
     let tmp = path.with_extension("tmp");
     let text = serde_json::to_vec_pretty(j).map_err(|e| CoreError::Internal(e.to_string()))?;
@@ -121,7 +121,7 @@ fn roll_forward(p: &PortalSwaps) {
 /// Ends a restore: for each portal, keeps the new state if its catalog step committed
 /// (marker = job) or puts the old one back; removes staging and the journal; sets the portals
 /// Active. Returns the portals that were rolled back.
-pub async fn resolve(state: &AppState, j: &Journal) -> CoreResult<Vec<PortalId>> {
+pub async fn resolve(state: &Service, j: &Journal) -> CoreResult<Vec<PortalId>> {
     let mut rolled_back = Vec::new();
     for p in &j.portals {
         let committed = state.catalog().restore_marker(p.portal_id).await? == Some(j.job);
@@ -155,7 +155,7 @@ pub async fn resolve(state: &AppState, j: &Journal) -> CoreResult<Vec<PortalId>>
 
 /// At start-up: finishes or undoes a restore a crash interrupted, removes staging leftovers,
 /// and reactivates portals left Restoring.
-pub async fn recover(state: &AppState) -> CoreResult<()> {
+pub async fn recover(state: &Service) -> CoreResult<()> {
     let path = journal_path(state);
     if let Ok(text) = fs::read(&path) {
         match serde_json::from_slice::<Journal>(&text) {

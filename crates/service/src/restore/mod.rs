@@ -10,28 +10,27 @@ pub mod swap;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use dsbackup_api_types::backup::BackupStorageType;
-use dsbackup_core::{DUMP_TENANT, Mode, PortalStatus};
+use dsbackup_core::{DUMP_TENANT, Mode, PortalStatus, StorageKind};
 use uuid::Uuid;
 
-use crate::auth::Caller;
+use dsbackup_core::Actor;
 use crate::backup::jobs::{Busy, JobKey, Snapshot};
 use crate::backup::{demand_dump, target};
-use crate::state::AppState;
-use crate::wire::ApiError;
+use crate::Service;
+use crate::ServiceError;
 
 /// A restore request, as `startrestore` carries it.
 #[derive(Debug, Clone)]
 pub struct RestoreRequest {
     pub backup_id: Option<String>,
-    pub storage: BackupStorageType,
+    pub storage: StorageKind,
     pub params: BTreeMap<String, String>,
     pub notify: bool,
     pub dump: bool,
 }
 
 /// Where the archive of a chunked upload is kept for a portal.
-pub fn upload_path(state: &AppState, portal: i64) -> PathBuf {
+pub fn upload_path(state: &Service, portal: i64) -> PathBuf {
     state.backup_tmp().join(format!("{portal}-upload.tar.zst"))
 }
 
@@ -39,10 +38,10 @@ pub fn upload_path(state: &AppState, portal: i64) -> PathBuf {
 /// (Local: a file inside the local roots, or the chunked upload when no path is given;
 /// DataStore: an archive name; Documents: a file id). Returns the path and the expected hash.
 async fn locate(
-    state: &AppState,
-    caller: &Caller,
+    state: &Service,
+    caller: &Actor,
     req: &RestoreRequest,
-) -> Result<(PathBuf, Option<String>), ApiError> {
+) -> Result<(PathBuf, Option<String>), ServiceError> {
     let id = req.backup_id.as_deref().unwrap_or("").trim();
     if let Ok(id) = Uuid::parse_str(id)
         && !id.is_nil()
@@ -52,20 +51,20 @@ async fn locate(
             .backup(id)
             .await?
             .filter(|r| !r.removed)
-            .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
+            .ok_or_else(|| ServiceError::NotFound("The backup was not found".into()))?;
         let mine = if r.tenant_id == DUMP_TENANT {
             req.dump
         } else {
             r.tenant_id == caller.portal.id && !req.dump
         };
         if !mine {
-            return Err(ApiError::NotFound("The backup was not found".into()));
+            return Err(ServiceError::NotFound("The backup was not found".into()));
         }
         let path = target::archive_path(state, &r)
             .await?
             .filter(|p| p.is_file())
             .ok_or_else(|| {
-                ApiError::NotFound("The backup's archive is missing from its storage".into())
+                ServiceError::NotFound("The backup's archive is missing from its storage".into())
             })?;
         return Ok((path, Some(r.hash)));
     }
@@ -75,11 +74,11 @@ async fn locate(
         .map(|s| s.trim())
         .filter(|s| !s.is_empty());
     let path = match req.storage {
-        BackupStorageType::Local => match file_path {
+        StorageKind::Local => match file_path {
             None => {
                 let p = upload_path(state, caller.portal.id);
                 if !p.is_file() {
-                    return Err(ApiError::BadRequest(
+                    return Err(ServiceError::Invalid(
                         "No archive was uploaded; give filePath or upload one first".into(),
                     ));
                 }
@@ -88,21 +87,21 @@ async fn locate(
             Some(fp) => {
                 let p = std::path::Path::new(fp);
                 let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
-                    return Err(ApiError::BadRequest(
+                    return Err(ServiceError::Invalid(
                         "filePath must name an archive file".into(),
                     ));
                 };
                 let dir = target::check_local_dir(state, Some(&dir.display().to_string()))?;
                 let file = dir.join(name);
                 if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-                    return Err(ApiError::NotFound(format!("{fp} is not an archive file")));
+                    return Err(ServiceError::NotFound(format!("{fp} is not an archive file")));
                 }
                 file
             }
         },
-        BackupStorageType::DataStore => {
+        StorageKind::DataStore => {
             let name =
-                file_path.ok_or_else(|| ApiError::BadRequest("filePath is required".into()))?;
+                file_path.ok_or_else(|| ServiceError::Invalid("filePath is required".into()))?;
             dsbackup_core::storage::check_name(name)?;
             let tenant = if req.dump {
                 DUMP_TENANT
@@ -111,27 +110,27 @@ async fn locate(
             };
             let p = target::datastore_dir(state, tenant).join(name);
             if !p.is_file() {
-                return Err(ApiError::NotFound(format!("{name} was not found")));
+                return Err(ServiceError::NotFound(format!("{name} was not found")));
             }
             p
         }
-        BackupStorageType::Documents => {
+        StorageKind::Documents => {
             let id: i64 = file_path
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| ApiError::BadRequest("wrong file id".into()))?;
+                .ok_or_else(|| ServiceError::Invalid("wrong file id".into()))?;
             let f = state
                 .catalog()
                 .file(id)
                 .await?
                 .filter(|f| f.portal_id == caller.portal.id)
-                .ok_or_else(|| ApiError::NotFound("The required file was not found".into()))?;
+                .ok_or_else(|| ServiceError::NotFound("The required file was not found".into()))?;
             state.file_path(f.portal_id, f.folder_id, f.id)
         }
-        BackupStorageType::CustomCloud => {
-            return Err(ApiError::Denied("Unknown storage type.".into()));
+        StorageKind::CustomCloud => {
+            return Err(ServiceError::Denied("Unknown storage type.".into()));
         }
         other => {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ServiceError::Invalid(format!(
                 "Storage type {} is not supported by this server yet",
                 other.name()
             )));
@@ -142,10 +141,10 @@ async fn locate(
 
 /// Checks and starts a restore; returns its progress (or the running restore's).
 pub async fn start(
-    state: &AppState,
-    caller: &Caller,
+    state: &Service,
+    caller: &Actor,
     req: RestoreRequest,
-) -> Result<Snapshot, ApiError> {
+) -> Result<Snapshot, ServiceError> {
     if req.dump {
         demand_dump(state, caller)?;
     }
@@ -166,7 +165,7 @@ pub async fn start(
         Ok(job) => job,
         Err(Busy::Same(running)) => return Ok(running.snapshot()),
         Err(Busy::Conflict(_)) => {
-            return Err(ApiError::BadRequest(
+            return Err(ServiceError::Invalid(
                 "A backup or another restore is running; wait for it or cancel it first".into(),
             ));
         }

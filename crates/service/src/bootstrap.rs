@@ -7,7 +7,7 @@ use dsbackup_core::{CoreError, CoreResult, secret};
 
 use crate::datadir::write_private_atomic;
 use crate::portals::{self, NewOwner};
-use crate::state::AppState;
+use crate::Service;
 
 /// The file the first-start credentials are kept in.
 pub const CREDENTIALS_FILE: &str = "initial-credentials.txt";
@@ -15,7 +15,7 @@ pub const CREDENTIALS_FILE: &str = "initial-credentials.txt";
 /// Creates the default portal when the catalog has none and bootstrap is on.
 ///
 /// Fails when the catalog or the credentials file cannot be written.
-pub async fn run(state: &AppState) -> CoreResult<()> {
+pub async fn run(state: &Service) -> CoreResult<()> {
     let cfg = state.config();
     if !cfg.bootstrap || !state.catalog().portals().await?.is_empty() {
         return Ok(());

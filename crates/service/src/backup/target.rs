@@ -10,13 +10,12 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
-use dsbackup_api_types::backup::BackupStorageType;
 use dsbackup_core::{BackupRecord, DUMP_TENANT, Folder, FolderKind, Mode, PortalId, StorageKind};
 use dsbackup_storage::LocalStorage;
 
-use crate::auth::Caller;
-use crate::state::AppState;
-use crate::wire::ApiError;
+use dsbackup_core::Actor;
+use crate::Service;
+use crate::ServiceError;
 
 /// A resolved backup destination.
 #[derive(Debug, Clone)]
@@ -27,7 +26,7 @@ pub enum Target {
 }
 
 /// The DataStore directory of a tenant (a portal, or the instance for dumps).
-pub fn datastore_dir(state: &AppState, tenant: PortalId) -> PathBuf {
+pub fn datastore_dir(state: &Service, tenant: PortalId) -> PathBuf {
     if tenant == DUMP_TENANT {
         state.config().data_dir.join("instance").join("backups")
     } else {
@@ -35,41 +34,41 @@ pub fn datastore_dir(state: &AppState, tenant: PortalId) -> PathBuf {
     }
 }
 
-fn wrong_folder() -> ApiError {
-    ApiError::BadRequest("wrong folder type".into())
+fn wrong_folder() -> ServiceError {
+    ServiceError::Invalid("wrong folder type".into())
 }
 
 /// The one answer for a path outside the local roots, whether it exists, is a file or a
 /// directory: the server's file system is not for callers to probe.
-fn outside_roots() -> ApiError {
-    ApiError::Denied("filePath is outside the allowed local roots".into())
+fn outside_roots() -> ServiceError {
+    ServiceError::Denied("filePath is outside the allowed local roots".into())
 }
 
 /// Checks a `Local` directory: absolute, no `..`, existing, and inside a configured root after
 /// resolving symlinks. Returns the canonical directory. No message names the path, and one
 /// outside the roots gets [`outside_roots`] whatever is there.
-pub fn check_local_dir(state: &AppState, raw: Option<&String>) -> Result<PathBuf, ApiError> {
+pub fn check_local_dir(state: &Service, raw: Option<&String>) -> Result<PathBuf, ServiceError> {
     if state.config().mode != Mode::Standalone {
-        return Err(ApiError::Denied(
+        return Err(ServiceError::Denied(
             "Local storage is available in standalone mode only".into(),
         ));
     }
     let raw = raw
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::BadRequest("filePath is required for Local storage".into()))?;
+        .ok_or_else(|| ServiceError::Invalid("filePath is required for Local storage".into()))?;
     let path = Path::new(raw);
     if !path.is_absolute() {
-        return Err(ApiError::BadRequest(
+        return Err(ServiceError::Invalid(
             "filePath must be an absolute path".into(),
         ));
     }
     if path.components().any(|c| c == Component::ParentDir) {
-        return Err(ApiError::BadRequest("filePath may not contain '..'".into()));
+        return Err(ServiceError::Invalid("filePath may not contain '..'".into()));
     }
     let roots = &state.config().local_roots;
     if roots.is_empty() {
-        return Err(ApiError::Denied(
+        return Err(ServiceError::Denied(
             "Local storage is disabled: no local_roots are configured".into(),
         ));
     }
@@ -80,11 +79,11 @@ pub fn check_local_dir(state: &AppState, raw: Option<&String>) -> Result<PathBuf
     let inside = |p: &Path| roots.iter().any(|root| p.starts_with(root));
     match std::fs::canonicalize(path) {
         Ok(dir) if !inside(&dir) => Err(outside_roots()),
-        Ok(dir) if !dir.is_dir() => Err(ApiError::BadRequest("filePath is not a directory".into())),
+        Ok(dir) if !dir.is_dir() => Err(ServiceError::Invalid("filePath is not a directory".into())),
         Ok(dir) => Ok(dir),
         // Missing: say so only when the deepest existing ancestor is inside a root.
         Err(_) => match path.ancestors().find_map(|a| std::fs::canonicalize(a).ok()) {
-            Some(a) if inside(&a) => Err(ApiError::BadRequest(
+            Some(a) if inside(&a) => Err(ServiceError::Invalid(
                 "the filePath directory does not exist".into(),
             )),
             _ => Err(outside_roots()),
@@ -95,15 +94,15 @@ pub fn check_local_dir(state: &AppState, raw: Option<&String>) -> Result<PathBuf
 impl Target {
     /// Resolves a request's destination for `caller`, with DocSpace's checks and messages.
     pub async fn resolve(
-        state: &AppState,
-        caller: &Caller,
-        kind: BackupStorageType,
+        state: &Service,
+        caller: &Actor,
+        kind: StorageKind,
         params: &BTreeMap<String, String>,
         dump: bool,
-    ) -> Result<Target, ApiError> {
+    ) -> Result<Target, ServiceError> {
         let folder_id = params.get("folderId").map(|s| s.trim());
         match kind {
-            BackupStorageType::Documents => {
+            StorageKind::Documents => {
                 let id: i64 = folder_id
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(wrong_folder)?;
@@ -113,29 +112,29 @@ impl Target {
                     .await?
                     .filter(|f| f.portal_id == caller.portal.id)
                     .ok_or_else(|| {
-                        ApiError::NotFound("The required folder was not found".into())
+                        ServiceError::NotFound("The required folder was not found".into())
                     })?;
                 if folder.kind == FolderKind::RoomsRoot {
-                    return Err(ApiError::Forbidden);
+                    return Err(ServiceError::Forbidden);
                 }
                 Ok(Target::Documents { folder })
             }
-            BackupStorageType::ThridpartyDocuments => {
+            StorageKind::ThirdPartyDocuments => {
                 if folder_id.is_none_or(|s| s.is_empty() || s.parse::<i64>().is_ok()) {
                     return Err(wrong_folder());
                 }
-                Err(ApiError::BadRequest(
+                Err(ServiceError::Invalid(
                     "Storage type ThridpartyDocuments is not supported by this server yet".into(),
                 ))
             }
-            BackupStorageType::CustomCloud => Err(ApiError::Denied("Unknown storage type.".into())),
-            BackupStorageType::ThirdPartyConsumer => Err(ApiError::BadRequest(
+            StorageKind::CustomCloud => Err(ServiceError::Denied("Unknown storage type.".into())),
+            StorageKind::ThirdPartyConsumer => Err(ServiceError::Invalid(
                 "Storage type ThirdPartyConsumer is not supported by this server yet".into(),
             )),
-            BackupStorageType::Local => Ok(Target::Local {
+            StorageKind::Local => Ok(Target::Local {
                 dir: check_local_dir(state, params.get("filePath"))?,
             }),
-            BackupStorageType::DataStore => Ok(Target::DataStore {
+            StorageKind::DataStore => Ok(Target::DataStore {
                 dir: datastore_dir(state, if dump { DUMP_TENANT } else { caller.portal.id }),
             }),
         }
@@ -150,7 +149,7 @@ impl Target {
     }
 
     /// The directory archives are written into.
-    pub fn dir(&self, state: &AppState) -> PathBuf {
+    pub fn dir(&self, state: &Service) -> PathBuf {
         match self {
             Target::Documents { folder } => state.folder_dir(folder.portal_id, folder.id),
             Target::Local { dir } | Target::DataStore { dir } => dir.clone(),
@@ -158,7 +157,7 @@ impl Target {
     }
 
     /// The storage archives are written through.
-    pub fn storage(&self, state: &AppState) -> Result<LocalStorage, ApiError> {
+    pub fn storage(&self, state: &Service) -> Result<LocalStorage, ServiceError> {
         Ok(LocalStorage::new(self.dir(state))?)
     }
 
@@ -172,7 +171,7 @@ impl Target {
 }
 
 /// Where a record's archive is on disk, if it can be found.
-pub async fn archive_path(state: &AppState, r: &BackupRecord) -> Result<Option<PathBuf>, ApiError> {
+pub async fn archive_path(state: &Service, r: &BackupRecord) -> Result<Option<PathBuf>, ServiceError> {
     Ok(match r.storage {
         StorageKind::Documents => {
             let Ok(id) = r.storage_path.parse::<i64>() else {
@@ -191,7 +190,7 @@ pub async fn archive_path(state: &AppState, r: &BackupRecord) -> Result<Option<P
 }
 
 /// Whether a record's archive still exists.
-pub async fn archive_exists(state: &AppState, r: &BackupRecord) -> Result<bool, ApiError> {
+pub async fn archive_exists(state: &Service, r: &BackupRecord) -> Result<bool, ServiceError> {
     Ok(match archive_path(state, r).await? {
         Some(p) => tokio::fs::metadata(&p).await.is_ok_and(|m| m.is_file()),
         None => false,
@@ -199,16 +198,13 @@ pub async fn archive_exists(state: &AppState, r: &BackupRecord) -> Result<bool, 
 }
 
 /// Deletes a record's archive (and, for Documents, its file entry). Missing is fine.
-pub async fn delete_archive(state: &AppState, r: &BackupRecord) -> Result<(), ApiError> {
+pub async fn delete_archive(state: &Service, r: &BackupRecord) -> Result<(), ServiceError> {
     if let Some(path) = archive_path(state, r).await? {
         match tokio::fs::remove_file(&path).await {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
-                return Err(ApiError::Internal(format!(
-                    "deleting {}: {e}",
-                    path.display()
-                )));
+                return Err(ServiceError::internal("deleting an archive", e));
             }
         }
     }
