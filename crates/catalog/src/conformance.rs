@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // a test suite: a failed step is a failed check
 
+mod jobs;
+
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
@@ -46,6 +48,8 @@ pub async fn run_all(cat: Arc<dyn Catalog>) {
     backups(cat.as_ref()).await;
     replace_contents(cat.as_ref()).await;
     schedules(cat.as_ref()).await;
+    jobs::jobs(cat.as_ref()).await;
+    jobs::claim_schedule(cat.as_ref()).await;
 }
 
 async fn schedules(cat: &dyn Catalog) {

@@ -2,6 +2,9 @@
 //! conformance suite in [`conformance`].
 //!
 //! - [`SqliteCatalog`]: the embedded default, a WAL-mode SQLite file in the data directory.
+//!
+//! Each backend's schema is a list of numbered SQL files in `migrations/<backend>/`, applied in
+//! order and never edited once released.
 
 pub mod conformance;
 mod sqlite;

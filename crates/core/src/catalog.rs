@@ -1,5 +1,6 @@
 //! The `Catalog` trait: everything dsbackup remembers (portals, members, sessions, keys,
-//! rooms and files), behind one narrow async interface chosen at run time.
+//! rooms and files, backup history, schedules and jobs), behind one narrow async interface
+//! chosen at run time.
 //!
 //! Implementations live in `dsbackup-catalog`; they all pass one conformance suite there.
 //! Every method fails with `CoreError::Internal` when the backend breaks, and with
@@ -10,6 +11,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::error::CoreResult;
+use crate::job::{JobKind, JobRecord};
 use crate::model::{
     ApiKey, BackupRecord, FileEntry, Folder, FolderKind, MissingArchive, Portal, PortalId,
     PortalStatus, Schedule, Session, User,
@@ -234,4 +236,39 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         tenant: PortalId,
         error: Option<(String, DateTime<Utc>)>,
     ) -> CoreResult<()>;
+    /// Takes a due scheduled run: sets the schedule's `last_backup_time` to `now` only if it
+    /// still equals `seen` (`None` matching a schedule that never ran), in one atomic step.
+    /// Returns whether this caller won; of several workers or nodes that read the same `seen`,
+    /// exactly one does. `false` too when the tenant has no schedule. Times compare at the
+    /// catalog's precision (microseconds), so pass `seen` as read from the catalog.
+    async fn claim_schedule(
+        &self,
+        tenant: PortalId,
+        seen: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> CoreResult<bool>;
+
+    /// Records a new job. `Conflict` when the id exists.
+    async fn insert_job(&self, job: JobRecord) -> CoreResult<()>;
+    /// Writes a job's state, progress, error, warning, link, heartbeat and finished_on (its
+    /// kind, tenants, node and start stay as inserted), unless the stored job is finished
+    /// already: a canceled job is never completed later, a completed one never failed. Returns
+    /// whether it was written. `NotFound` when there is no such job.
+    async fn update_job(&self, job: &JobRecord) -> CoreResult<bool>;
+    /// A job by id, finished or not.
+    async fn job(&self, id: Uuid) -> CoreResult<Option<JobRecord>>;
+    /// The newest job (by `started_on`; the later recorded on a tie) of this kind for this
+    /// tenant (`DUMP_TENANT` for whole-instance jobs), finished or not.
+    async fn last_job(&self, kind: JobKind, tenant: PortalId) -> CoreResult<Option<JobRecord>>;
+    /// Every job not finished yet, on any node, oldest first.
+    async fn unfinished_jobs(&self) -> CoreResult<Vec<JobRecord>>;
+    /// Start-up recovery: marks every unfinished job of `node` Failed with `message` as its
+    /// error and `finished_on = now`, in one transaction, and returns them as now stored,
+    /// oldest first. Other nodes' jobs and finished jobs stay as they are.
+    async fn interrupt_jobs(
+        &self,
+        node: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Vec<JobRecord>>;
 }

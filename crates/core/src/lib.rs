@@ -14,8 +14,8 @@ pub mod secret;
 pub mod storage;
 pub mod validate;
 
-pub use catalog::Catalog;
 pub use actor::Actor;
+pub use catalog::Catalog;
 pub use error::{CoreError, CoreResult};
 pub use model::*;
 pub use storage::{ObjectWriter, Storage};

@@ -1,10 +1,12 @@
 //! The embedded SQLite catalog: one connection in WAL mode behind a mutex, every call run on
 //! the blocking pool. This file opens it, holds portals and implements `Catalog` by delegating
-//! to `people.rs` (members, sessions, keys), `files.rs` (rooms, folders, files) and
-//! `history.rs` (backups, restores, schedules). Rows map to domain types in `rows.rs`.
+//! to `people.rs` (members, sessions, keys), `files.rs` (rooms, folders, files),
+//! `history.rs` (backups, restores, schedules) and `jobs.rs` (jobs, claiming scheduled runs).
+//! Rows map to domain types in `rows.rs`.
 
 mod files;
 mod history;
+mod jobs;
 mod people;
 mod rows;
 mod schema;
@@ -16,8 +18,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dsbackup_core::catalog::{NewFile, NewFolder, NewPortal, PortalContents};
 use dsbackup_core::{
-    ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind,
-    MissingArchive, Portal, PortalId, PortalStatus, Schedule, Session, User,
+    ApiKey, BackupRecord, Catalog, CoreError, CoreResult, FileEntry, Folder, FolderKind, JobKind,
+    JobRecord, MissingArchive, Portal, PortalId, PortalStatus, Schedule, Session, User,
 };
 use rusqlite::{Connection, ErrorCode, params};
 use uuid::Uuid;
@@ -503,5 +505,43 @@ impl Catalog for SqliteCatalog {
         error: Option<(String, DateTime<Utc>)>,
     ) -> CoreResult<()> {
         self.db_schedule_outcome(tenant, error).await
+    }
+
+    async fn claim_schedule(
+        &self,
+        tenant: PortalId,
+        seen: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> CoreResult<bool> {
+        self.db_claim_schedule(tenant, seen, now).await
+    }
+
+    async fn insert_job(&self, job: JobRecord) -> CoreResult<()> {
+        self.db_insert_job(job).await
+    }
+
+    async fn update_job(&self, job: &JobRecord) -> CoreResult<bool> {
+        self.db_update_job(job).await
+    }
+
+    async fn job(&self, id: Uuid) -> CoreResult<Option<JobRecord>> {
+        self.db_job(id).await
+    }
+
+    async fn last_job(&self, kind: JobKind, tenant: PortalId) -> CoreResult<Option<JobRecord>> {
+        self.db_last_job(kind, tenant).await
+    }
+
+    async fn unfinished_jobs(&self) -> CoreResult<Vec<JobRecord>> {
+        self.db_unfinished_jobs().await
+    }
+
+    async fn interrupt_jobs(
+        &self,
+        node: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Vec<JobRecord>> {
+        self.db_interrupt_jobs(node, message, now).await
     }
 }

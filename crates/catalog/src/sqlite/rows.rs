@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use dsbackup_core::{
-    ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, MissingArchive,
-    Portal, PortalStatus, Role, Schedule, Session, StorageKind, User,
+    ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, JobKind, JobRecord,
+    JobState, MissingArchive, Portal, PortalStatus, Role, Schedule, Session, StorageKind, User,
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 use uuid::Uuid;
@@ -18,6 +18,7 @@ pub const FOLDER_COLS: &str =
 pub const BACKUP_COLS: &str = "id, tenant_id, is_scheduled, name, hash, size, storage_type, storage_base_path, storage_path, storage_params, created_on, expires_on, removed, paid, missing_since, missing_checks";
 pub const FILE_COLS: &str =
     "id, portal_id, folder_id, title, size, created_by, created_on, is_backup";
+pub const JOB_COLS: &str = "id, kind, tenant_id, started_by, state, progress, error, warning, link, node, heartbeat, started_on, finished_on";
 
 /// The stored text of a time stamp.
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -218,5 +219,23 @@ pub fn schedule(row: &Row) -> rusqlite::Result<Schedule> {
         last_error: row.get(2)?,
         last_error_time: opt_time(row, 3)?,
         ..s
+    })
+}
+
+pub fn job(row: &Row) -> rusqlite::Result<JobRecord> {
+    Ok(JobRecord {
+        id: uuid(row, 0)?,
+        kind: JobKind::parse(&row.get::<_, String>(1)?).ok_or_else(|| bad(1, "job kind"))?,
+        tenant_id: row.get(2)?,
+        started_by: row.get(3)?,
+        state: JobState::parse(&row.get::<_, String>(4)?).ok_or_else(|| bad(4, "job state"))?,
+        progress: row.get(5)?,
+        error: row.get(6)?,
+        warning: row.get(7)?,
+        link: row.get(8)?,
+        node: row.get(9)?,
+        heartbeat: time(row, 10)?,
+        started_on: time(row, 11)?,
+        finished_on: opt_time(row, 12)?,
     })
 }

@@ -1,119 +1,18 @@
-//! SQLite schema migrations, applied in order and tracked with `PRAGMA user_version`.
+//! SQLite schema migrations: the numbered files in `crates/catalog/migrations/sqlite/`, applied
+//! in order, one transaction each, and tracked with `PRAGMA user_version`.
 
 use rusqlite::Connection;
 
-/// Each entry moves the schema one version forward.
+/// Each file moves the schema one version forward: file `N` (`migrations/sqlite/000N_*.sql`)
+/// brings a database from `user_version` N-1 to N. Files are only ever appended; an applied one
+/// never changes. (A later PostgreSQL backend keeps its own list in `migrations/postgres/`.)
 const MIGRATIONS: &[&str] = &[
-    // 1: portals, members, sessions, keys, folders, files.
-    r#"
-    CREATE TABLE portals (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        alias       TEXT NOT NULL UNIQUE,
-        status      TEXT NOT NULL,
-        time_zone   TEXT NOT NULL,
-        language    TEXT NOT NULL,
-        owner_id    TEXT,
-        created_on  TEXT NOT NULL
-    );
-    CREATE TABLE users (
-        id            TEXT PRIMARY KEY,
-        portal_id     INTEGER NOT NULL REFERENCES portals(id) ON DELETE CASCADE,
-        email         TEXT NOT NULL,
-        first_name    TEXT NOT NULL,
-        last_name     TEXT NOT NULL,
-        role          TEXT NOT NULL,
-        password_hash TEXT NOT NULL,
-        created_on    TEXT NOT NULL,
-        UNIQUE (portal_id, email)
-    );
-    CREATE INDEX users_email ON users(email);
-    CREATE TABLE sessions (
-        token_hash  TEXT PRIMARY KEY,
-        user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        portal_id   INTEGER NOT NULL REFERENCES portals(id) ON DELETE CASCADE,
-        expires_at  TEXT NOT NULL
-    );
-    CREATE TABLE api_keys (
-        id          TEXT PRIMARY KEY,
-        portal_id   INTEGER NOT NULL REFERENCES portals(id) ON DELETE CASCADE,
-        user_id     TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        name        TEXT NOT NULL,
-        key_hash    TEXT NOT NULL UNIQUE,
-        key_postfix TEXT NOT NULL,
-        permissions TEXT NOT NULL,
-        created_on  TEXT NOT NULL,
-        expires_at  TEXT,
-        last_used   TEXT,
-        is_active   INTEGER NOT NULL
-    );
-    CREATE TABLE folders (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        portal_id   INTEGER NOT NULL REFERENCES portals(id) ON DELETE CASCADE,
-        parent_id   INTEGER REFERENCES folders(id) ON DELETE CASCADE,
-        title       TEXT NOT NULL,
-        kind        TEXT NOT NULL,
-        room_type   INTEGER,
-        created_by  TEXT NOT NULL,
-        created_on  TEXT NOT NULL
-    );
-    CREATE INDEX folders_parent ON folders(parent_id);
-    CREATE TABLE files (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        portal_id   INTEGER NOT NULL REFERENCES portals(id) ON DELETE CASCADE,
-        folder_id   INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
-        title       TEXT NOT NULL,
-        size        INTEGER NOT NULL,
-        created_by  TEXT NOT NULL,
-        created_on  TEXT NOT NULL
-    );
-    CREATE INDEX files_folder ON files(folder_id);
-    "#,
-    // 2: backup history (removed rows stay, marked; tenant -1 holds dumps).
-    r#"
-    CREATE TABLE backups (
-        id                TEXT PRIMARY KEY,
-        tenant_id         INTEGER NOT NULL,
-        is_scheduled      INTEGER NOT NULL,
-        name              TEXT NOT NULL,
-        hash              TEXT NOT NULL,
-        size              INTEGER NOT NULL,
-        storage_type      INTEGER NOT NULL,
-        storage_base_path TEXT NOT NULL,
-        storage_path      TEXT NOT NULL,
-        storage_params    TEXT NOT NULL,
-        created_on        TEXT NOT NULL,
-        expires_on        TEXT,
-        removed           INTEGER NOT NULL,
-        paid              INTEGER NOT NULL
-    );
-    CREATE INDEX backups_tenant ON backups(tenant_id, created_on);
-    "#,
-    // 3: the marker of a portal's last restore (crash recovery tells by it whether the
-    // restore's catalog step committed).
-    r#"
-    ALTER TABLE portals ADD COLUMN last_restore TEXT;
-    "#,
-    // 4: schedules (one per tenant; -1 is the instance's dump schedule).
-    r#"
-    CREATE TABLE schedules (
-        tenant_id        INTEGER PRIMARY KEY,
-        body             TEXT NOT NULL,
-        last_backup_time TEXT,
-        last_error       TEXT,
-        last_error_time  TEXT
-    );
-    "#,
-    // 5: backup archives kept in Documents are marked (only portal admins see them; existing
-    // ones are found by their history records), and retention's observation of records whose
-    // archive was not found (a record is given up only after repeated checks over time).
-    r#"
-    ALTER TABLE files ADD COLUMN is_backup INTEGER NOT NULL DEFAULT 0;
-    UPDATE files SET is_backup = 1 WHERE id IN (
-        SELECT CAST(storage_path AS INTEGER) FROM backups WHERE storage_type = 0 AND removed = 0
-    );
-    ALTER TABLE backups ADD COLUMN missing_since TEXT;
-    ALTER TABLE backups ADD COLUMN missing_checks INTEGER NOT NULL DEFAULT 0;
-    "#,
+    include_str!("../../migrations/sqlite/0001_portals_people_files.sql"),
+    include_str!("../../migrations/sqlite/0002_backup_history.sql"),
+    include_str!("../../migrations/sqlite/0003_restore_marker.sql"),
+    include_str!("../../migrations/sqlite/0004_schedules.sql"),
+    include_str!("../../migrations/sqlite/0005_backup_files_and_missing_archives.sql"),
+    include_str!("../../migrations/sqlite/0006_jobs.sql"),
 ];
 
 /// Brings a database up to the newest schema.
@@ -133,14 +32,84 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A database as a release that knew only the first `version` migrations left it: each
+    /// applied in its own transaction, `user_version` bumped.
+    fn at_version(version: usize) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS[..version].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn
+    }
+
+    fn version(conn: &Connection) -> usize {
+        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .unwrap() as usize
+    }
+
+    /// Every file in `migrations/sqlite/` is listed, in the order of its number, and numbers
+    /// run 0001, 0002, … without a gap.
+    #[test]
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), MIGRATIONS.len(), "one list entry per file");
+        for (i, (path, listed)) in files.iter().zip(MIGRATIONS).enumerate() {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            assert!(
+                name.starts_with(&format!("{:04}_", i + 1)) && name.ends_with(".sql"),
+                "{name} is not migration {}",
+                i + 1
+            );
+            assert_eq!(&std::fs::read_to_string(path).unwrap(), listed, "{name}");
+        }
+    }
+
+    /// A database left at version 3 by an older release migrates to the newest and keeps its
+    /// rows; running the migration again changes nothing.
+    #[test]
+    fn a_version_3_database_migrates_to_the_newest() {
+        let mut conn = at_version(3);
+        conn.execute_batch(
+            "INSERT INTO portals VALUES (1, 'p', 'Active', 'UTC', 'en', NULL, 't', 'marker');
+             INSERT INTO folders VALUES (1, 1, NULL, 'Rooms', 'rooms_root', NULL, 'u', 't');
+             INSERT INTO files VALUES (10, 1, 1, 'doc.txt', 1, 'u', 't');
+             INSERT INTO backups VALUES ('b', 1, 0, 'p.tar.zst', 'H', 1, 3, '/x', '/x/p', '{}', 't', NULL, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), MIGRATIONS.len());
+        let kept: (String, String, i64, i64) = conn
+            .query_row(
+                "SELECT p.last_restore, b.storage_path, b.missing_checks, f.is_backup
+                 FROM portals p, backups b, files f WHERE p.id = 1 AND b.id = 'b' AND f.id = 10",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("marker".into(), "/x/p".into(), 0, 0));
+        for table in ["schedules", "jobs"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table} exists, empty");
+        }
+        migrate(&mut conn).unwrap();
+        assert_eq!(version(&conn), MIGRATIONS.len());
+    }
+
     /// Version 5 marks the files of existing Documents backups, and only those.
     #[test]
     fn existing_documents_backups_become_backup_files() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..4] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 4).unwrap();
+        let mut conn = at_version(4);
         conn.execute_batch(
             "INSERT INTO portals VALUES (1, 'p', 'Active', 'UTC', 'en', NULL, 't', NULL);
              INSERT INTO folders VALUES (1, 1, NULL, 'Rooms', 'rooms_root', NULL, 'u', 't');
