@@ -7,6 +7,7 @@
 pub mod actor;
 pub mod catalog;
 pub mod error;
+pub mod job;
 pub mod model;
 pub mod perm;
 pub mod schedule;
@@ -17,5 +18,6 @@ pub mod validate;
 pub use actor::Actor;
 pub use catalog::Catalog;
 pub use error::{CoreError, CoreResult};
+pub use job::{JobKind, JobRecord, JobState};
 pub use model::*;
 pub use storage::{ObjectWriter, Storage};
