@@ -115,10 +115,7 @@ impl Server {
             lock,
         } = self;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let scheduler = tokio::spawn(schedule::scheduler::run(
-            state.service().clone(),
-            stop_rx,
-        ));
+        let scheduler = tokio::spawn(schedule::scheduler::run(state.service().clone(), stop_rx));
         let service = state.service().clone();
         let app = routes::router(state);
         let served = axum::serve(

@@ -5,9 +5,9 @@
 
 use dsbackup_core::{CoreError, CoreResult, secret};
 
+use crate::Service;
 use crate::datadir::write_private_atomic;
 use crate::portals::{self, NewOwner};
-use crate::Service;
 
 /// The file the first-start credentials are kept in.
 pub const CREDENTIALS_FILE: &str = "initial-credentials.txt";

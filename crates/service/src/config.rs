@@ -246,8 +246,8 @@ impl Config {
                     .map_err(|_| bad("expected closed, secret or open".into()))?
             }
             "DSBACKUP_BOOTSTRAP" => {
-                self.bootstrap = parse_bool(&value)
-                    .ok_or_else(|| bad("expected true or false".into()))?
+                self.bootstrap =
+                    parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
             }
             "DSBACKUP_ADMIN_SECRET" => self.admin_secret = Secret(value),
             "DSBACKUP_BASE_DOMAIN" => self.base_domain = value,

@@ -129,7 +129,10 @@ impl Service {
         if jobs.is_empty() {
             return;
         }
-        tracing::warn!(jobs = jobs.len(), "shutting down: interrupting running jobs");
+        tracing::warn!(
+            jobs = jobs.len(),
+            "shutting down: interrupting running jobs"
+        );
         let deadline = std::time::Instant::now() + grace;
         while std::time::Instant::now() < deadline
             && jobs.iter().any(|j| !j.snapshot().is_completed())

@@ -18,12 +18,12 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::extract::{ApiPath, MaybeJson, QueryMap};
+use crate::present_backup::{storage_kind, storage_type};
+use crate::state::AppState;
+use crate::wire::{ApiError, Envelope, base_url};
 use dsbackup_service::backup::jobs::{JobStatus, Snapshot};
 use dsbackup_service::backup::{self, StartRequest, link, target};
-use crate::extract::{ApiPath, MaybeJson, QueryMap};
-use crate::state::AppState;
-use crate::present_backup::{storage_kind, storage_type};
-use crate::wire::{ApiError, Envelope, base_url};
 
 const READ: Scope = Scope::read("backup");
 const WRITE: Scope = Scope::write("backup");

@@ -8,11 +8,11 @@ use dsbackup_api_types::portal::{RegisterRequest, RegisterResponse, RegisteredTe
 use dsbackup_core::{Role, secret, validate};
 
 use crate::auth::Caller;
-use dsbackup_service::config::Registration;
 use crate::extract::ApiJson;
-use dsbackup_service::portals::{self, NewOwner};
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope};
+use dsbackup_service::config::Registration;
+use dsbackup_service::portals::{self, NewOwner};
 
 /// The header that carries the instance admin secret.
 pub const ADMIN_SECRET_HEADER: &str = "x-dsbackup-admin-secret";
@@ -59,7 +59,8 @@ pub async fn register(
         return Err(ApiError::BadRequest("Incorrect language".into()));
     }
     let time_zone = req.time_zone.unwrap_or_else(|| "UTC".into());
-    let (portal, owner) = portals::create(state.service(), alias, owner, language, time_zone).await?;
+    let (portal, owner) =
+        portals::create(state.service(), alias, owner, language, time_zone).await?;
     let domain = if state.config().base_domain.is_empty() {
         headers
             .get(header::HOST)

@@ -13,13 +13,13 @@ use tokio::io::AsyncWriteExt;
 
 use super::backup::progress_dto;
 use crate::auth::{Caller, request_portal};
+use crate::extract::{ApiJson, QueryMap};
+use crate::present_backup::storage_kind;
+use crate::state::AppState;
+use crate::wire::{ApiError, Envelope};
 use dsbackup_service::backup::jobs::JobKey;
 use dsbackup_service::datadir;
-use crate::extract::{ApiJson, QueryMap};
 use dsbackup_service::restore::{self, RestoreRequest};
-use crate::state::AppState;
-use crate::present_backup::storage_kind;
-use crate::wire::{ApiError, Envelope};
 
 /// `BackupRestoreDto`.
 #[derive(Debug, Deserialize)]

@@ -31,7 +31,12 @@ pub async fn create(
     ApiJson(req): ApiJson<ScheduleRequest>,
 ) -> Result<Envelope<bool>, ApiError> {
     caller.admin(Scope::write("backup"))?;
-    schedule::create(state.service(), &caller, present_backup::schedule_spec(req)?).await?;
+    schedule::create(
+        state.service(),
+        &caller,
+        present_backup::schedule_spec(req)?,
+    )
+    .await?;
     Ok(Envelope::of(true))
 }
 

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use chrono::{Datelike, TimeZone, Utc};
 use dsbackup_core::{Mode, PortalStatus, Role};
 
-use dsbackup_core::Actor;
 use crate::Service;
 use crate::ServiceError;
+use dsbackup_core::Actor;
 use jobs::{JobKey, Snapshot};
 use target::Target;
 
@@ -128,7 +128,11 @@ pub async fn remove(state: &Service, r: &dsbackup_core::BackupRecord) -> Result<
 
 /// The saas monthly allowance of free backups (SERVER.md §1, step 9): returns whether this
 /// backup is a paid one, or 402 when the allowance is used and no paid service is on.
-async fn check_allowance(state: &Service, caller: &Actor, dump: bool) -> Result<bool, ServiceError> {
+async fn check_allowance(
+    state: &Service,
+    caller: &Actor,
+    dump: bool,
+) -> Result<bool, ServiceError> {
     let cfg = state.config();
     if cfg.mode != Mode::Saas || dump || cfg.free_backups_per_month == 0 {
         return Ok(false);

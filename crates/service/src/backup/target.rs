@@ -13,9 +13,9 @@ use std::path::{Component, Path, PathBuf};
 use dsbackup_core::{BackupRecord, DUMP_TENANT, Folder, FolderKind, Mode, PortalId, StorageKind};
 use dsbackup_storage::LocalStorage;
 
-use dsbackup_core::Actor;
 use crate::Service;
 use crate::ServiceError;
+use dsbackup_core::Actor;
 
 /// A resolved backup destination.
 #[derive(Debug, Clone)]
@@ -64,7 +64,9 @@ pub fn check_local_dir(state: &Service, raw: Option<&String>) -> Result<PathBuf,
         ));
     }
     if path.components().any(|c| c == Component::ParentDir) {
-        return Err(ServiceError::Invalid("filePath may not contain '..'".into()));
+        return Err(ServiceError::Invalid(
+            "filePath may not contain '..'".into(),
+        ));
     }
     let roots = &state.config().local_roots;
     if roots.is_empty() {
@@ -79,7 +81,9 @@ pub fn check_local_dir(state: &Service, raw: Option<&String>) -> Result<PathBuf,
     let inside = |p: &Path| roots.iter().any(|root| p.starts_with(root));
     match std::fs::canonicalize(path) {
         Ok(dir) if !inside(&dir) => Err(outside_roots()),
-        Ok(dir) if !dir.is_dir() => Err(ServiceError::Invalid("filePath is not a directory".into())),
+        Ok(dir) if !dir.is_dir() => {
+            Err(ServiceError::Invalid("filePath is not a directory".into()))
+        }
         Ok(dir) => Ok(dir),
         // Missing: say so only when the deepest existing ancestor is inside a root.
         Err(_) => match path.ancestors().find_map(|a| std::fs::canonicalize(a).ok()) {
@@ -171,7 +175,10 @@ impl Target {
 }
 
 /// Where a record's archive is on disk, if it can be found.
-pub async fn archive_path(state: &Service, r: &BackupRecord) -> Result<Option<PathBuf>, ServiceError> {
+pub async fn archive_path(
+    state: &Service,
+    r: &BackupRecord,
+) -> Result<Option<PathBuf>, ServiceError> {
     Ok(match r.storage {
         StorageKind::Documents => {
             let Ok(id) = r.storage_path.parse::<i64>() else {

@@ -13,11 +13,11 @@ use std::path::PathBuf;
 use dsbackup_core::{DUMP_TENANT, Mode, PortalStatus, StorageKind};
 use uuid::Uuid;
 
-use dsbackup_core::Actor;
-use crate::backup::jobs::{Busy, JobKey, Snapshot};
-use crate::backup::{demand_dump, target};
 use crate::Service;
 use crate::ServiceError;
+use crate::backup::jobs::{Busy, JobKey, Snapshot};
+use crate::backup::{demand_dump, target};
+use dsbackup_core::Actor;
 
 /// A restore request, as `startrestore` carries it.
 #[derive(Debug, Clone)]
@@ -94,7 +94,9 @@ async fn locate(
                 let dir = target::check_local_dir(state, Some(&dir.display().to_string()))?;
                 let file = dir.join(name);
                 if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-                    return Err(ServiceError::NotFound(format!("{fp} is not an archive file")));
+                    return Err(ServiceError::NotFound(format!(
+                        "{fp} is not an archive file"
+                    )));
                 }
                 file
             }

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use super::contents::{self, Live};
 use super::place::{PortalTarget, Stager};
 use super::swap::{self, Journal, PortalSwaps, Swap};
-use crate::backup::jobs::Job;
 use crate::Service;
+use crate::backup::jobs::Job;
 
 /// A validated restore, ready to run.
 #[derive(Debug)]

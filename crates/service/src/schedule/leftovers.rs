@@ -17,8 +17,8 @@ use std::time::SystemTime;
 use dsbackup_core::CoreResult;
 
 use super::retention::{self, Leftover, Plan};
-use crate::backup::jobs::JobKey;
 use crate::Service;
+use crate::backup::jobs::JobKey;
 
 /// How old a partial file must be before retention takes it for dead.
 pub const PARTIAL_AGE_SECS: u64 = 3600;

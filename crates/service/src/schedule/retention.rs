@@ -20,8 +20,8 @@ use dsbackup_core::{BackupRecord, CoreResult, DUMP_TENANT, MissingArchive, Porta
 use serde::Serialize;
 
 use super::leftovers;
-use crate::backup::target;
 use crate::Service;
+use crate::backup::target;
 
 /// What happens to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

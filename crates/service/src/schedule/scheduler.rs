@@ -10,10 +10,10 @@ use dsbackup_core::{DUMP_TENANT, Portal, PortalStatus, Role, Schedule};
 use tokio::sync::watch;
 
 use super::{next_run, retention};
-use dsbackup_core::Actor;
+use crate::Service;
 use crate::backup::jobs::JobStatus;
 use crate::backup::{self, StartRequest};
-use crate::Service;
+use dsbackup_core::Actor;
 
 /// Runs until `stop` turns true.
 pub async fn run(state: Service, mut stop: watch::Receiver<bool>) {
