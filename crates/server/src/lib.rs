@@ -22,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 pub use dsbackup_service::{Config, Service, config};
-use dsbackup_service::{bootstrap, datadir, restore, schedule};
+use dsbackup_service::{backup, bootstrap, datadir, restore, schedule};
 pub use state::AppState;
 
 /// Why the server could not start.
@@ -80,6 +80,9 @@ impl Server {
         restore::swap::recover(&service)
             .await
             .map_err(StartError::Bootstrap)?;
+        backup::durable::interrupt_leftovers(&service)
+            .await
+            .map_err(StartError::Bootstrap)?;
         schedule::leftovers::sweep_at_start(&service).await;
         bootstrap::run(&service)
             .await
@@ -117,6 +120,9 @@ impl Server {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let scheduler = tokio::spawn(schedule::scheduler::run(state.service().clone(), stop_rx));
         let service = state.service().clone();
+        // Job progress goes to the catalog until the jobs were interrupted at shutdown.
+        let (flush_stop, flush_rx) = tokio::sync::watch::channel(false);
+        let flusher = tokio::spawn(backup::durable::flusher(service.clone(), flush_rx));
         let app = routes::router(state);
         let served = axum::serve(
             listener,
@@ -131,6 +137,8 @@ impl Server {
         service
             .interrupt_jobs(std::time::Duration::from_secs(3))
             .await;
+        let _ = flush_stop.send(true);
+        let _ = flusher.await;
         // The data directory stays locked until the server has stopped.
         drop(lock);
         served

@@ -96,6 +96,9 @@ pub struct OwnerPreset {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// This server's name in the catalog's job records (`DSBACKUP_NODE_ID`); empty means the
+    /// host name. Jobs this node left unfinished are marked interrupted when it starts.
+    pub node_id: String,
     /// The address clients reach this server at (`https://backup.example.com`), for links
     /// made outside a request (scheduled backups); empty means `http://` + the bound address.
     pub public_url: String,
@@ -150,6 +153,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8092)),
+            node_id: String::new(),
             public_url: String::new(),
             data_dir: PathBuf::from("data"),
             mode: Mode::Standalone,
@@ -223,6 +227,13 @@ impl Config {
         for (name, value) in vars {
             cfg.apply_env(&name, value)?;
         }
+        if cfg.node_id.trim().is_empty() {
+            cfg.node_id = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "local".into());
+        }
         cfg.check()?;
         Ok(cfg)
     }
@@ -236,6 +247,7 @@ impl Config {
         match name {
             "DSBACKUP_LISTEN" => self.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
             "DSBACKUP_DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "DSBACKUP_NODE_ID" => self.node_id = value,
             "DSBACKUP_PUBLIC_URL" => self.public_url = value,
             "DSBACKUP_MODE" => {
                 self.mode = serde_json::from_str(&enum_of(&value))

@@ -89,3 +89,89 @@ async fn sigterm_during_a_restore_stops_the_server_promptly() {
     let staging = r.s.data_dir.join("staging");
     assert!(!staging.exists() || std::fs::read_dir(&staging).unwrap().next().is_none());
 }
+
+async fn wait_log(s: &TestServer, needle: &str) {
+    for _ in 0..1000 {
+        if s.log().contains(needle) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the log never said {needle:?}:\n{}", s.log());
+}
+
+/// Jobs live in the catalog: after kill -9 mid-backup and mid-restore, a restart reports each
+/// as Failed and interrupted (and the backup left no history record); a finished job is still
+/// reported after a restart.
+#[tokio::test]
+async fn jobs_survive_restarts_and_crashed_ones_are_reported_interrupted() {
+    let mut r = rig_with(
+        "",
+        vec![("DSBACKUP_FAULT_DELAY", "backup-write:60000".into())],
+    )
+    .await;
+    let (st, v) = send(
+        r.s.owner(Method::POST, "/api/2.0/backup/startbackup")
+            .json(&local(&r.root)),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let task = v["response"]["taskId"].clone();
+    wait_log(&r.s, "fault point").await;
+    r.s.kill9();
+    r.s.restart_with(vec![]);
+    let (_, v) = send(r.s.owner(Method::GET, "/api/2.0/backup/getbackupprogress")).await;
+    let p = &v["response"];
+    assert_eq!(p["taskId"], task, "{v}");
+    assert_eq!(
+        (p["isCompleted"].clone(), p["status"].clone()),
+        (json!(true), json!(4)),
+        "{v}"
+    );
+    assert!(p["error"].as_str().unwrap().contains("interrupted"), "{v}");
+    assert!(
+        history(&r.s, false).await.is_empty(),
+        "no record for a dead backup"
+    );
+
+    // A finished job is still reported after a restart.
+    let done = start(&r.s, &local(&r.root)).await;
+    assert_eq!(wait_done(&r.s, false).await["status"], 2);
+    r.s.kill9();
+    r.s.restart_with(vec![(
+        "DSBACKUP_FAULT_DELAY",
+        "restore-extract:60000".into(),
+    )]);
+    let (_, v) = send(r.s.owner(Method::GET, "/api/2.0/backup/getbackupprogress")).await;
+    assert_eq!(v["response"]["taskId"], done["taskId"], "{v}");
+    assert_eq!(
+        (
+            v["response"]["status"].clone(),
+            v["response"]["progress"].clone()
+        ),
+        (json!(2), json!(100))
+    );
+
+    // kill -9 mid-restore: after a restart, reported interrupted, the portal Active.
+    let (st, v) = send(
+        r.s.owner(Method::POST, "/api/2.0/backup/startrestore")
+            .json(&json!({"backupId": done["taskId"], "storageType": 3})),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let task = v["response"]["taskId"].clone();
+    wait_log(&r.s, "fault point").await;
+    r.s.kill9();
+    r.s.restart_with(vec![]);
+    let (_, v) = send(r.s.req(Method::GET, "/api/2.0/backup/getrestoreprogress")).await;
+    let p = &v["response"];
+    assert_eq!(p["taskId"], task, "{v}");
+    assert_eq!(
+        (p["status"].clone(), p["backupProgressEnum"].clone()),
+        (json!(4), json!(1)),
+        "{v}"
+    );
+    assert!(p["error"].as_str().unwrap().contains("interrupted"), "{v}");
+    let (st, _) = send(r.s.owner(Method::GET, "/api/2.0/people/@self")).await;
+    assert_eq!(st, 200, "the portal is Active again");
+}

@@ -23,7 +23,7 @@ use crate::present_backup::{storage_kind, storage_type};
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope, base_url};
 use dsbackup_service::backup::jobs::{JobStatus, Snapshot};
-use dsbackup_service::backup::{self, StartRequest, link, target};
+use dsbackup_service::backup::{self, StartRequest, durable, link, target};
 
 const READ: Scope = Scope::read("backup");
 const WRITE: Scope = Scope::write("backup");
@@ -98,8 +98,8 @@ pub async fn progress(
 ) -> Result<Envelope<BackupProgressDto>, ApiError> {
     caller.admin(READ)?;
     let dump = dump_query(&state, &caller, &q)?;
-    let job = state.jobs().get(backup::key_for(&caller, dump));
-    Ok(Envelope(job.map(|j| progress_dto(&j.snapshot()))))
+    let job = durable::progress(state.service(), backup::key_for(&caller, dump)).await?;
+    Ok(Envelope(job.map(|s| progress_dto(&s))))
 }
 
 /// `POST cancelbackup` (any body): `true` when a job was dropped, `false` when there was none.
@@ -108,11 +108,7 @@ pub async fn cancel(
     caller: Caller,
 ) -> Result<Envelope<bool>, ApiError> {
     caller.admin(WRITE)?;
-    let any = state.jobs().cancel_for(caller.portal.id);
-    if any {
-        tracing::info!(portal = caller.portal.id, "backup canceled");
-    }
-    Ok(Envelope::of(any))
+    Ok(Envelope::of(backup::cancel(state.service(), &caller).await))
 }
 
 fn tenant_of(caller: &Caller, dump: bool) -> PortalId {

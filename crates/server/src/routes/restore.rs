@@ -17,6 +17,7 @@ use crate::extract::{ApiJson, QueryMap};
 use crate::present_backup::storage_kind;
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope};
+use dsbackup_service::backup::durable;
 use dsbackup_service::backup::jobs::JobKey;
 use dsbackup_service::datadir;
 use dsbackup_service::restore::{self, RestoreRequest};
@@ -67,16 +68,23 @@ pub async fn progress(
         dump = Some(false);
     }
     let portal = request_portal(&state, &headers).await?;
-    let own = portal.and_then(|p| state.jobs().get(JobKey::RestorePortal(p.id)));
-    let job = match dump {
-        Some(true) => state.jobs().get(JobKey::RestoreDump),
-        Some(false) => own,
-        None => own.or_else(|| state.jobs().get(JobKey::RestoreDump)),
+    let svc = state.service();
+    let own = match portal {
+        Some(p) => durable::progress(svc, JobKey::RestorePortal(p.id)).await?,
+        None => None,
     };
-    Ok(Envelope(job.map(|j| {
+    let job = match dump {
+        Some(true) => durable::progress(svc, JobKey::RestoreDump).await?,
+        Some(false) => own,
+        None => match own {
+            Some(own) => Some(own),
+            None => durable::progress(svc, JobKey::RestoreDump).await?,
+        },
+    };
+    Ok(Envelope(job.map(|snapshot| {
         // Anyone may ask: the texts keep their sense but lose the server's paths (the log
         // has them whole).
-        let mut dto = progress_dto(&j.snapshot());
+        let mut dto = progress_dto(&snapshot);
         dto.error = without_paths(&dto.error);
         dto.warning = dto.warning.map(|w| without_paths(&w));
         dto

@@ -86,6 +86,7 @@ pub struct Job {
     pub key: JobKey,
     /// The portal that started it (a dump keeps its starter's id, as upstream).
     pub tenant_id: PortalId,
+    pub started_on: chrono::DateTime<chrono::Utc>,
     cancel: AtomicBool,
     state: Mutex<Snapshot>,
 }
@@ -97,6 +98,7 @@ impl Job {
             id,
             key,
             tenant_id,
+            started_on: chrono::Utc::now(),
             cancel: AtomicBool::new(false),
             state: Mutex::new(Snapshot {
                 id,
@@ -157,8 +159,8 @@ impl Job {
         true
     }
 
-    /// Fails the job with a message for the client (no-op once canceled).
-    /// Ends the job as failed, unless it already ended (a canceled job stays canceled).
+    /// Ends the job as failed with a message for the client, unless it already ended (a
+    /// canceled job stays canceled).
     pub fn fail(&self, message: String) {
         let mut s = self.lock();
         if !s.is_completed() {
@@ -181,6 +183,9 @@ impl Job {
 #[derive(Debug, Default)]
 pub struct Jobs {
     slots: Mutex<HashMap<JobKey, Arc<Job>>>,
+    /// Slots a cancel cleared from the progress view in this process: the catalog's copy of
+    /// their last job is not shown either.
+    cleared: Mutex<std::collections::HashSet<JobKey>>,
 }
 
 impl Jobs {
@@ -205,7 +210,22 @@ impl Jobs {
         }
         let job = Arc::new(Job::new(key, tenant_id));
         slots.insert(key, job.clone());
+        self.cleared().remove(&key);
         Ok(job)
+    }
+
+    fn cleared(&self) -> MutexGuard<'_, std::collections::HashSet<JobKey>> {
+        self.cleared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a cancel cleared `key` from the view since its last job started.
+    pub fn is_cleared(&self, key: JobKey) -> bool {
+        self.cleared().contains(&key)
+    }
+
+    /// Every job in a slot, running or finished.
+    pub fn all(&self) -> Vec<Arc<Job>> {
+        self.slots().values().cloned().collect()
     }
 
     /// The job in a slot, running or finished.
@@ -214,20 +234,23 @@ impl Jobs {
     }
 
     /// Cancels and clears every backup job `tenant` started (its portal's and a dump it
-    /// started). Returns whether there was any. Restores are not cancelable, as upstream.
-    pub fn cancel_for(&self, tenant: PortalId) -> bool {
+    /// started). Returns them. Restores are not cancelable, as upstream.
+    pub fn cancel_for(&self, tenant: PortalId) -> Vec<Arc<Job>> {
         let mut slots = self.slots();
         let keys: Vec<JobKey> = slots
             .iter()
             .filter(|(k, j)| j.tenant_id == tenant && !k.is_restore())
             .map(|(k, _)| *k)
             .collect();
+        let mut canceled = Vec::new();
+        self.cleared().extend(keys.iter().copied());
         for k in &keys {
             if let Some(job) = slots.remove(k) {
                 job.mark_canceled();
+                canceled.push(job);
             }
         }
-        !keys.is_empty()
+        canceled
     }
 
     /// Asks every running job to stop (the server is shutting down): backups drop their partial
@@ -273,7 +296,7 @@ mod tests {
         assert_eq!(a.snapshot().progress, 40, "progress never goes back");
         a.advance(250);
         assert_eq!(a.snapshot().progress, 99, "100 only on completion");
-        assert!(jobs.cancel_for(1));
+        assert_eq!(jobs.cancel_for(1).len(), 1);
         assert!(a.is_canceled());
         assert_eq!(a.snapshot().status, JobStatus::Canceled);
         assert_eq!(a.snapshot().warning.as_deref(), Some("Backup cancelled"));
@@ -281,7 +304,7 @@ mod tests {
             jobs.get(JobKey::Portal(1)).is_none(),
             "cleared from the view"
         );
-        assert!(!jobs.cancel_for(1), "nothing left to cancel");
+        assert!(jobs.cancel_for(1).is_empty(), "nothing left to cancel");
         assert!(
             !a.finish("l".into(), None),
             "a canceled job is never completed"
@@ -330,6 +353,9 @@ mod tests {
         assert_ne!(a.id, b.id);
         assert!(b.finish("link".into(), Some("w".into())));
         assert_eq!(b.snapshot().progress, 100);
-        assert!(jobs.cancel_for(1), "cancel clears a finished job too");
+        assert!(
+            !jobs.cancel_for(1).is_empty(),
+            "cancel clears a finished job too"
+        );
     }
 }

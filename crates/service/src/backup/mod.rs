@@ -1,6 +1,7 @@
 //! The backup service: validating and starting jobs, the job slots, targets, the runner, and
 //! what history, delete and counts need. HTTP handlers in `routes/backup.rs` call into this.
 
+pub mod durable;
 pub mod export;
 pub mod jobs;
 pub mod link;
@@ -102,6 +103,10 @@ pub async fn start(
             ));
         }
     };
+    if let Err(e) = durable::created(state, &job).await {
+        job.fail("The backup could not be recorded".into());
+        return Err(e.into());
+    }
     let snapshot = job.snapshot();
     tracing::info!(job = %job.id, portal = caller.portal.id, dump = req.dump, storage = ?req.storage, "backup started");
     let spec = run::Spec {
@@ -116,6 +121,17 @@ pub async fn start(
     };
     tokio::spawn(run::run(state.clone(), spec));
     Ok(snapshot)
+}
+
+/// Cancels the backups `caller`'s portal started (its own and a dump it started); returns
+/// whether there was any. Each one's partial archive is dropped by its worker.
+pub async fn cancel(state: &Service, caller: &Actor) -> bool {
+    let canceled = state.jobs().cancel_for(caller.portal.id);
+    for job in &canceled {
+        durable::save(state, job).await;
+        tracing::info!(job = %job.id, portal = caller.portal.id, "backup canceled");
+    }
+    !canceled.is_empty()
 }
 
 /// Removes a history record (marked removed, as upstream keeps it) and its archive.

@@ -71,6 +71,7 @@ pub async fn run(state: Service, spec: Spec) {
             job.fail("The backup failed because of an internal error; see the server log".into());
         }
     }
+    super::durable::save(&state, &job).await;
 }
 
 /// `<alias>_yyyy-MM-dd_HH-mm-ss.tar.zst`: server local time in standalone, UTC in saas.
@@ -222,6 +223,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
         }
         let started = std::time::Instant::now();
         let plan = planner.finish(&control)?;
+        crate::fault::delay("backup-write");
         let planned = started.elapsed();
         let writer: Box<dyn ObjectWriter> = worker_storage.create(&worker_object)?;
         let (writer, summary) = dsbackup_engine::write(&plan, writer, &opts, &control)?;

@@ -172,6 +172,10 @@ pub async fn start(
             ));
         }
     };
+    if let Err(e) = crate::backup::durable::created(state, &job).await {
+        job.fail("The restore could not be recorded".into());
+        return Err(e.into());
+    }
     let snapshot = job.snapshot();
     for p in &portals {
         state

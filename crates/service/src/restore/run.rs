@@ -66,6 +66,7 @@ pub async fn run(state: Service, spec: Spec) {
             crate::notify::restore_done(&state, &portals, notify, false).await;
         }
     }
+    crate::backup::durable::save(&state, &job).await;
 }
 
 fn hidden_sibling(live: &Path, tag: &str) -> PathBuf {

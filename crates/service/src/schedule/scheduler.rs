@@ -95,10 +95,19 @@ async fn run_one(state: &Service, s: &Schedule, portal: Portal) -> dsbackup_core
         user: owner,
         key: None,
     };
-    state
+    // Claimed through the catalog: of several workers (or nodes) that find this run due, the
+    // one whose compare-and-set of lastBackupTime succeeds runs it; the others skip it.
+    let won = state
         .catalog()
-        .schedule_started(s.tenant_id, Utc::now())
+        .claim_schedule(s.tenant_id, s.last_backup_time, Utc::now())
         .await?;
+    if !won {
+        tracing::debug!(
+            tenant = s.tenant_id,
+            "scheduled run taken by another worker"
+        );
+        return Ok(());
+    }
     let req = StartRequest {
         storage: s.storage,
         params: s.storage_params.clone(),
