@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use dsbackup_core::Mode;
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
 /// Who may call `POST /apisystem/portal/register`.
@@ -54,18 +57,6 @@ pub struct SourceConfig {
     /// Unique within the portal: `[a-zA-Z0-9_-]`; archived under `sources/<name>/`.
     pub name: String,
     pub path: PathBuf,
-}
-
-/// `true` or `false`, in any case.
-fn parse_bool(v: &str) -> Option<bool> {
-    let v = v.trim();
-    if v.eq_ignore_ascii_case("true") {
-        Some(true)
-    } else if v.eq_ignore_ascii_case("false") {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 /// A string that never prints.
@@ -201,31 +192,213 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// How a variable's text becomes a value of its key.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    /// Taken as it is (paths, addresses, URLs: their own parsing names the variable on failure).
+    Text,
+    /// A decimal integer; the key's type bounds it.
+    Number,
+    /// `true` or `false`, in any case.
+    Bool,
+    /// An enum value, in any case.
+    Choice,
+    /// `:`-separated, empty parts dropped.
+    List,
+}
+
+/// Every variable that sets a file key: `(variable, key, kind)`. Other `DSBACKUP_*` variables
+/// are either env-only (`DSBACKUP_OWNER_*` here, `DSBACKUP_LOG*` in the binary) or ignored.
+const VARS: &[(&str, &str, Kind)] = &[
+    ("DSBACKUP_LISTEN", "listen", Kind::Text),
+    ("DSBACKUP_DATA_DIR", "data_dir", Kind::Text),
+    ("DSBACKUP_NODE_ID", "node_id", Kind::Text),
+    ("DSBACKUP_PUBLIC_URL", "public_url", Kind::Text),
+    ("DSBACKUP_MODE", "mode", Kind::Choice),
+    ("DSBACKUP_REGISTRATION", "registration", Kind::Choice),
+    ("DSBACKUP_BOOTSTRAP", "bootstrap", Kind::Bool),
+    ("DSBACKUP_ADMIN_SECRET", "admin_secret", Kind::Text),
+    ("DSBACKUP_BASE_DOMAIN", "base_domain", Kind::Text),
+    ("DSBACKUP_CATALOG", "catalog", Kind::Text),
+    ("DSBACKUP_NOTIFY_WEBHOOK", "notify_webhook", Kind::Text),
+    (
+        "DSBACKUP_SCHEDULER_PERIOD_SECS",
+        "scheduler_period_secs",
+        Kind::Number,
+    ),
+    (
+        "DSBACKUP_SCHEDULER_RETRY_SECS",
+        "scheduler_retry_secs",
+        Kind::Number,
+    ),
+    (
+        "DSBACKUP_MISSING_ARCHIVE_CHECKS",
+        "missing_archive_checks",
+        Kind::Number,
+    ),
+    (
+        "DSBACKUP_MISSING_ARCHIVE_SECS",
+        "missing_archive_secs",
+        Kind::Number,
+    ),
+    (
+        "DSBACKUP_RESTORE_QUOTA_BYTES",
+        "restore_quota_bytes",
+        Kind::Number,
+    ),
+    ("DSBACKUP_LOCAL_ROOTS", "local_roots", Kind::List),
+    (
+        "DSBACKUP_FREE_BACKUPS_PER_MONTH",
+        "free_backups_per_month",
+        Kind::Number,
+    ),
+    (
+        "DSBACKUP_RATE_LIMIT_PER_MINUTE",
+        "rate_limit_per_minute",
+        Kind::Number,
+    ),
+    ("DSBACKUP_LOGIN_ATTEMPTS", "login_attempts", Kind::Number),
+    (
+        "DSBACKUP_LOGIN_BLOCK_SECS",
+        "login_block_secs",
+        Kind::Number,
+    ),
+];
+
+/// The name the environment layer's values carry, to tell its errors from the file's.
+const ENV_LAYER: &str = "DSBACKUP_* environment variables";
+
+/// The environment layer: typed values of the variables in [`VARS`], from a given list of
+/// pairs rather than the process environment, so tests can pass their own.
+struct EnvLayer(Dict);
+
+impl EnvLayer {
+    /// Fails on the first variable whose text is not of its key's kind.
+    fn new(vars: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut dict = Dict::new();
+        for (name, text) in vars {
+            let Some((_, key, kind)) = VARS.iter().find(|(var, ..)| var == name) else {
+                continue;
+            };
+            let bad = |message: &str| ConfigError::Env {
+                name: name.clone(),
+                message: message.to_string(),
+            };
+            let value = match kind {
+                Kind::Text => Value::from(text.clone()),
+                Kind::Choice => Value::from(text.trim().to_lowercase()),
+                Kind::Bool => {
+                    let t = text.trim();
+                    if t.eq_ignore_ascii_case("true") {
+                        Value::from(true)
+                    } else if t.eq_ignore_ascii_case("false") {
+                        Value::from(false)
+                    } else {
+                        return Err(bad("expected true or false"));
+                    }
+                }
+                Kind::Number => match text.parse::<u64>() {
+                    Ok(n) => Value::from(n),
+                    Err(_) => match text.parse::<i64>() {
+                        Ok(n) => Value::from(n),
+                        Err(e) => return Err(bad(&e.to_string())),
+                    },
+                },
+                Kind::List => Value::from(
+                    text.split(':')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect::<Vec<_>>(),
+                ),
+            };
+            dict.insert((*key).to_string(), value);
+        }
+        Ok(Self(dict))
+    }
+}
+
+impl Provider for EnvLayer {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(ENV_LAYER)
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.0.clone()))
+    }
+}
+
+/// Turns a figment error into one that names the variable, or the file and key, at fault.
+fn explain(err: figment::Error, file: Option<&Path>) -> ConfigError {
+    use figment::error::Kind as Why;
+    let key = err.path.join(".");
+    let one_of = |expected: &[&str]| expected.join(", ");
+    let message = match &err.kind {
+        Why::UnknownVariant(found, expected) => {
+            format!(
+                "unknown value {found:?}, expected one of {}",
+                one_of(expected)
+            )
+        }
+        Why::UnknownField(found, expected) => {
+            format!(
+                "unknown key {found:?}, expected one of {}",
+                one_of(expected)
+            )
+        }
+        other => other.to_string(),
+    };
+    let from_env = err.metadata.as_ref().is_some_and(|m| m.name == ENV_LAYER);
+    if from_env && let Some((name, ..)) = VARS.iter().find(|(_, k, _)| *k == key) {
+        return ConfigError::Env {
+            name: (*name).to_string(),
+            message,
+        };
+    }
+    let message = if key.is_empty() {
+        message
+    } else {
+        format!("key {key}: {message}")
+    };
+    match file {
+        Some(path) => ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        },
+        None => ConfigError::Invalid(message),
+    }
+}
+
 impl Config {
     /// Loads defaults, then `file` if given, then the environment (`vars`, usually
-    /// `std::env::vars()`), and checks the result.
+    /// `std::env::vars()`), and checks the result. Layering is figment's: the file's keys
+    /// over the defaults, the variables of [`VARS`] over the file; `[[portals]]` come only
+    /// from the file, the owner presets only from the environment.
     ///
-    /// Fails when the file cannot be read or parsed, a variable has a bad value, or the
-    /// combination is inconsistent (e.g. `registration = "secret"` without a secret).
+    /// Fails when the file cannot be read or parsed or has an unknown key, a variable has a
+    /// bad value, or the combination is inconsistent (e.g. `registration = "secret"` without a
+    /// secret).
     pub fn load(
         file: Option<&Path>,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let mut cfg = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message: e.message().to_string(),
-                })?
-            }
-            None => Config::default(),
-        };
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        figment = figment.merge(EnvLayer::new(&vars)?);
+        let mut cfg: Config = figment.extract().map_err(|e| explain(e, file))?;
         for (name, value) in vars {
-            cfg.apply_env(&name, value)?;
+            match name.as_str() {
+                "DSBACKUP_OWNER_EMAIL" => cfg.owner.email = Some(value),
+                "DSBACKUP_OWNER_PASSWORD" => cfg.owner.password = Some(Secret(value)),
+                "DSBACKUP_OWNER_API_KEY" => cfg.owner.api_key = Some(Secret(value)),
+                _ => {}
+            }
         }
         if cfg.node_id.trim().is_empty() {
             cfg.node_id = std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -236,75 +409,6 @@ impl Config {
         }
         cfg.check()?;
         Ok(cfg)
-    }
-
-    fn apply_env(&mut self, name: &str, value: String) -> Result<(), ConfigError> {
-        let bad = |message: String| ConfigError::Env {
-            name: name.to_string(),
-            message,
-        };
-        let enum_of = |v: &str| format!("\"{}\"", v.trim().to_lowercase());
-        match name {
-            "DSBACKUP_LISTEN" => self.listen = value.parse().map_err(|e| bad(format!("{e}")))?,
-            "DSBACKUP_DATA_DIR" => self.data_dir = PathBuf::from(value),
-            "DSBACKUP_NODE_ID" => self.node_id = value,
-            "DSBACKUP_PUBLIC_URL" => self.public_url = value,
-            "DSBACKUP_MODE" => {
-                self.mode = serde_json::from_str(&enum_of(&value))
-                    .map_err(|_| bad("expected standalone or saas".into()))?
-            }
-            "DSBACKUP_REGISTRATION" => {
-                self.registration = serde_json::from_str(&enum_of(&value))
-                    .map_err(|_| bad("expected closed, secret or open".into()))?
-            }
-            "DSBACKUP_BOOTSTRAP" => {
-                self.bootstrap =
-                    parse_bool(&value).ok_or_else(|| bad("expected true or false".into()))?
-            }
-            "DSBACKUP_ADMIN_SECRET" => self.admin_secret = Secret(value),
-            "DSBACKUP_BASE_DOMAIN" => self.base_domain = value,
-            "DSBACKUP_CATALOG" => self.catalog = value,
-            "DSBACKUP_NOTIFY_WEBHOOK" => self.notify_webhook = value,
-            "DSBACKUP_SCHEDULER_PERIOD_SECS" => {
-                self.scheduler_period_secs = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_SCHEDULER_RETRY_SECS" => {
-                self.scheduler_retry_secs = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_MISSING_ARCHIVE_CHECKS" => {
-                self.missing_archive_checks = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_MISSING_ARCHIVE_SECS" => {
-                self.missing_archive_secs = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_RESTORE_QUOTA_BYTES" => {
-                self.restore_quota_bytes = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_LOCAL_ROOTS" => {
-                self.local_roots = value
-                    .split(':')
-                    .filter(|s| !s.is_empty())
-                    .map(PathBuf::from)
-                    .collect()
-            }
-            "DSBACKUP_FREE_BACKUPS_PER_MONTH" => {
-                self.free_backups_per_month = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_RATE_LIMIT_PER_MINUTE" => {
-                self.rate_limit_per_minute = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_LOGIN_ATTEMPTS" => {
-                self.login_attempts = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_LOGIN_BLOCK_SECS" => {
-                self.login_block_secs = value.parse().map_err(|e| bad(format!("{e}")))?
-            }
-            "DSBACKUP_OWNER_EMAIL" => self.owner.email = Some(value),
-            "DSBACKUP_OWNER_PASSWORD" => self.owner.password = Some(Secret(value)),
-            "DSBACKUP_OWNER_API_KEY" => self.owner.api_key = Some(Secret(value)),
-            _ => {}
-        }
-        Ok(())
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -440,10 +544,144 @@ mod tests {
         assert_eq!(cfg.portals[0].hosts, vec!["h.example".to_string()]);
     }
 
+    fn file_with(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, text).unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn layers_are_defaults_then_file_then_env() {
+        let (_dir, file) = file_with(
+            "zstd_level = 7\nlogin_attempts = 9\nscheduler_period_secs = 10\nregistration = \"open\"\n",
+        );
+        let cfg = Config::load(
+            Some(&file),
+            env(&[
+                ("DSBACKUP_SCHEDULER_PERIOD_SECS", "20"),
+                ("DSBACKUP_LOG", "debug"),
+                ("DSBACKUP_UNRELATED", "x"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.zstd_level, 7, "file over default");
+        assert_eq!(cfg.login_attempts, 9, "file, no variable");
+        assert_eq!(cfg.scheduler_period_secs, 20, "variable over file");
+        assert_eq!(cfg.registration, Registration::Open);
+        assert_eq!(
+            cfg.login_block_secs, 60,
+            "default, neither file nor variable"
+        );
+        assert_eq!(cfg.scheduler_retry_secs, 300);
+    }
+
+    /// Every variable, with a value other than the default, lands in its key.
+    #[test]
+    fn every_variable_sets_its_key() {
+        type Check = fn(&Config) -> bool;
+        let table: &[(&str, &str, Check)] = &[
+            ("DSBACKUP_LISTEN", "0.0.0.0:9001", |c| {
+                c.listen.port() == 9001
+            }),
+            ("DSBACKUP_DATA_DIR", "/var/lib/dsb", |c| {
+                c.data_dir == Path::new("/var/lib/dsb")
+            }),
+            ("DSBACKUP_NODE_ID", "007", |c| c.node_id == "007"),
+            ("DSBACKUP_PUBLIC_URL", "https://b.example", |c| {
+                c.public_url == "https://b.example"
+            }),
+            ("DSBACKUP_MODE", " SaaS ", |c| c.mode == Mode::Saas),
+            ("DSBACKUP_REGISTRATION", "Open", |c| {
+                c.registration == Registration::Open
+            }),
+            ("DSBACKUP_BOOTSTRAP", "FALSE", |c| !c.bootstrap),
+            ("DSBACKUP_ADMIN_SECRET", "s3cr3t", |c| {
+                c.admin_secret.0 == "s3cr3t"
+            }),
+            ("DSBACKUP_BASE_DOMAIN", "b.example", |c| {
+                c.base_domain == "b.example"
+            }),
+            ("DSBACKUP_CATALOG", "sqlite:/x.db", |c| {
+                c.catalog_url() == "sqlite:/x.db"
+            }),
+            ("DSBACKUP_NOTIFY_WEBHOOK", "http://hook", |c| {
+                c.notify_webhook == "http://hook"
+            }),
+            ("DSBACKUP_SCHEDULER_PERIOD_SECS", "5", |c| {
+                c.scheduler_period_secs == 5
+            }),
+            ("DSBACKUP_SCHEDULER_RETRY_SECS", "6", |c| {
+                c.scheduler_retry_secs == 6
+            }),
+            ("DSBACKUP_MISSING_ARCHIVE_CHECKS", "7", |c| {
+                c.missing_archive_checks == 7
+            }),
+            ("DSBACKUP_MISSING_ARCHIVE_SECS", "8", |c| {
+                c.missing_archive_secs == 8
+            }),
+            ("DSBACKUP_RESTORE_QUOTA_BYTES", "9", |c| {
+                c.restore_quota_bytes == 9
+            }),
+            ("DSBACKUP_LOCAL_ROOTS", "/a::/b/c:", |c| {
+                c.local_roots == [PathBuf::from("/a"), PathBuf::from("/b/c")]
+            }),
+            ("DSBACKUP_FREE_BACKUPS_PER_MONTH", "10", |c| {
+                c.free_backups_per_month == 10
+            }),
+            ("DSBACKUP_RATE_LIMIT_PER_MINUTE", "11", |c| {
+                c.rate_limit_per_minute == 11
+            }),
+            ("DSBACKUP_LOGIN_ATTEMPTS", "12", |c| c.login_attempts == 12),
+            ("DSBACKUP_LOGIN_BLOCK_SECS", "13", |c| {
+                c.login_block_secs == 13
+            }),
+            ("DSBACKUP_OWNER_EMAIL", "o@example.com", |c| {
+                c.owner.email.as_deref() == Some("o@example.com")
+            }),
+            ("DSBACKUP_OWNER_PASSWORD", "pw", |c| {
+                c.owner.password == Some(Secret("pw".into()))
+            }),
+            ("DSBACKUP_OWNER_API_KEY", "sk-0123456789abcdefghij", |c| {
+                c.owner.api_key == Some(Secret("sk-0123456789abcdefghij".into()))
+            }),
+        ];
+        for (name, value, check) in table {
+            let cfg = Config::load(None, env(&[(name, value)]))
+                .unwrap_or_else(|e| panic!("{name}={value}: {e}"));
+            assert!(check(&cfg), "{name}={value}: {cfg:?}");
+            assert!(
+                !check(&Config::default()),
+                "{name}: pick a non-default value"
+            );
+        }
+        for (var, ..) in VARS {
+            assert!(
+                table.iter().any(|(name, ..)| name == var),
+                "{var} is missing from the table"
+            );
+        }
+    }
+
     #[test]
     fn bad_values_are_named() {
-        let err = Config::load(None, env(&[("DSBACKUP_MODE", "cloud")])).unwrap_err();
-        assert!(err.to_string().contains("DSBACKUP_MODE"), "{err}");
+        for (name, value) in [
+            ("DSBACKUP_MODE", "cloud"),
+            ("DSBACKUP_REGISTRATION", "sometimes"),
+            ("DSBACKUP_BOOTSTRAP", "yes"),
+            ("DSBACKUP_LISTEN", "nowhere"),
+            ("DSBACKUP_LOGIN_ATTEMPTS", "many"),
+            ("DSBACKUP_LOGIN_ATTEMPTS", "99999999999"),
+            ("DSBACKUP_RESTORE_QUOTA_BYTES", "-1"),
+        ] {
+            let err = Config::load(None, env(&[(name, value)])).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Env { name: n, .. } if n == name),
+                "{name}={value}: {err}"
+            );
+            assert!(err.to_string().contains(name), "{err}");
+        }
         let err = Config::load(None, env(&[("DSBACKUP_REGISTRATION", "secret")])).unwrap_err();
         assert!(err.to_string().contains("admin_secret"), "{err}");
         let err = Config::load(None, env(&[("DSBACKUP_OWNER_API_KEY", "abc")])).unwrap_err();
@@ -451,20 +689,64 @@ mod tests {
     }
 
     #[test]
+    fn bad_file_values_name_file_and_key() {
+        let (_dir, file) = file_with("zstd_level = \"high\"\n");
+        let err = Config::load(Some(&file), Vec::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{text}");
+        assert!(
+            text.contains("zstd_level") && text.contains("c.toml"),
+            "{text}"
+        );
+        let (_dir, file) = file_with("listen = \n");
+        let err = Config::load(Some(&file), Vec::new()).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        let missing = Path::new("/nonexistent/dsbackup.toml");
+        let err = Config::load(Some(missing), Vec::new()).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        for (text, key) in [
+            ("colour = \"blue\"\n", "colour"),
+            ("[[portals]]\nalias = \"a\"\nhost = [\"x\"]\n", "host"),
+            (
+                "[[portals]]\nalias = \"a\"\n[[portals.sources]]\nkind = \"directory\"\nname = \"f\"\npath = \"/f\"\nmode = 1\n",
+                "mode",
+            ),
+            // Presets are environment only.
+            ("owner = \"x\"\n", "owner"),
+        ] {
+            let (_dir, file) = file_with(text);
+            let err = Config::load(Some(&file), Vec::new()).unwrap_err();
+            assert!(matches!(err, ConfigError::Parse { .. }), "{key}: {err}");
+            assert!(err.to_string().contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
     fn secrets_do_not_print() {
+        let (_dir, file) = file_with("admin_secret = \"file-secret-0123456789\"\n");
         let cfg = Config::load(
-            None,
+            Some(&file),
             env(&[
-                ("DSBACKUP_ADMIN_SECRET", "0123456789abcdefXYZ"),
                 ("DSBACKUP_OWNER_PASSWORD", "hunter22hunter"),
+                ("DSBACKUP_OWNER_API_KEY", "sk-0123456789abcdefghijKEY"),
             ]),
         )
         .unwrap();
         let text = format!("{cfg:?}");
-        assert!(
-            !text.contains("0123456789abcdefXYZ") && !text.contains("hunter22"),
-            "{text}"
-        );
+        for secret in ["file-secret", "hunter22", "abcdefghijKEY"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        let cfg = Config::load(
+            None,
+            env(&[("DSBACKUP_ADMIN_SECRET", "0123456789abcdefXYZ")]),
+        )
+        .unwrap();
+        let text = format!("{cfg:?}");
+        assert!(!text.contains("0123456789abcdefXYZ"), "{text}");
     }
 }
 
@@ -476,7 +758,11 @@ mod example {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dsbackup.example.toml");
         let cfg = super::Config::load(Some(&path), Vec::new()).unwrap();
-        let def = super::Config::default();
+        // `node_id` is left empty, so it became the host name.
+        let def = super::Config {
+            node_id: cfg.node_id.clone(),
+            ..super::Config::default()
+        };
         assert_eq!(format!("{cfg:?}"), format!("{def:?}"));
     }
 }
