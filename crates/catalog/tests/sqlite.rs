@@ -21,7 +21,7 @@ async fn sqlite_file_conforms_and_reopens() {
     conformance::run_all(cat).await;
     // Reopening runs no migration twice and keeps the data.
     let again = SqliteCatalog::open(&path).await.unwrap();
-    use dsbackup_core::Catalog;
+    use dsbackup_core::catalog::prelude::*;
     assert!(!again.portals().await.unwrap().is_empty());
 }
 

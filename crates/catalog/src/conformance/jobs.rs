@@ -1,10 +1,8 @@
-//! Conformance checks for jobs (the state machine the catalog enforces, per-node recovery,
-//! last-job lookups) and for taking a due scheduled run exactly once.
+//! Conformance checks for `JobStore`: the state machine the catalog enforces, per-node
+//! recovery and last-job lookups.
 
-use chrono::{DateTime, Duration, SubsecRound, Utc};
-use dsbackup_core::{
-    Catalog, CoreError, DUMP_TENANT, JobKind, JobRecord, JobState, PortalId, Schedule, StorageKind,
-};
+use chrono::{DateTime, Duration, Utc};
+use dsbackup_core::{Catalog, CoreError, DUMP_TENANT, JobKind, JobRecord, JobState, PortalId};
 use uuid::Uuid;
 
 /// A time every backend stores exactly (microseconds), `minutes` from a fixed start.
@@ -43,8 +41,8 @@ fn ended(j: &JobRecord, state: JobState, minute: i64) -> JobRecord {
     }
 }
 
-/// Inserts, reads back, the state machine of `update_job`, `last_job`, `unfinished_jobs` and
-/// `interrupt_jobs`. Expects no jobs in the catalog yet.
+/// Inserts, reads back, the state machine of `update_job`, `last_job` and `interrupt_jobs`.
+/// Expects no jobs in the catalog yet.
 pub(super) async fn jobs(cat: &dyn Catalog) {
     let a = job(JobKind::Backup, 7, "node-a", 0);
     cat.insert_job(a.clone()).await.unwrap();
@@ -145,12 +143,7 @@ pub(super) async fn jobs(cat: &dyn Catalog) {
         "the later recorded on a tie"
     );
 
-    // unfinished_jobs: every node's, oldest first.
     let ids = |jobs: Vec<JobRecord>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(cat.unfinished_jobs().await.unwrap()),
-        vec![older.id, dump.id, restore.id, other.id, tie.id]
-    );
 
     // interrupt_jobs: only the node's unfinished jobs, failed with the message.
     let now = at(20);
@@ -172,11 +165,10 @@ pub(super) async fn jobs(cat: &dyn Catalog) {
         assert_eq!(cat.job(j.id).await.unwrap().as_ref(), Some(j));
     }
     assert_eq!(
-        ids(cat.unfinished_jobs().await.unwrap()),
-        vec![dump.id],
+        cat.job(dump.id).await.unwrap(),
+        Some(dump.clone()),
         "another node's job stays"
     );
-    assert_eq!(cat.job(dump.id).await.unwrap(), Some(dump.clone()));
     assert_eq!(
         cat.job(a.id).await.unwrap(),
         Some(canceled),
@@ -202,69 +194,8 @@ pub(super) async fn jobs(cat: &dyn Catalog) {
         .await
         .unwrap();
     assert_eq!(ids(hit), vec![dump.id]);
-    assert!(cat.unfinished_jobs().await.unwrap().is_empty());
-}
-
-/// `claim_schedule`: a compare-and-set on `last_backup_time`, `None` matching a schedule that
-/// never ran.
-pub(super) async fn claim_schedule(cat: &dyn Catalog) {
-    use dsbackup_core::schedule::{Cron, Period};
-    let tenant = 31;
-    assert!(
-        !cat.claim_schedule(tenant, None, at(0)).await.unwrap(),
-        "no schedule, nothing to claim"
+    assert_eq!(
+        cat.job(dump.id).await.unwrap().map(|j| j.state),
+        Some(JobState::Failed)
     );
-    let s = Schedule {
-        tenant_id: tenant,
-        storage: StorageKind::Local,
-        storage_params: Default::default(),
-        cron: Cron::new(Period::EveryDay, 3, None).unwrap(),
-        backups_stored: 3,
-        last_backup_time: None,
-        last_error: None,
-        last_error_time: None,
-        created_on: at(0),
-    };
-    cat.upsert_schedule(s.clone()).await.unwrap();
-    cat.upsert_schedule(Schedule {
-        tenant_id: tenant + 1,
-        ..s
-    })
-    .await
-    .unwrap();
-    let last =
-        |t: PortalId| async move { cat.schedule(t).await.unwrap().unwrap().last_backup_time };
-
-    assert!(cat.claim_schedule(tenant, None, at(1)).await.unwrap());
-    assert!(
-        !cat.claim_schedule(tenant, None, at(2)).await.unwrap(),
-        "the same run is taken once"
-    );
-    assert_eq!(last(tenant).await, Some(at(1)));
-    assert_eq!(last(tenant + 1).await, None, "other schedules untouched");
-
-    assert!(
-        !cat.claim_schedule(tenant, Some(at(0)), at(2))
-            .await
-            .unwrap()
-    );
-    let seen = last(tenant).await;
-    assert!(cat.claim_schedule(tenant, seen, at(2)).await.unwrap());
-    assert!(!cat.claim_schedule(tenant, seen, at(3)).await.unwrap());
-    assert_eq!(last(tenant).await, Some(at(2)));
-    // A run that schedule_started recorded is claimed from its time as well.
-    let started = Utc::now().trunc_subsecs(6);
-    cat.schedule_started(tenant, started).await.unwrap();
-    assert!(
-        !cat.claim_schedule(tenant, Some(at(2)), at(3))
-            .await
-            .unwrap()
-    );
-    assert!(
-        cat.claim_schedule(tenant, Some(started), at(3))
-            .await
-            .unwrap()
-    );
-    assert!(cat.delete_schedule(tenant).await.unwrap());
-    assert!(cat.delete_schedule(tenant + 1).await.unwrap());
 }

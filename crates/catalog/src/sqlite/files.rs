@@ -1,20 +1,35 @@
-//! SQLite catalog: rooms, folders and files.
+//! SQLite catalog: `FileStore` (rooms, folders and files). Scoped lookups put the portal in
+//! the statement itself, so another portal's row is never read.
 
+use async_trait::async_trait;
 use chrono::Utc;
-use dsbackup_core::catalog::{NewFile, NewFolder};
+use dsbackup_core::catalog::{FileStore, NewFile, NewFolder};
 use dsbackup_core::{CoreError, CoreResult, FileEntry, Folder, PortalId};
 use rusqlite::params;
 
 use super::rows::{self, FILE_COLS, FOLDER_COLS, ts};
 use super::{SqliteCatalog, insert_folder, internal};
 
-impl SqliteCatalog {
-    pub(super) async fn db_create_folder(&self, folder: NewFolder) -> CoreResult<Folder> {
+#[async_trait]
+impl FileStore for SqliteCatalog {
+    async fn create_folder(&self, folder: NewFolder) -> CoreResult<Folder> {
         self.with(move |c| insert_folder(c, &folder, Utc::now()))
             .await
     }
 
-    pub(super) async fn db_folder(&self, id: i64) -> CoreResult<Option<Folder>> {
+    async fn folder_in(&self, portal: PortalId, id: i64) -> CoreResult<Option<Folder>> {
+        self.with(move |c| {
+            rows::one(
+                c,
+                &format!("SELECT {FOLDER_COLS} FROM folders WHERE id = ?1 AND portal_id = ?2"),
+                [id, portal],
+                rows::folder,
+            )
+        })
+        .await
+    }
+
+    async fn folder(&self, id: i64) -> CoreResult<Option<Folder>> {
         self.with(move |c| {
             rows::one(
                 c,
@@ -26,19 +41,22 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_child_folders(&self, parent: i64) -> CoreResult<Vec<Folder>> {
+    async fn child_folders(&self, portal: PortalId, parent: i64) -> CoreResult<Vec<Folder>> {
         self.with(move |c| {
             rows::all(
                 c,
-                &format!("SELECT {FOLDER_COLS} FROM folders WHERE parent_id = ?1 ORDER BY id"),
-                [parent],
+                &format!(
+                    "SELECT {FOLDER_COLS} FROM folders WHERE parent_id = ?1 AND portal_id = ?2
+                     ORDER BY id"
+                ),
+                [parent, portal],
                 rows::folder,
             )
         })
         .await
     }
 
-    pub(super) async fn db_rooms_root(&self, portal: PortalId) -> CoreResult<Folder> {
+    async fn rooms_root(&self, portal: PortalId) -> CoreResult<Folder> {
         self.with(move |c| {
             rows::one(
                 c,
@@ -53,7 +71,19 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_create_file(&self, f: NewFile) -> CoreResult<FileEntry> {
+    async fn folders_of(&self, portal: PortalId) -> CoreResult<Vec<Folder>> {
+        self.with(move |c| {
+            rows::all(
+                c,
+                &format!("SELECT {FOLDER_COLS} FROM folders WHERE portal_id = ?1 ORDER BY id"),
+                [portal],
+                rows::folder,
+            )
+        })
+        .await
+    }
+
+    async fn create_file(&self, f: NewFile) -> CoreResult<FileEntry> {
         self.with(move |c| {
             let portal: Option<PortalId> = rows::one(
                 c,
@@ -95,7 +125,19 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_file(&self, id: i64) -> CoreResult<Option<FileEntry>> {
+    async fn file_in(&self, portal: PortalId, id: i64) -> CoreResult<Option<FileEntry>> {
+        self.with(move |c| {
+            rows::one(
+                c,
+                &format!("SELECT {FILE_COLS} FROM files WHERE id = ?1 AND portal_id = ?2"),
+                [id, portal],
+                rows::file,
+            )
+        })
+        .await
+    }
+
+    async fn file(&self, id: i64) -> CoreResult<Option<FileEntry>> {
         self.with(move |c| {
             rows::one(
                 c,
@@ -107,31 +149,22 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_files_in(&self, folder: i64) -> CoreResult<Vec<FileEntry>> {
+    async fn files_in(&self, portal: PortalId, folder: i64) -> CoreResult<Vec<FileEntry>> {
         self.with(move |c| {
             rows::all(
                 c,
-                &format!("SELECT {FILE_COLS} FROM files WHERE folder_id = ?1 ORDER BY id"),
-                [folder],
+                &format!(
+                    "SELECT {FILE_COLS} FROM files WHERE folder_id = ?1 AND portal_id = ?2
+                     ORDER BY id"
+                ),
+                [folder, portal],
                 rows::file,
             )
         })
         .await
     }
 
-    pub(super) async fn db_folders_of(&self, portal: PortalId) -> CoreResult<Vec<Folder>> {
-        self.with(move |c| {
-            rows::all(
-                c,
-                &format!("SELECT {FOLDER_COLS} FROM folders WHERE portal_id = ?1 ORDER BY id"),
-                [portal],
-                rows::folder,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn db_files_of(&self, portal: PortalId) -> CoreResult<Vec<FileEntry>> {
+    async fn files_of(&self, portal: PortalId) -> CoreResult<Vec<FileEntry>> {
         self.with(move |c| {
             rows::all(
                 c,
@@ -143,7 +176,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_delete_file(&self, id: i64) -> CoreResult<bool> {
+    async fn delete_file(&self, id: i64) -> CoreResult<bool> {
         self.with(move |c| {
             Ok(c.execute("DELETE FROM files WHERE id = ?1", [id])
                 .map_err(internal)?

@@ -1,18 +1,20 @@
-//! SQLite catalog: backup history, restores of portal contents, and schedules.
+//! SQLite catalog: `HistoryStore` (backup records, their missing-archive notes, and restoring
+//! portals' contents in one transaction).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use dsbackup_core::catalog::PortalContents;
-use dsbackup_core::{
-    BackupRecord, CoreError, CoreResult, MissingArchive, PortalId, Schedule, User,
-};
+use dsbackup_core::catalog::{HistoryStore, PortalContents};
+use dsbackup_core::{ApiKey, BackupRecord, CoreError, CoreResult, MissingArchive, PortalId, User};
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::rows::{self, BACKUP_COLS, FILE_COLS, FOLDER_COLS, KEY_COLS, ts};
+use super::keys::insert_api_key;
+use super::rows::{self, BACKUP_COLS, FILE_COLS, FOLDER_COLS, ts};
 use super::{SqliteCatalog, insert_user, internal, is_unique_violation};
 
-impl SqliteCatalog {
-    pub(super) async fn db_insert_backup(&self, r: BackupRecord) -> CoreResult<()> {
+#[async_trait]
+impl HistoryStore for SqliteCatalog {
+    async fn insert_backup(&self, r: BackupRecord) -> CoreResult<()> {
         self.with(move |c| {
             c.execute(
                 &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
@@ -47,7 +49,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_backup(&self, id: Uuid) -> CoreResult<Option<BackupRecord>> {
+    async fn backup(&self, id: Uuid) -> CoreResult<Option<BackupRecord>> {
         self.with(move |c| {
             rows::one(
                 c,
@@ -59,7 +61,19 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_live_backups(&self, tenant: PortalId) -> CoreResult<Vec<BackupRecord>> {
+    async fn backup_of(&self, tenant: PortalId, id: Uuid) -> CoreResult<Option<BackupRecord>> {
+        self.with(move |c| {
+            rows::one(
+                c,
+                &format!("SELECT {BACKUP_COLS} FROM backups WHERE id = ?1 AND tenant_id = ?2"),
+                params![id.to_string(), tenant],
+                rows::backup,
+            )
+        })
+        .await
+    }
+
+    async fn live_backups(&self, tenant: PortalId) -> CoreResult<Vec<BackupRecord>> {
         self.with(move |c| {
             rows::all(
                 c,
@@ -71,7 +85,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_erase_backup(&self, id: Uuid) -> CoreResult<bool> {
+    async fn erase_backup(&self, id: Uuid) -> CoreResult<bool> {
         self.with(move |c| {
             Ok(
                 c.execute("DELETE FROM backups WHERE id = ?1", [id.to_string()])
@@ -82,7 +96,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_mark_backup_removed(&self, id: Uuid) -> CoreResult<bool> {
+    async fn mark_backup_removed(&self, id: Uuid) -> CoreResult<bool> {
         self.with(move |c| {
             let n = c
                 .execute(
@@ -95,7 +109,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_note_backup_missing(
+    async fn note_backup_missing(
         &self,
         id: Uuid,
         at: DateTime<Utc>,
@@ -123,7 +137,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_clear_backup_missing(&self, id: Uuid) -> CoreResult<bool> {
+    async fn clear_backup_missing(&self, id: Uuid) -> CoreResult<bool> {
         self.with(move |c| {
             let n = c
                 .execute(
@@ -137,7 +151,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_count_backups(
+    async fn count_backups(
         &self,
         tenant: PortalId,
         from: DateTime<Utc>,
@@ -155,11 +169,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_backup_hash_known(
-        &self,
-        tenant: PortalId,
-        hash: &str,
-    ) -> CoreResult<bool> {
+    async fn backup_hash_known(&self, tenant: PortalId, hash: &str) -> CoreResult<bool> {
         let hash = hash.to_uppercase();
         self.with(move |c| {
             let n: i64 = c
@@ -174,7 +184,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_replace_contents(
+    async fn replace_contents(
         &self,
         portals: Vec<(PortalId, PortalContents)>,
         marker: Uuid,
@@ -202,7 +212,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>> {
+    async fn restore_marker(&self, portal: PortalId) -> CoreResult<Option<Uuid>> {
         self.with(move |c| {
             let v: Option<Option<String>> = rows::one(
                 c,
@@ -211,89 +221,6 @@ impl SqliteCatalog {
                 |r| r.get(0),
             )?;
             Ok(v.flatten().and_then(|s| Uuid::parse_str(&s).ok()))
-        })
-        .await
-    }
-
-    pub(super) async fn db_upsert_schedule(&self, s: Schedule) -> CoreResult<()> {
-        self.with(move |c| {
-            let body = serde_json::to_string(&s).map_err(|e| CoreError::Internal(e.to_string()))?;
-            c.execute(
-                "INSERT INTO schedules (tenant_id, body, last_backup_time, last_error, last_error_time)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(tenant_id) DO UPDATE SET body = ?2, last_backup_time = ?3, last_error = ?4, last_error_time = ?5",
-                params![s.tenant_id, body, s.last_backup_time.map(ts), s.last_error, s.last_error_time.map(ts)],
-            )
-            .map_err(internal)?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub(super) async fn db_schedule(&self, tenant: PortalId) -> CoreResult<Option<Schedule>> {
-        self.with(move |c| {
-            rows::one(c, "SELECT body, last_backup_time, last_error, last_error_time FROM schedules WHERE tenant_id = ?1",
-                [tenant],
-                rows::schedule)
-        })
-        .await
-    }
-
-    pub(super) async fn db_schedules(&self) -> CoreResult<Vec<Schedule>> {
-        self.with(|c| {
-            rows::all(
-                c,
-                "SELECT body, last_backup_time, last_error, last_error_time FROM schedules ORDER BY tenant_id",
-                [],
-                rows::schedule,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn db_delete_schedule(&self, tenant: PortalId) -> CoreResult<bool> {
-        self.with(move |c| {
-            Ok(
-                c.execute("DELETE FROM schedules WHERE tenant_id = ?1", [tenant])
-                    .map_err(internal)?
-                    > 0,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn db_schedule_started(
-        &self,
-        tenant: PortalId,
-        at: DateTime<Utc>,
-    ) -> CoreResult<()> {
-        self.with(move |c| {
-            c.execute(
-                "UPDATE schedules SET last_backup_time = ?1 WHERE tenant_id = ?2",
-                params![ts(at), tenant],
-            )
-            .map_err(internal)?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub(super) async fn db_schedule_outcome(
-        &self,
-        tenant: PortalId,
-        error: Option<(String, DateTime<Utc>)>,
-    ) -> CoreResult<()> {
-        self.with(move |c| {
-            let (msg, at) = match error {
-                Some((m, t)) => (Some(m), Some(ts(t))),
-                None => (None, None),
-            };
-            c.execute(
-                "UPDATE schedules SET last_error = ?1, last_error_time = ?2 WHERE tenant_id = ?3",
-                params![msg, at, tenant],
-            )
-            .map_err(internal)?;
-            Ok(())
         })
         .await
     }
@@ -358,24 +285,11 @@ fn insert_contents(
         .map_err(conflict("file"))?;
     }
     for k in contents.api_keys {
-        let k = k?;
-        tx.execute(
-                &format!("INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-                params![
-                    k.id.to_string(),
-                    portal,
-                    k.user_id.to_string(),
-                    k.name,
-                    k.key_hash,
-                    k.key_postfix,
-                    rows::perms_to_row(&k.permissions),
-                    ts(k.created_on),
-                    k.expires_at.map(ts),
-                    k.last_used.map(ts),
-                    k.is_active
-                ],
-            )
-            .map_err(conflict("API key"))?;
+        let k = ApiKey {
+            portal_id: portal,
+            ..k?
+        };
+        insert_api_key(tx, &k).map_err(conflict("API key"))?;
     }
     tx.execute(
             "UPDATE portals SET time_zone = ?1, language = ?2, owner_id = ?3, last_restore = ?4 WHERE id = ?5",

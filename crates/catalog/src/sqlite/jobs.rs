@@ -1,8 +1,10 @@
-//! SQLite catalog: backup and restore jobs (the `jobs` table), and taking a due scheduled run
-//! exactly once (`claim_schedule`). A finished job is never written again: every write is
-//! guarded by [`UNFINISHED`] in the statement itself, so it holds across connections.
+//! SQLite catalog: `JobStore` (backup and restore jobs, the `jobs` table). A finished job is
+//! never written again: every write is guarded by [`UNFINISHED`] in the statement itself, so
+//! it holds across connections.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use dsbackup_core::catalog::JobStore;
 use dsbackup_core::{CoreError, CoreResult, JobKind, JobRecord, JobState, PortalId};
 use rusqlite::{TransactionBehavior, params};
 use uuid::Uuid;
@@ -14,8 +16,9 @@ use super::{SqliteCatalog, internal, is_unique_violation};
 /// `jobs_unfinished` in `0006_jobs.sql`, so SQLite uses it).
 const UNFINISHED: &str = "state IN ('created', 'running')";
 
-impl SqliteCatalog {
-    pub(super) async fn db_insert_job(&self, j: JobRecord) -> CoreResult<()> {
+#[async_trait]
+impl JobStore for SqliteCatalog {
+    async fn insert_job(&self, j: JobRecord) -> CoreResult<()> {
         self.with(move |c| {
             c.execute(
                 &format!("INSERT INTO jobs ({JOB_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
@@ -47,7 +50,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_update_job(&self, j: &JobRecord) -> CoreResult<bool> {
+    async fn update_job(&self, j: &JobRecord) -> CoreResult<bool> {
         let j = j.clone();
         self.with(move |c| {
             let n = c
@@ -85,7 +88,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_job(&self, id: Uuid) -> CoreResult<Option<JobRecord>> {
+    async fn job(&self, id: Uuid) -> CoreResult<Option<JobRecord>> {
         self.with(move |c| {
             rows::one(
                 c,
@@ -97,11 +100,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_last_job(
-        &self,
-        kind: JobKind,
-        tenant: PortalId,
-    ) -> CoreResult<Option<JobRecord>> {
+    async fn last_job(&self, kind: JobKind, tenant: PortalId) -> CoreResult<Option<JobRecord>> {
         self.with(move |c| {
             rows::one(
                 c,
@@ -116,21 +115,7 @@ impl SqliteCatalog {
         .await
     }
 
-    pub(super) async fn db_unfinished_jobs(&self) -> CoreResult<Vec<JobRecord>> {
-        self.with(|c| {
-            rows::all(
-                c,
-                &format!(
-                    "SELECT {JOB_COLS} FROM jobs WHERE {UNFINISHED} ORDER BY started_on, rowid"
-                ),
-                [],
-                rows::job,
-            )
-        })
-        .await
-    }
-
-    pub(super) async fn db_interrupt_jobs(
+    async fn interrupt_jobs(
         &self,
         node: &str,
         message: &str,
@@ -167,27 +152,6 @@ impl SqliteCatalog {
                 j.finished_on = Some(rows::round(now));
             }
             Ok(jobs)
-        })
-        .await
-    }
-
-    pub(super) async fn db_claim_schedule(
-        &self,
-        tenant: PortalId,
-        seen: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> CoreResult<bool> {
-        self.with(move |c| {
-            // One statement: SQLite takes the write lock before it reads the row, so of several
-            // connections that saw the same `seen`, one matches and the others find `now`.
-            let n = c
-                .execute(
-                    "UPDATE schedules SET last_backup_time = ?1
-                     WHERE tenant_id = ?2 AND last_backup_time IS ?3",
-                    params![ts(now), tenant, seen.map(ts)],
-                )
-                .map_err(internal)?;
-            Ok(n > 0)
         })
         .await
     }

@@ -119,3 +119,79 @@ async fn rooms_folders_and_files() {
     .await;
     assert_error(st, &body, 400);
 }
+
+/// Uploads `bytes` as `name` into `folder`; the status and body.
+async fn upload(s: &TestServer, folder: i64, name: &str, bytes: &[u8]) -> (u16, serde_json::Value) {
+    let part = reqwest::multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string());
+    send(
+        s.owner(Method::POST, &format!("/api/2.0/files/{folder}/upload"))
+            .multipart(reqwest::multipart::Form::new().part("file", part)),
+    )
+    .await
+}
+
+/// An upload whose bytes cannot be moved into place records nothing: no listed file without
+/// bytes, and no temporary left in the folder (issue 9). The place is taken by a directory,
+/// which stops the rename even for root.
+#[tokio::test]
+async fn a_failed_placement_records_nothing() {
+    let s = TestServer::start().await;
+    let (_, room) = send(
+        s.owner(Method::POST, "/api/2.0/files/rooms")
+            .json(&json!({"title": "Uploads"})),
+    )
+    .await;
+    let room_id = room["response"]["id"].as_i64().unwrap();
+    let (st, first) = upload(&s, room_id, "first.txt", b"one").await;
+    assert_eq!(st, 200, "{first}");
+    let first_id = first["response"]["id"].as_i64().unwrap();
+
+    let dir = s
+        .data_dir
+        .join("portals/1/documents")
+        .join(room_id.to_string());
+    let taken = dir.join((first_id + 1).to_string());
+    std::fs::create_dir_all(taken.join("occupied")).unwrap();
+    let (st, body) = upload(&s, room_id, "second.txt", b"two").await;
+    assert_error(st, &body, 500);
+
+    let (_, content) = send(s.owner(Method::GET, &format!("/api/2.0/files/{room_id}"))).await;
+    let ids: Vec<i64> = content["response"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![first_id], "the failed upload is not listed");
+    let (st, body) = send(s.owner(
+        Method::GET,
+        &format!("/api/2.0/files/file/{}", first_id + 1),
+    ))
+    .await;
+    assert_error(st, &body, 404);
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![first_id.to_string(), (first_id + 1).to_string()],
+        "no temporary is left"
+    );
+
+    // With the place free again, the same upload succeeds and its bytes read back.
+    std::fs::remove_dir_all(&taken).unwrap();
+    let (st, second) = upload(&s, room_id, "second.txt", b"two").await;
+    assert_eq!(st, 200, "{second}");
+    let id = second["response"]["id"].as_i64().unwrap();
+    let res = s
+        .client
+        .get(s.url(&format!("/filehandler.ashx?action=download&fileid={id}")))
+        .header("Authorization", OWNER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.bytes().await.unwrap().as_ref(), b"two");
+}

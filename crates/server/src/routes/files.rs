@@ -15,7 +15,7 @@ use dsbackup_api_types::files::{
 };
 use dsbackup_core::catalog::{NewFile, NewFolder};
 use dsbackup_core::perm::{self, Scope};
-use dsbackup_core::{FileEntry, Folder, FolderKind, Role, User, validate};
+use dsbackup_core::{FileEntry, Folder, FolderKind, PortalId, Role, User, validate};
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
@@ -42,21 +42,21 @@ pub struct CreateFolderRequest {
 async fn folder_of(state: &AppState, caller: &Caller, id: i64) -> Result<Folder, ApiError> {
     state
         .catalog()
-        .folder(id)
+        .folder_in(caller.portal.id, id)
         .await?
-        .filter(|f| f.portal_id == caller.portal.id)
         .ok_or_else(|| ApiError::NotFound("The required folder was not found".into()))
 }
 
-/// Creators of the given entries, looked up once each.
+/// Creators of the given entries (members of `portal`), looked up once each.
 async fn creators(
     state: &AppState,
+    portal: PortalId,
     ids: impl Iterator<Item = Uuid>,
 ) -> Result<HashMap<Uuid, User>, ApiError> {
     let mut out = HashMap::new();
     for id in ids {
         if let std::collections::hash_map::Entry::Vacant(e) = out.entry(id)
-            && let Some(u) = state.catalog().user(id).await?
+            && let Some(u) = state.catalog().user_in(portal, id).await?
         {
             e.insert(u);
         }
@@ -68,17 +68,21 @@ async fn creators(
 async fn visible_files(
     state: &AppState,
     role: Role,
-    folder: i64,
+    folder: &Folder,
 ) -> Result<Vec<FileEntry>, ApiError> {
-    let mut files = state.catalog().files_in(folder).await?;
+    let mut files = state
+        .catalog()
+        .files_in(folder.portal_id, folder.id)
+        .await?;
     files.retain(|f| perm::may_see_file(role, f));
     Ok(files)
 }
 
 async fn folder_dto(state: &AppState, role: Role, f: &Folder) -> Result<FolderDto, ApiError> {
-    let files = visible_files(state, role, f.id).await?.len() as i64;
-    let folders = state.catalog().child_folders(f.id).await?.len() as i64;
-    let creator = state.catalog().user(f.created_by).await?;
+    let cat = state.catalog();
+    let files = visible_files(state, role, f).await?.len() as i64;
+    let folders = cat.child_folders(f.portal_id, f.id).await?.len() as i64;
+    let creator = cat.user_in(f.portal_id, f.created_by).await?;
     Ok(present::folder(f, files, folders, creator.as_ref()))
 }
 
@@ -89,9 +93,9 @@ async fn contents(
     folder: Folder,
 ) -> Result<FolderContentDto, ApiError> {
     let cat = state.catalog();
-    let subfolders = cat.child_folders(folder.id).await?;
-    let files = visible_files(state, role, folder.id).await?;
-    let who = creators(state, files.iter().map(|f| f.created_by)).await?;
+    let subfolders = cat.child_folders(folder.portal_id, folder.id).await?;
+    let files = visible_files(state, role, &folder).await?;
+    let who = creators(state, folder.portal_id, files.iter().map(|f| f.created_by)).await?;
     let base = base_url(headers);
     let files: Vec<FileDto> = files
         .iter()
@@ -107,7 +111,7 @@ async fn contents(
     }];
     let mut parent = folder.parent_id;
     while let Some(pid) = parent {
-        let Some(p) = cat.folder(pid).await? else {
+        let Some(p) = cat.folder_in(folder.portal_id, pid).await? else {
             break;
         };
         parent = p.parent_id;
@@ -234,9 +238,9 @@ pub async fn folder(
 async fn file_of(state: &AppState, caller: &Caller, id: i64) -> Result<FileEntry, ApiError> {
     state
         .catalog()
-        .file(id)
+        .file_in(caller.portal.id, id)
         .await?
-        .filter(|f| f.portal_id == caller.portal.id && perm::may_see_file(caller.user.role, f))
+        .filter(|f| perm::may_see_file(caller.user.role, f))
         .ok_or_else(|| ApiError::NotFound("The required file was not found".into()))
 }
 
@@ -249,7 +253,7 @@ pub async fn file_info(
 ) -> Result<Envelope<FileDto>, ApiError> {
     caller.scope(Scope::read("files"))?;
     let f = file_of(&state, &caller, id).await?;
-    let creator = state.catalog().user(f.created_by).await?;
+    let creator = state.catalog().user_in(f.portal_id, f.created_by).await?;
     Ok(Envelope::of(present::file(
         &f,
         &base_url(&headers),
@@ -295,7 +299,8 @@ pub async fn download(
 }
 
 /// `POST /api/2.0/files/{folderId}/upload` (multipart, field `file`): streams the upload to
-/// disk, then records it. Nothing is recorded when the upload fails.
+/// a temporary file, records it, then moves the bytes into place. Nothing is recorded and no
+/// temporary is left when any step fails.
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -344,6 +349,10 @@ pub async fn upload(
         out.sync_all()
             .await
             .map_err(|e| ApiError::Internal(format!("syncing {}: {e}", tmp.display())))?;
+        drop(out);
+        // The bytes are complete and durable under a temporary name; the record gives them
+        // their id. A failed insert leaves only the temporary (removed below); a failed rename
+        // takes the record back out, so no listed file is ever without bytes.
         let entry = state
             .catalog()
             .create_file(NewFile {
@@ -355,9 +364,16 @@ pub async fn upload(
                 is_backup: false,
             })
             .await?;
-        tokio::fs::rename(&tmp, state.file_path(caller.portal.id, folder.id, entry.id))
-            .await
-            .map_err(|e| ApiError::Internal(format!("placing upload: {e}")))?;
+        let path = state.file_path(caller.portal.id, folder.id, entry.id);
+        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+            if let Err(undo) = state.catalog().delete_file(entry.id).await {
+                tracing::error!(file = entry.id, error = %undo, "removing the record of an upload that could not be placed");
+            }
+            return Err(ApiError::Internal(format!(
+                "placing upload at {}: {e}",
+                path.display()
+            )));
+        }
         Ok(entry)
     }
     .await;

@@ -41,9 +41,8 @@ fn check_permissions(p: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
 async fn own_key(state: &AppState, caller: &Caller, id: Uuid) -> Result<ApiKey, ApiError> {
     state
         .catalog()
-        .api_key(id)
+        .api_key_of(caller.user.id, id)
         .await?
-        .filter(|k| k.user_id == caller.user.id)
         .ok_or_else(|| ApiError::NotFound("The API key was not found".into()))
 }
 

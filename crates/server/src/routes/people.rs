@@ -85,9 +85,8 @@ async fn managed(
     caller.scope(Scope::write("accounts"))?;
     let user = state
         .catalog()
-        .user(id)
+        .user_in(caller.portal.id, id)
         .await?
-        .filter(|u| u.portal_id == caller.portal.id)
         .ok_or_else(|| ApiError::NotFound("User not found".into()))?;
     if !perm::may_manage_member(caller.user.role, user.role) {
         return Err(ApiError::Forbidden);
