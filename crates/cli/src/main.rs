@@ -92,13 +92,25 @@ enum Command {
     },
 }
 
-fn init_logging() {
+/// Logs to stderr, filtered by `DSBACKUP_LOG` (default `info`). `DSBACKUP_LOG_FORMAT`: `text`
+/// (the default: human-readable, coloured only on a terminal) or `json` (one object per line,
+/// with the fields of the request or job span it was logged in).
+///
+/// Fails on any other `DSBACKUP_LOG_FORMAT`.
+fn init_logging() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("DSBACKUP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let format = std::env::var("DSBACKUP_LOG_FORMAT").unwrap_or_default();
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format.trim().to_ascii_lowercase().as_str() {
+        "" | "text" => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        "json" => builder.with_ansi(false).json().init(),
+        other => anyhow::bail!("DSBACKUP_LOG_FORMAT must be text or json, not {other:?}"),
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -169,7 +181,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.command, Command::Serve { .. }) {
-        init_logging();
+        init_logging()?;
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -145,19 +145,25 @@ impl Server {
     }
 }
 
-/// Middleware: one log line per request (method, path, status, time); never headers or
-/// bodies, which may carry secrets.
+/// Middleware: a span per request (method, path, a short random id) around everything logged
+/// while it is served, and one log line when it ends (status, time). Never headers, bodies or
+/// query strings, which may carry secrets.
 async fn log_request(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let span = tracing::info_span!("request", %method, %path, id = %&id[..8]);
     let started = Instant::now();
-    let res = next.run(req).await;
-    tracing::info!(
-        %method,
-        %path,
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
-    res
+    async move {
+        let res = next.run(req).await;
+        tracing::info!(
+            status = res.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        );
+        res
+    }
+    .instrument(span)
+    .await
 }

@@ -16,6 +16,7 @@ pub mod notify;
 pub mod portals;
 pub mod restore;
 pub mod schedule;
+mod trace;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -12,6 +12,7 @@ mod golden;
 mod harness;
 mod hygiene;
 mod keys;
+mod logs;
 mod portal;
 mod restore;
 mod rooms;

@@ -56,7 +56,14 @@ impl From<dsbackup_core::CoreError> for Failure {
     }
 }
 
-/// Runs the job to its end; never panics the caller.
+/// Runs the job to its end; never panics the caller. Everything it logs, on any thread,
+/// carries the job id and portal.
+#[tracing::instrument(
+    name = "backup",
+    parent = None,
+    skip_all,
+    fields(job = %spec.job.id, portal = %crate::trace::portals(&spec.portals))
+)]
 pub async fn run(state: Service, spec: Spec) {
     let job = spec.job.clone();
     job.set_running();
@@ -197,7 +204,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
     let worker_job = job.clone();
     let worker_storage = storage.clone();
     let worker_object = object.clone();
-    let (summary, warnings) = tokio::task::spawn_blocking(move || -> Result<_, Failure> {
+    let (summary, warnings) = crate::trace::spawn_blocking(move || -> Result<_, Failure> {
         let job = worker_job;
         let progress =
             |done: u64, total: u64| job.advance((done.saturating_mul(98) / total.max(1)) as i32);

@@ -37,7 +37,14 @@ pub struct Spec {
     pub remove_archive: bool,
 }
 
-/// Runs the restore to its end; never leaves a portal Restoring.
+/// Runs the restore to its end; never leaves a portal Restoring. Everything it logs, on any
+/// thread, carries the job id and portal.
+#[tracing::instrument(
+    name = "restore",
+    parent = None,
+    skip_all,
+    fields(job = %spec.job.id, portal = %crate::trace::portals(&spec.portals))
+)]
 pub async fn run(state: Service, spec: Spec) {
     let job = spec.job.clone();
     job.set_running();
@@ -77,7 +84,7 @@ fn hidden_sibling(live: &Path, tag: &str) -> PathBuf {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, String> + Send + 'static,
 ) -> Result<T, String> {
-    tokio::task::spawn_blocking(f)
+    crate::trace::spawn_blocking(f)
         .await
         .map_err(|e| format!("restore worker: {e}"))?
 }
@@ -367,7 +374,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     let outcome: Result<(), CoreError> = async {
         swap::write_journal(state, &journal)?;
         let j = journal.clone();
-        tokio::task::spawn_blocking(move || swap::apply(&j))
+        crate::trace::spawn_blocking(move || swap::apply(&j))
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))??;
         crate::fault::delay_async("restore-swap").await;

@@ -126,7 +126,7 @@ pub async fn resolve(state: &Service, j: &Journal) -> CoreResult<Vec<PortalId>> 
     for p in &j.portals {
         let committed = state.catalog().restore_marker(p.portal_id).await? == Some(j.job);
         let p2 = p.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::trace::spawn_blocking(move || {
             if committed {
                 roll_forward(&p2)
             } else {
