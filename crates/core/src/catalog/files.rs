@@ -13,8 +13,10 @@ pub trait FileStore: Send + Sync + std::fmt::Debug {
     async fn create_folder(&self, folder: NewFolder) -> CoreResult<Folder>;
     /// A folder of `portal` by id; `None` for another portal's folder.
     async fn folder_in(&self, portal: PortalId, id: i64) -> CoreResult<Option<Folder>>;
-    /// A folder by id, in any portal. Transitional: the service's Documents target still
-    /// filters by hand (issue 9 lists the call site); use [`folder_in`](Self::folder_in).
+    /// A folder by id, in any portal. Unscoped on purpose: a backup record's Documents location
+    /// names only its folder and file, and a whole-instance backup's tenant (`DUMP_TENANT`) is
+    /// no portal, so finding its archive cannot start from one. Code acting for a caller uses
+    /// [`folder_in`](Self::folder_in).
     async fn folder(&self, id: i64) -> CoreResult<Option<Folder>>;
     /// The folders of `portal` directly inside `parent`, by id; empty when `parent` is
     /// another portal's.
@@ -28,9 +30,9 @@ pub trait FileStore: Send + Sync + std::fmt::Debug {
     async fn create_file(&self, file: NewFile) -> CoreResult<FileEntry>;
     /// A file of `portal` by id; `None` for another portal's file.
     async fn file_in(&self, portal: PortalId, id: i64) -> CoreResult<Option<FileEntry>>;
-    /// A file by id, in any portal. Unscoped on purpose: a whole-instance backup kept in
-    /// Documents names its archive file by id only, and its record's tenant (`DUMP_TENANT`)
-    /// is no portal. Code acting for a caller uses [`file_in`](Self::file_in).
+    /// A file by id, in any portal. Unscoped for the same reason as [`folder`](Self::folder):
+    /// a whole-instance backup kept in Documents names its archive file by id only. Code
+    /// acting for a caller uses [`file_in`](Self::file_in).
     async fn file(&self, id: i64) -> CoreResult<Option<FileEntry>>;
     /// The files of `portal` directly inside `folder`, by id; empty when `folder` is another
     /// portal's.
