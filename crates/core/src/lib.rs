@@ -20,4 +20,3 @@ pub use catalog::Catalog;
 pub use error::{CoreError, CoreResult};
 pub use job::{JobKind, JobRecord, JobState};
 pub use model::*;
-pub use storage::{ObjectWriter, Storage};

@@ -271,6 +271,73 @@ pub struct BackupRecord {
     pub missing: Option<MissingArchive>,
 }
 
+/// Where a backup's archive is, by the kind of storage that holds it. History records keep it
+/// in two text columns (`storage_base_path`, `storage_path`) whose meaning depends on the
+/// storage; this type is the one place that reads and writes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveLocation {
+    /// A file of a portal's Documents, by its folder and file ids in the catalog.
+    Documents { folder: i64, file: i64 },
+    /// A file named `name` in the server directory `dir` (inside the local roots).
+    Local {
+        dir: std::path::PathBuf,
+        name: String,
+    },
+    /// An archive named `name` in a tenant's DataStore area ([`DUMP_TENANT`] for dumps).
+    DataStore { tenant: PortalId, name: String },
+}
+
+impl ArchiveLocation {
+    /// The storage kind that holds it.
+    pub fn kind(&self) -> StorageKind {
+        match self {
+            ArchiveLocation::Documents { .. } => StorageKind::Documents,
+            ArchiveLocation::Local { .. } => StorageKind::Local,
+            ArchiveLocation::DataStore { .. } => StorageKind::DataStore,
+        }
+    }
+
+    /// The record's `(storage_base_path, storage_path)`: the folder id and the file id; the
+    /// directory and the full path; the directory and the name (as upstream keeps them).
+    pub fn columns(&self, datastore_dir: &std::path::Path) -> (String, String) {
+        match self {
+            ArchiveLocation::Documents { folder, file } => (folder.to_string(), file.to_string()),
+            ArchiveLocation::Local { dir, name } => (
+                dir.display().to_string(),
+                dir.join(name).display().to_string(),
+            ),
+            ArchiveLocation::DataStore { name, .. } => {
+                (datastore_dir.display().to_string(), name.clone())
+            }
+        }
+    }
+}
+
+impl BackupRecord {
+    /// Where the archive is, read from the record's columns; `None` for a storage this server
+    /// cannot reach or columns that do not parse.
+    pub fn location(&self) -> Option<ArchiveLocation> {
+        match self.storage {
+            StorageKind::Documents => Some(ArchiveLocation::Documents {
+                folder: self.storage_base_path.parse().ok()?,
+                file: self.storage_path.parse().ok()?,
+            }),
+            StorageKind::Local => {
+                let path = std::path::Path::new(&self.storage_path);
+                Some(ArchiveLocation::Local {
+                    dir: path.parent()?.to_path_buf(),
+                    name: path.file_name()?.to_str()?.to_string(),
+                })
+            }
+            StorageKind::DataStore => Some(ArchiveLocation::DataStore {
+                tenant: self.tenant_id,
+                name: self.storage_path.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Retention's observation of a live record whose archive was not found. A record is given
 /// up (marked removed) only once [`MissingArchive::confirmed`], so one look during a storage
 /// outage loses nothing.
@@ -330,6 +397,52 @@ pub struct Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_locations_round_trip_through_the_record_columns() {
+        let ds = std::path::Path::new("/data/portals/1/backups");
+        for (kind, loc) in [
+            (
+                StorageKind::Documents,
+                ArchiveLocation::Documents { folder: 4, file: 9 },
+            ),
+            (
+                StorageKind::Local,
+                ArchiveLocation::Local {
+                    dir: "/var/backups/p".into(),
+                    name: "a_2026.tar.zst".into(),
+                },
+            ),
+            (
+                StorageKind::DataStore,
+                ArchiveLocation::DataStore {
+                    tenant: 1,
+                    name: "a.tar.zst".into(),
+                },
+            ),
+        ] {
+            let (base, path) = loc.columns(ds);
+            let r = BackupRecord {
+                id: uuid::Uuid::nil(),
+                tenant_id: 1,
+                is_scheduled: false,
+                name: String::new(),
+                hash: String::new(),
+                size: 0,
+                storage: kind,
+                storage_base_path: base,
+                storage_path: path,
+                storage_params: Default::default(),
+                created_on: chrono::Utc::now(),
+                expires_on: None,
+                removed: false,
+                paid: false,
+                missing: None,
+            };
+            assert_eq!(r.location(), Some(loc.clone()));
+            assert_eq!(loc.kind(), kind);
+        }
+    }
 
     #[test]
     fn a_missing_archive_is_confirmed_by_count_and_span() {

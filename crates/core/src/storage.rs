@@ -1,19 +1,13 @@
 //! Where archives are kept: the async [`ReadBackend`]/[`WriteBackend`] interface every backend
-//! (a directory, memory, later S3/GCS/WebDAV) implements, key validation, and the older blocking
-//! `Storage` trait that callers are moving off.
+//! (a directory, memory, later S3/GCS/WebDAV) implements, and key validation.
 //!
 //! Reading and writing are split (as in rustic): a read-only view of a backend (a restore
 //! source, a mounted bucket with read credentials) implements only [`ReadBackend`], and code
 //! that only reads cannot delete. Keys are `/`-separated relative paths (see [`check_key`]); an
 //! object becomes visible only when it is complete, so a failed or canceled backup never leaves
 //! a partial archive behind.
-//!
-//! The blocking `Storage` trait: the archive engine is streaming, blocking I/O, and storage sits
-//! at the end of its pipe. Async callers run its methods on the blocking pool. Its objects are
-//! flat names (no `/`).
 
 use std::fmt::Debug;
-use std::io::{Read, Write};
 use std::ops::Range;
 use std::pin::Pin;
 
@@ -121,28 +115,6 @@ pub fn check_prefix(prefix: &str) -> CoreResult<()> {
     } else {
         Err(CoreError::Invalid(format!("invalid key prefix {prefix:?}")))
     }
-}
-
-/// An object being written. Dropping it without `commit` discards what was written.
-pub trait ObjectWriter: Write + Send {
-    /// Makes the object visible under its name; returns its size.
-    ///
-    /// Fails with `Internal` when the data cannot be made durable.
-    fn commit(self: Box<Self>) -> CoreResult<u64>;
-}
-
-/// A place that keeps archives.
-pub trait Storage: Send + Sync + std::fmt::Debug {
-    /// Starts writing `name`, replacing any object of that name on commit.
-    fn create(&self, name: &str) -> CoreResult<Box<dyn ObjectWriter>>;
-    /// Opens `name` for reading. `NotFound` when there is none.
-    fn open(&self, name: &str) -> CoreResult<Box<dyn Read + Send>>;
-    /// The size of `name`, or `None` when there is none.
-    fn size(&self, name: &str) -> CoreResult<Option<u64>>;
-    /// Deletes `name`; returns whether it existed.
-    fn delete(&self, name: &str) -> CoreResult<bool>;
-    /// The names of all committed objects.
-    fn list(&self) -> CoreResult<Vec<String>>;
 }
 
 /// Checks an object name: 1–255 bytes, no `/`, `\`, NUL, and not `.`/`..` or hidden.

@@ -25,6 +25,36 @@ pub const TABLES: &[&str] = &[
 /// The one file of a dump's `instance` directory.
 pub const INSTANCE_PORTALS: &str = "portals.jsonl";
 
+/// The archive prefix of a portal's parts: empty in a portal backup, `portals/<alias>/` in a
+/// dump. The paths below are built from it; nothing else writes layout paths.
+pub fn portal_prefix(dump: bool, alias: &str) -> String {
+    if dump {
+        format!("portals/{alias}/")
+    } else {
+        String::new()
+    }
+}
+
+/// The archive path of catalog table `name` (one of [`TABLES`]) under `prefix`.
+pub fn table_path(prefix: &str, name: &str) -> String {
+    format!("{prefix}catalog/{name}")
+}
+
+/// The archive directory of the documents area under `prefix`.
+pub fn documents_path(prefix: &str) -> String {
+    format!("{prefix}documents")
+}
+
+/// The archive directory of source `name` under `prefix`.
+pub fn source_path(prefix: &str, name: &str) -> String {
+    format!("{prefix}sources/{name}")
+}
+
+/// The archive path of a dump's list of portals.
+pub fn instance_portals_path() -> String {
+    format!("instance/{INSTANCE_PORTALS}")
+}
+
 /// At most this many links are followed while resolving one link (as Linux's `MAXSYMLINKS`).
 const MAX_HOPS: usize = 40;
 
@@ -262,6 +292,37 @@ mod tests {
         // Chains that stay inside are fine.
         let chain = [("sources/files/a", "d/e"), ("sources/files/d", "f")];
         assert!(inside("sources/files/c", "a/..", &chain));
+    }
+
+    #[test]
+    fn built_paths_classify_as_what_they_are() {
+        for dump in [false, true] {
+            let p = portal_prefix(dump, "acme");
+            let portal = dump.then_some("acme");
+            assert_eq!(
+                classify(&table_path(&p, "users.jsonl"), dump),
+                Some(Part::Table {
+                    portal,
+                    name: "users.jsonl"
+                })
+            );
+            assert_eq!(
+                classify(&documents_path(&p), dump),
+                Some(Part::Documents { portal, rel: "" })
+            );
+            assert_eq!(
+                classify(&source_path(&p, "files"), dump),
+                Some(Part::Source {
+                    portal,
+                    name: "files",
+                    rel: ""
+                })
+            );
+        }
+        assert_eq!(
+            classify(&instance_portals_path(), true),
+            Some(Part::InstancePortals)
+        );
     }
 
     #[test]

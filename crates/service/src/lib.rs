@@ -6,6 +6,7 @@
 //! values, and get domain values or a [`ServiceError`] back. The HTTP server authenticates,
 //! parses, calls this crate and presents; the command line can call it for offline work.
 
+pub mod archives;
 pub mod backup;
 pub mod bootstrap;
 pub mod config;

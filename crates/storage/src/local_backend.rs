@@ -140,6 +140,12 @@ impl LocalBackend {
         Ok(Self { root })
     }
 
+    /// A backend over `root` as it is, for reading and deleting what is there: nothing is
+    /// created, so an unmounted disk reads as missing objects rather than a new empty tree.
+    pub fn existing(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
     /// The directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -228,7 +234,7 @@ impl ReadBackend for LocalBackend {
 
     async fn stat(&self, key: &str) -> CoreResult<Option<ObjectMeta>> {
         let path = self.path_of(key)?;
-        match tokio::fs::metadata(&path).await {
+        match tokio::fs::symlink_metadata(&path).await {
             Ok(m) if m.is_file() => Ok(Some(meta(key.to_string(), &m))),
             Ok(_) => Ok(None),
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
@@ -257,11 +263,18 @@ impl ReadBackend for LocalBackend {
 
     async fn get(&self, key: &str, range: Option<Range<u64>>) -> CoreResult<ByteStream> {
         let path = self.path_of(key)?;
-        let mut file = match tokio::fs::File::open(&path).await {
+        // An object is a regular file: a link in its place is never followed.
+        let opened = tokio::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .await;
+        let mut file = match opened {
             Ok(f) => f,
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
                 return Err(missing(key));
             }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(missing(key)),
             Err(e) => return Err(io_err("opening", &path, e)),
         };
         let m = file

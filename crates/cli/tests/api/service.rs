@@ -175,3 +175,46 @@ async fn jobs_survive_restarts_and_crashed_ones_are_reported_interrupted() {
     let (st, _) = send(r.s.owner(Method::GET, "/api/2.0/people/@self")).await;
     assert_eq!(st, 200, "the portal is Active again");
 }
+
+/// Archives are reached only through storage backends: a link put in an archive's place is
+/// never followed, and looking for an archive on an unmounted disk creates nothing there.
+#[tokio::test]
+async fn archives_are_read_through_backends_that_follow_no_links_and_create_nothing() {
+    let r = rig().await;
+    let p = start(&r.s, &local(&r.root)).await;
+    assert_eq!(wait_done(&r.s, false).await["status"], 2);
+    let name = history(&r.s, false).await[0]["fileName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let archive = r.root.join(&name);
+    let elsewhere = r.root.parent().unwrap().join("elsewhere.tar.zst");
+    std::fs::rename(&archive, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &archive).unwrap();
+    let (st, v) = send(
+        r.s.owner(Method::POST, "/api/2.0/backup/startrestore")
+            .json(&json!({"backupId": p["taskId"], "storageType": 3})),
+    )
+    .await;
+    assert_eq!(
+        st, 404,
+        "a link in the archive's place is not the archive: {v}"
+    );
+
+    // The backup disk goes away: listing history looks, and creates nothing in its place.
+    std::fs::remove_file(&archive).unwrap();
+    let gone = r.root.parent().unwrap().join("unmounted");
+    std::fs::rename(&r.root, &gone).unwrap();
+    assert_eq!(
+        history(&r.s, false).await.len(),
+        1,
+        "the record stays listed"
+    );
+    let (st, _) = send(
+        r.s.owner(Method::POST, "/api/2.0/backup/startrestore")
+            .json(&json!({"backupId": p["taskId"], "storageType": 3})),
+    )
+    .await;
+    assert_eq!(st, 404);
+    assert!(!r.root.exists(), "nothing was created where the disk was");
+}

@@ -22,8 +22,9 @@ use crate::extract::{ApiPath, MaybeJson, QueryMap};
 use crate::present_backup::{storage_kind, storage_type};
 use crate::state::AppState;
 use crate::wire::{ApiError, Envelope, base_url};
+use dsbackup_service::archives;
 use dsbackup_service::backup::jobs::{JobStatus, Snapshot};
-use dsbackup_service::backup::{self, StartRequest, durable, link, target};
+use dsbackup_service::backup::{self, StartRequest, durable, link};
 
 const READ: Scope = Scope::read("backup");
 const WRITE: Scope = Scope::write("backup");
@@ -131,7 +132,7 @@ pub async fn history(
         .live_backups(tenant_of(&caller, dump))
         .await?
     {
-        if !target::archive_exists(state.service(), &r).await? {
+        if !archives::exists(state.service(), &r).await? {
             tracing::warn!(
                 backup = %r.id,
                 checks = r.missing.map_or(0, |m| m.checks),
@@ -295,14 +296,17 @@ pub async fn download(
         .await?
         .filter(|r| !r.removed && r.storage == StorageKind::DataStore)
         .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
-    let path = target::archive_path(state.service(), &r)
+    let gone = || ApiError::NotFound("The backup was not found".into());
+    let archive = archives::of_record(state.service(), &r)
         .await?
-        .ok_or_else(ApiError::not_found)?;
-    let file = tokio::fs::File::open(&path)
+        .ok_or_else(gone)?;
+    let len = archive.stat().await?.ok_or_else(gone)?.size;
+    let body = archive
+        .backend
+        .get(&archive.key, None)
         .await
-        .map_err(|_| ApiError::NotFound("The backup was not found".into()))?;
-    let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
-    let mut res = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+        .map_err(|_| gone())?;
+    let mut res = Body::from_stream(body).into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_TYPE,

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use dsbackup_core::{CoreError, CoreResult, Portal};
+use dsbackup_engine::layout;
 use serde::Serialize;
 
 use crate::Service;
@@ -37,15 +38,13 @@ pub async fn portal_rows(
     let mut files = cat.files_of(portal.id).await?;
     files.retain(|f| !skip_files.contains(&f.id));
     let keys = cat.api_keys_of_portal(portal.id).await?;
+    let table = |name| layout::table_path(prefix, name);
     Ok(vec![
-        (
-            format!("{prefix}catalog/portal.jsonl"),
-            jsonl(std::slice::from_ref(portal))?,
-        ),
-        (format!("{prefix}catalog/users.jsonl"), jsonl(&users)?),
-        (format!("{prefix}catalog/folders.jsonl"), jsonl(&folders)?),
-        (format!("{prefix}catalog/files.jsonl"), jsonl(&files)?),
-        (format!("{prefix}catalog/api_keys.jsonl"), jsonl(&keys)?),
+        (table("portal.jsonl"), jsonl(std::slice::from_ref(portal))?),
+        (table("users.jsonl"), jsonl(&users)?),
+        (table("folders.jsonl"), jsonl(&folders)?),
+        (table("files.jsonl"), jsonl(&files)?),
+        (table("api_keys.jsonl"), jsonl(&keys)?),
     ])
 }
 

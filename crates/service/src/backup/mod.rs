@@ -3,6 +3,7 @@
 
 pub mod durable;
 pub mod export;
+pub mod gather;
 pub mod jobs;
 pub mod link;
 pub mod run;
@@ -98,7 +99,7 @@ pub async fn start(
         Ok(job) => job,
         Err(jobs::Busy::Same(running)) => return Ok(running.snapshot()),
         Err(jobs::Busy::Conflict(_)) => {
-            return Err(ServiceError::Invalid(
+            return Err(ServiceError::Busy(
                 "A restore is running; wait for it to finish".into(),
             ));
         }
@@ -139,7 +140,7 @@ pub async fn cancel(state: &Service, caller: &Actor) -> bool {
 /// Fails when the catalog or the storage fails; the record stays marked removed then.
 pub async fn remove(state: &Service, r: &dsbackup_core::BackupRecord) -> Result<(), ServiceError> {
     state.catalog().mark_backup_removed(r.id).await?;
-    target::delete_archive(state, r).await
+    crate::archives::delete(state, r).await
 }
 
 /// The saas monthly allowance of free backups (SERVER.md §1, step 9): returns whether this

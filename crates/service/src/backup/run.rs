@@ -1,24 +1,26 @@
-//! Running one backup job: export catalog rows, plan the portal's documents and sources, stream
-//! the archive into its target, then record it. On failure or cancel nothing is recorded and no
-//! partial archive stays behind (storage writers discard uncommitted data; a committed archive
-//! whose job was canceled meanwhile is deleted again, with its record).
+//! Running one backup job, in small steps: gather what goes in (`gather.rs`), plan and
+//! stream the archive into the target's backend (atomic: nothing is visible until it is
+//! complete and durable), place it (a Documents archive becomes a file of its folder), record
+//! it. On failure or cancel nothing is recorded and no partial archive stays behind: an
+//! uncommitted put leaves nothing, and a committed archive whose job was canceled meanwhile
+//! is deleted again, with its record.
 
-use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use dsbackup_core::catalog::NewFile;
-use dsbackup_core::{
-    BackupRecord, DUMP_TENANT, Mode, ObjectWriter, Portal, PortalId, Storage, StorageKind,
-};
+use dsbackup_core::storage::WriteBackend;
+use dsbackup_core::{ArchiveLocation, BackupRecord, DUMP_TENANT, Mode, Portal, StorageKind};
 use dsbackup_engine::manifest::PortalRef;
-use dsbackup_engine::{Control, EngineError, Planner, WriteOptions};
+use dsbackup_engine::{ArchiveSummary, Control, EngineError, WriteOptions};
+use dsbackup_storage::BlockingWriter;
 
+use super::gather::{self, Contents};
 use super::jobs::Job;
+use super::link;
 use super::target::Target;
-use super::{export, link};
-use crate::Service;
+use crate::{Service, ServiceError, archives};
 
 /// Everything a job needs, resolved and validated by the caller.
 #[derive(Debug)]
@@ -56,6 +58,12 @@ impl From<dsbackup_core::CoreError> for Failure {
     }
 }
 
+impl From<ServiceError> for Failure {
+    fn from(e: ServiceError) -> Self {
+        Failure::Internal(e.chain())
+    }
+}
+
 /// Runs the job to its end; never panics the caller. Everything it logs, on any thread,
 /// carries the job id and portal.
 #[tracing::instrument(
@@ -90,9 +98,9 @@ fn archive_name(state: &Service, alias: &str) -> String {
     format!("{alias}_{stamp}.tar.zst")
 }
 
-/// An object name not yet taken in `storage` (`name`, then `name` with `-2`, `-3`… before the
+/// A key not yet taken in `backend` (`name`, then `name` with `-2`, `-3`… before the
 /// extension).
-fn free_name(storage: &dyn Storage, name: &str) -> Result<String, Failure> {
+async fn free_name(backend: &dyn WriteBackend, name: &str) -> Result<String, Failure> {
     let (stem, ext) = name.split_once('.').unwrap_or((name, ""));
     for i in 1..1000 {
         let candidate = if i == 1 {
@@ -100,7 +108,7 @@ fn free_name(storage: &dyn Storage, name: &str) -> Result<String, Failure> {
         } else {
             format!("{stem}-{i}.{ext}")
         };
-        if storage.size(&candidate)?.is_none() {
+        if backend.stat(&candidate).await?.is_none() {
             return Ok(candidate);
         }
     }
@@ -109,83 +117,8 @@ fn free_name(storage: &dyn Storage, name: &str) -> Result<String, Failure> {
     ))
 }
 
-/// Files of a portal that are earlier backup archives kept in Documents (marked, or named by a
-/// live record): never backed up again.
-async fn archive_file_ids(state: &Service, tenants: &[PortalId]) -> Result<HashSet<i64>, Failure> {
-    let mut ids = HashSet::new();
-    for t in tenants {
-        for f in state.catalog().files_of(*t).await? {
-            if f.is_backup {
-                ids.insert(f.id);
-            }
-        }
-    }
-    for t in tenants.iter().copied().chain([DUMP_TENANT]) {
-        for r in state.catalog().live_backups(t).await? {
-            if r.storage == StorageKind::Documents
-                && let Ok(id) = r.storage_path.parse()
-            {
-                ids.insert(id);
-            }
-        }
-    }
-    Ok(ids)
-}
-
-async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
-    let job = spec.job.clone();
-    let tenants: Vec<PortalId> = spec.portals.iter().map(|p| p.id).collect();
-    let skip_files = archive_file_ids(state, &tenants).await?;
-
-    // Catalog rows and the trees to archive, gathered before the blocking work starts.
-    let mut inline = Vec::new();
-    let mut trees: Vec<(String, String, PathBuf, String)> = Vec::new();
-    for p in &spec.portals {
-        let prefix = if spec.dump {
-            format!("portals/{}/", p.alias)
-        } else {
-            String::new()
-        };
-        let rows = export::portal_rows(state, p, &prefix, &skip_files).await?;
-        inline.extend(rows);
-        let docs = state.portal_dir(p.id).join("documents");
-        if docs.is_dir() {
-            trees.push((
-                "documents".into(),
-                "documents".into(),
-                docs,
-                format!("{prefix}documents"),
-            ));
-        }
-        for src in state.config().sources_of(&p.alias) {
-            trees.push((
-                src.name.clone(),
-                "directory".into(),
-                src.path.clone(),
-                format!("{prefix}sources/{}", src.name),
-            ));
-        }
-    }
-    if spec.dump {
-        let all = state.catalog().portals().await?;
-        inline.push(("instance/portals.jsonl".into(), export::jsonl(&all)?));
-    }
-
-    let alias = if spec.dump {
-        "workspace".to_string()
-    } else {
-        spec.portals[0].alias.clone()
-    };
-    let title = archive_name(state, &alias);
-    let storage = spec
-        .target
-        .storage(state)
-        .map_err(|e| Failure::Client(e.to_string()))?;
-    let object = match spec.target {
-        Target::Documents { .. } => format!("pending-{}", job.id),
-        _ => free_name(&storage, &title)?,
-    };
-    let opts = WriteOptions {
+fn write_options(state: &Service, spec: &Spec, alias: &str) -> WriteOptions {
+    WriteOptions {
         level: state.config().zstd_level,
         // One thread compresses on the worker itself (no zstd job queue to drain on cancel).
         threads: match state.config().backup_threads {
@@ -195,44 +128,32 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
         },
         portal: (!spec.dump).then(|| PortalRef {
             id: spec.portals[0].id,
-            alias: alias.clone(),
+            alias: alias.to_string(),
         }),
         dump: spec.dump,
         ..WriteOptions::default()
-    };
+    }
+}
 
-    let worker_job = job.clone();
-    let worker_storage = storage.clone();
-    let worker_object = object.clone();
-    let (summary, warnings) = crate::trace::spawn_blocking(move || -> Result<_, Failure> {
-        let job = worker_job;
+/// Plans the archive and streams it into `backend` under `key`, on a blocking thread.
+/// Returns what was written and the entries that could not be read.
+async fn write_archive(
+    job: Arc<Job>,
+    contents: Contents,
+    backend: Arc<dyn WriteBackend>,
+    key: String,
+    opts: WriteOptions,
+) -> Result<(ArchiveSummary, Vec<String>), Failure> {
+    let runtime = tokio::runtime::Handle::current();
+    crate::trace::spawn_blocking(move || -> Result<_, Failure> {
         let progress =
             |done: u64, total: u64| job.advance((done.saturating_mul(98) / total.max(1)) as i32);
         let control = Control::new(job.cancel_flag(), &progress);
-        let mut planner = Planner::new();
-        for (path, bytes) in inline {
-            planner.add_inline(&path, bytes)?;
-        }
-        for (name, kind, root, prefix) in &trees {
-            if kind == "documents" {
-                let keep = |p: &std::path::Path| {
-                    let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                    !n.starts_with('.')
-                        && !n.starts_with("pending-")
-                        && !n
-                            .parse::<i64>()
-                            .is_ok_and(|id| skip_files.contains(&id) && p.is_file())
-                };
-                planner.add_tree_filtered(name, kind, root, prefix, &keep)?;
-            } else {
-                planner.add_tree(name, kind, root, prefix)?;
-            }
-        }
         let started = std::time::Instant::now();
-        let plan = planner.finish(&control)?;
+        let plan = gather::plan(contents, &control)?;
         crate::fault::delay("backup-write");
         let planned = started.elapsed();
-        let writer: Box<dyn ObjectWriter> = worker_storage.create(&worker_object)?;
+        let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
         let (writer, summary) = dsbackup_engine::write(&plan, writer, &opts, &control)?;
         control.check()?;
         let written = started.elapsed();
@@ -247,109 +168,154 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
         Ok((summary, plan.warnings))
     })
     .await
-    .map_err(|e| Failure::Internal(format!("backup worker: {e}")))??;
+    .map_err(|e| Failure::Internal(format!("backup worker: {e}")))?
+}
 
-    if job.is_canceled() {
-        let _ = storage.delete(&object);
-        return Err(Failure::Canceled);
-    }
-
-    // Place the archive and build its record.
-    let created_on = Utc::now();
-    let (storage_path, link) = match &spec.target {
+/// Places a written archive: a Documents archive becomes a file of its folder (hidden from
+/// members); returns where it is and its download link.
+async fn place(
+    state: &Service,
+    spec: &Spec,
+    key: &str,
+    title: &str,
+    size: u64,
+) -> Result<(ArchiveLocation, String), Failure> {
+    let job = spec.job.id;
+    match &spec.target {
         Target::Documents { folder } => {
             let file = state
                 .catalog()
                 .create_file(NewFile {
                     portal_id: folder.portal_id,
                     folder_id: folder.id,
-                    title: title.clone(),
-                    size: summary.size as i64,
+                    title: title.to_string(),
+                    size: size as i64,
                     created_by: spec.portals[0].owner_id.unwrap_or_default(),
                     is_backup: true,
                 })
-                .await;
-            let file = match file {
-                Ok(f) => f,
-                Err(e) => {
-                    let _ = storage.delete(&object);
-                    return Err(e.into());
-                }
-            };
-            let from = storage.root().join(&object);
-            let to = state.file_path(folder.portal_id, folder.id, file.id);
-            if let Err(e) = tokio::fs::rename(&from, &to).await {
-                let _ = storage.delete(&object);
+                .await?;
+            if let Err(e) = archives::place_document(state, folder, key, file.id).await {
                 let _ = state.catalog().delete_file(file.id).await;
-                return Err(Failure::Internal(format!("placing {}: {e}", to.display())));
+                return Err(e.into());
             }
-            (
-                file.id.to_string(),
-                format!(
-                    "{}/filehandler.ashx?action=download&fileid={}",
-                    spec.base_url, file.id
-                ),
-            )
+            let link = format!(
+                "{}/filehandler.ashx?action=download&fileid={}",
+                spec.base_url, file.id
+            );
+            Ok((spec.target.location(key, file.id), link))
         }
-        Target::Local { dir } => (dir.join(&object).display().to_string(), String::new()),
+        Target::Local { .. } => Ok((spec.target.location(key, 0), String::new())),
         Target::DataStore { .. } => {
-            let expires = (created_on + Duration::hours(24)).timestamp();
-            (
-                object.clone(),
-                link::url(&spec.base_url, state.instance_key(), job.id, expires),
-            )
+            let expires = (Utc::now() + Duration::hours(24)).timestamp();
+            let link = link::url(&spec.base_url, state.instance_key(), job, expires);
+            Ok((spec.target.location(key, 0), link))
         }
+    }
+}
+
+/// The history record of a placed archive.
+fn record(
+    state: &Service,
+    spec: &Spec,
+    location: &ArchiveLocation,
+    name: String,
+    summary: &ArchiveSummary,
+    created_on: DateTime<Utc>,
+) -> BackupRecord {
+    let tenant_id = if spec.dump {
+        DUMP_TENANT
+    } else {
+        spec.portals[0].id
     };
-    let record = BackupRecord {
-        id: job.id,
-        tenant_id: if spec.dump {
-            DUMP_TENANT
-        } else {
-            spec.portals[0].id
-        },
+    let (storage_base_path, storage_path) =
+        location.columns(&archives::datastore_dir(state, tenant_id));
+    BackupRecord {
+        id: spec.job.id,
+        tenant_id,
         is_scheduled: spec.scheduled,
-        // The archive's own name: for Local and DataStore the object name (which may carry a
-        // `-2` suffix when the second was taken), for Documents the file's title.
-        name: if matches!(spec.target, Target::Documents { .. }) {
-            title
-        } else {
-            object.clone()
-        },
+        name,
         hash: summary.sha256.clone(),
         size: summary.size as i64,
-        storage: spec.target.kind(),
-        storage_base_path: spec.target.base_path(),
+        storage: location.kind(),
+        storage_base_path,
         storage_path,
         storage_params: spec.params.clone(),
         created_on,
-        expires_on: (spec.target.kind() == StorageKind::DataStore)
+        expires_on: (location.kind() == StorageKind::DataStore)
             .then(|| created_on + Duration::hours(24)),
         removed: false,
         paid: spec.paid,
         missing: None,
+    }
+}
+
+/// The job's warning: the entries that could not be read (the first ten, and a count).
+fn unread_warning(warnings: &[String]) -> Option<String> {
+    if warnings.is_empty() {
+        return None;
+    }
+    let shown: Vec<&str> = warnings.iter().take(10).map(String::as_str).collect();
+    let more = warnings.len().saturating_sub(shown.len());
+    Some(format!(
+        "{} item(s) could not be read and were left out: {}{}",
+        warnings.len(),
+        shown.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
+    let job = spec.job.clone();
+    let contents = gather::gather(state, &spec.portals, spec.dump).await?;
+    let alias = if spec.dump {
+        "workspace".to_string()
+    } else {
+        spec.portals[0].alias.clone()
     };
+    let title = archive_name(state, &alias);
+    let backend = spec
+        .target
+        .backend(state)
+        .map_err(|e| Failure::Client(e.to_string()))?;
+    let key = match spec.target {
+        Target::Documents { .. } => format!("pending-{}", job.id),
+        _ => free_name(backend.as_ref(), &title).await?,
+    };
+    let opts = write_options(state, &spec, &alias);
+    let (summary, warnings) =
+        write_archive(job.clone(), contents, backend.clone(), key.clone(), opts).await?;
+    if job.is_canceled() {
+        let _ = backend.delete(&key).await;
+        return Err(Failure::Canceled);
+    }
+    let created_on = Utc::now();
+    let (location, link) = match place(state, &spec, &key, &title, summary.size).await {
+        Ok(placed) => placed,
+        Err(e) => {
+            let _ = backend.delete(&key).await;
+            return Err(e);
+        }
+    };
+    // The archive's own name: for Local and DataStore the key (which may carry a `-2`
+    // suffix when the second was taken), for Documents the file's title.
+    let name = if matches!(spec.target, Target::Documents { .. }) {
+        title
+    } else {
+        key
+    };
+    let record = record(state, &spec, &location, name, &summary, created_on);
     if let Err(e) = state.catalog().insert_backup(record.clone()).await {
-        let _ = super::target::delete_archive(state, &record).await;
+        let _ = archives::delete(state, &record).await;
         return Err(e.into());
     }
-    let warning = (!warnings.is_empty()).then(|| {
-        let shown: Vec<&str> = warnings.iter().take(10).map(String::as_str).collect();
-        let more = warnings.len().saturating_sub(shown.len());
-        format!(
-            "{} item(s) could not be read and were left out: {}{}",
-            warnings.len(),
-            shown.join("; "),
-            if more > 0 {
-                format!("; and {more} more")
-            } else {
-                String::new()
-            }
-        )
-    });
-    if !job.finish(link, warning) {
+    if !job.finish(link, unread_warning(&warnings)) {
         // Canceled between recording and finishing: the cancel wins.
         let _ = state.catalog().erase_backup(record.id).await;
-        let _ = super::target::delete_archive(state, &record).await;
+        let _ = archives::delete(state, &record).await;
         return Err(Failure::Canceled);
     }
     tracing::info!(job = %job.id, bytes = summary.size, entries = summary.entries, "backup completed");

@@ -1,5 +1,5 @@
-//! Where a backup goes (`storageType` + `storageParams`, API.md §3.2) and how its archive is
-//! found, read and deleted again from a history record.
+//! Where a backup goes (`storageType` + `storageParams`, API.md §3.2). Reading, finding and
+//! deleting archives of history records is `archives.rs`.
 //!
 //! - Documents (0): a file in a portal folder; the archive is written hidden in the folder's
 //!   directory and becomes a catalog file when complete.
@@ -9,12 +9,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
-use dsbackup_core::{BackupRecord, DUMP_TENANT, Folder, FolderKind, Mode, PortalId, StorageKind};
-use dsbackup_storage::LocalStorage;
+use dsbackup_core::storage::WriteBackend;
+use dsbackup_core::{
+    ArchiveLocation, DUMP_TENANT, Folder, FolderKind, Mode, PortalId, StorageKind,
+};
+use dsbackup_storage::LocalBackend;
 
-use crate::Service;
-use crate::ServiceError;
+use crate::archives::datastore_dir;
+use crate::{Service, ServiceError};
 use dsbackup_core::Actor;
 
 /// A resolved backup destination.
@@ -22,16 +26,7 @@ use dsbackup_core::Actor;
 pub enum Target {
     Documents { folder: Folder },
     Local { dir: PathBuf },
-    DataStore { dir: PathBuf },
-}
-
-/// The DataStore directory of a tenant (a portal, or the instance for dumps).
-pub fn datastore_dir(state: &Service, tenant: PortalId) -> PathBuf {
-    if tenant == DUMP_TENANT {
-        state.config().data_dir.join("instance").join("backups")
-    } else {
-        state.portal_dir(tenant).join("backups")
-    }
+    DataStore { tenant: PortalId, dir: PathBuf },
 }
 
 fn wrong_folder() -> ServiceError {
@@ -138,9 +133,13 @@ impl Target {
             StorageKind::Local => Ok(Target::Local {
                 dir: check_local_dir(state, params.get("filePath"))?,
             }),
-            StorageKind::DataStore => Ok(Target::DataStore {
-                dir: datastore_dir(state, if dump { DUMP_TENANT } else { caller.portal.id }),
-            }),
+            StorageKind::DataStore => {
+                let tenant = if dump { DUMP_TENANT } else { caller.portal.id };
+                Ok(Target::DataStore {
+                    tenant,
+                    dir: datastore_dir(state, tenant),
+                })
+            }
         }
     }
 
@@ -156,69 +155,32 @@ impl Target {
     pub fn dir(&self, state: &Service) -> PathBuf {
         match self {
             Target::Documents { folder } => state.folder_dir(folder.portal_id, folder.id),
-            Target::Local { dir } | Target::DataStore { dir } => dir.clone(),
+            Target::Local { dir } | Target::DataStore { dir, .. } => dir.clone(),
         }
     }
 
-    /// The storage archives are written through.
-    pub fn storage(&self, state: &Service) -> Result<LocalStorage, ServiceError> {
-        Ok(LocalStorage::new(self.dir(state))?)
-    }
-
-    /// `storage_base_path` of the record: the folder id or the directory.
-    pub fn base_path(&self) -> String {
+    /// Where the archive `name` written here is, once placed (`file`: its Documents file id).
+    pub fn location(&self, name: &str, file: i64) -> ArchiveLocation {
         match self {
-            Target::Documents { folder } => folder.id.to_string(),
-            Target::Local { dir } | Target::DataStore { dir } => dir.display().to_string(),
+            Target::Documents { folder } => ArchiveLocation::Documents {
+                folder: folder.id,
+                file,
+            },
+            Target::Local { dir } => ArchiveLocation::Local {
+                dir: dir.clone(),
+                name: name.to_string(),
+            },
+            Target::DataStore { tenant, .. } => ArchiveLocation::DataStore {
+                tenant: *tenant,
+                name: name.to_string(),
+            },
         }
     }
-}
 
-/// Where a record's archive is on disk, if it can be found.
-pub async fn archive_path(
-    state: &Service,
-    r: &BackupRecord,
-) -> Result<Option<PathBuf>, ServiceError> {
-    Ok(match r.storage {
-        StorageKind::Documents => {
-            let Ok(id) = r.storage_path.parse::<i64>() else {
-                return Ok(None);
-            };
-            state
-                .catalog()
-                .file(id)
-                .await?
-                .map(|f| state.file_path(f.portal_id, f.folder_id, f.id))
-        }
-        StorageKind::Local => Some(PathBuf::from(&r.storage_path)),
-        StorageKind::DataStore => Some(datastore_dir(state, r.tenant_id).join(&r.storage_path)),
-        _ => None,
-    })
-}
-
-/// Whether a record's archive still exists.
-pub async fn archive_exists(state: &Service, r: &BackupRecord) -> Result<bool, ServiceError> {
-    Ok(match archive_path(state, r).await? {
-        Some(p) => tokio::fs::metadata(&p).await.is_ok_and(|m| m.is_file()),
-        None => false,
-    })
-}
-
-/// Deletes a record's archive (and, for Documents, its file entry). Missing is fine.
-pub async fn delete_archive(state: &Service, r: &BackupRecord) -> Result<(), ServiceError> {
-    if let Some(path) = archive_path(state, r).await? {
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(ServiceError::internal("deleting an archive", e));
-            }
-        }
+    /// The backend new archives are written into (its directory is created, owner-only).
+    ///
+    /// Fails when the directory cannot be created.
+    pub fn backend(&self, state: &Service) -> Result<Arc<dyn WriteBackend>, ServiceError> {
+        Ok(Arc::new(LocalBackend::new(self.dir(state))?))
     }
-    if r.storage == StorageKind::Documents
-        && let Ok(id) = r.storage_path.parse::<i64>()
-    {
-        state.catalog().delete_file(id).await?;
-    }
-    Ok(())
 }

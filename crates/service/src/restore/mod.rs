@@ -10,11 +10,12 @@ pub mod swap;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use dsbackup_core::{DUMP_TENANT, Mode, PortalStatus, StorageKind};
+use dsbackup_core::{ArchiveLocation, DUMP_TENANT, Mode, PortalStatus, StorageKind};
 use uuid::Uuid;
 
 use crate::Service;
 use crate::ServiceError;
+use crate::archives::{self, Archive};
 use crate::backup::jobs::{Busy, JobKey, Snapshot};
 use crate::backup::{demand_dump, target};
 use dsbackup_core::Actor;
@@ -29,76 +30,120 @@ pub struct RestoreRequest {
     pub dump: bool,
 }
 
+/// The file name of a portal's chunked upload in the backup temporary folder.
+pub fn upload_key(portal: i64) -> String {
+    format!("{portal}-upload.tar.zst")
+}
+
 /// Where the archive of a chunked upload is kept for a portal.
 pub fn upload_path(state: &Service, portal: i64) -> PathBuf {
-    state.backup_tmp().join(format!("{portal}-upload.tar.zst"))
+    state.backup_tmp().join(upload_key(portal))
+}
+
+/// What a restore reads.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub archive: Archive,
+    /// The SHA-256 the history recorded, when the archive is a history record's.
+    pub expect_sha256: Option<String>,
+    /// The archive is a chunked upload, removed once the restore ends.
+    pub upload: bool,
+}
+
+fn not_found(msg: impl Into<String>) -> ServiceError {
+    ServiceError::NotFound(msg.into())
+}
+
+/// `archive` when it is there; otherwise `missing`.
+async fn present(archive: Archive, missing: ServiceError) -> Result<Archive, ServiceError> {
+    match archive.stat().await? {
+        Some(_) => Ok(archive),
+        None => Err(missing),
+    }
+}
+
+/// The archive of a history record the caller may restore.
+async fn of_history(
+    state: &Service,
+    caller: &Actor,
+    req: &RestoreRequest,
+    id: Uuid,
+) -> Result<Source, ServiceError> {
+    let r = state
+        .catalog()
+        .backup(id)
+        .await?
+        .filter(|r| !r.removed)
+        .ok_or_else(|| not_found("The backup was not found"))?;
+    let mine = if r.tenant_id == DUMP_TENANT {
+        req.dump
+    } else {
+        r.tenant_id == caller.portal.id && !req.dump
+    };
+    if !mine {
+        return Err(not_found("The backup was not found"));
+    }
+    let missing = || not_found("The backup's archive is missing from its storage");
+    let archive = archives::of_record(state, &r).await?.ok_or_else(missing)?;
+    Ok(Source {
+        archive: present(archive, missing()).await?,
+        expect_sha256: Some(r.hash),
+        upload: false,
+    })
 }
 
 /// The archive a request names: a history record, or `storageParams.filePath` on a storage
 /// (Local: a file inside the local roots, or the chunked upload when no path is given;
-/// DataStore: an archive name; Documents: a file id). Returns the path and the expected hash.
+/// DataStore: an archive name; Documents: a file id).
 async fn locate(
     state: &Service,
     caller: &Actor,
     req: &RestoreRequest,
-) -> Result<(PathBuf, Option<String>), ServiceError> {
+) -> Result<Source, ServiceError> {
     let id = req.backup_id.as_deref().unwrap_or("").trim();
     if let Ok(id) = Uuid::parse_str(id)
         && !id.is_nil()
     {
-        let r = state
-            .catalog()
-            .backup(id)
-            .await?
-            .filter(|r| !r.removed)
-            .ok_or_else(|| ServiceError::NotFound("The backup was not found".into()))?;
-        let mine = if r.tenant_id == DUMP_TENANT {
-            req.dump
-        } else {
-            r.tenant_id == caller.portal.id && !req.dump
-        };
-        if !mine {
-            return Err(ServiceError::NotFound("The backup was not found".into()));
-        }
-        let path = target::archive_path(state, &r)
-            .await?
-            .filter(|p| p.is_file())
-            .ok_or_else(|| {
-                ServiceError::NotFound("The backup's archive is missing from its storage".into())
-            })?;
-        return Ok((path, Some(r.hash)));
+        return of_history(state, caller, req, id).await;
     }
     let file_path = req
         .params
         .get("filePath")
         .map(|s| s.trim())
         .filter(|s| !s.is_empty());
-    let path = match req.storage {
+    let (archive, missing, upload) = match req.storage {
         StorageKind::Local => match file_path {
-            None => {
-                let p = upload_path(state, caller.portal.id);
-                if !p.is_file() {
-                    return Err(ServiceError::Invalid(
-                        "No archive was uploaded; give filePath or upload one first".into(),
-                    ));
-                }
-                p
-            }
+            None => (
+                Archive {
+                    backend: archives::directory(state.backup_tmp()),
+                    key: upload_key(caller.portal.id),
+                },
+                ServiceError::Invalid(
+                    "No archive was uploaded; give filePath or upload one first".into(),
+                ),
+                true,
+            ),
             Some(fp) => {
                 let p = std::path::Path::new(fp);
-                let (Some(dir), Some(name)) = (p.parent(), p.file_name()) else {
+                let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str()))
+                else {
                     return Err(ServiceError::Invalid(
                         "filePath must name an archive file".into(),
                     ));
                 };
                 let dir = target::check_local_dir(state, Some(&dir.display().to_string()))?;
-                let file = dir.join(name);
-                if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-                    return Err(ServiceError::NotFound(format!(
-                        "{fp} is not an archive file"
-                    )));
-                }
-                file
+                let loc = ArchiveLocation::Local {
+                    dir,
+                    name: name.to_string(),
+                };
+                let archive = archives::at(state, &loc)
+                    .await?
+                    .ok_or_else(|| not_found(""))?;
+                (
+                    archive,
+                    not_found(format!("{fp} is not an archive file")),
+                    false,
+                )
             }
         },
         StorageKind::DataStore => {
@@ -110,11 +155,14 @@ async fn locate(
             } else {
                 caller.portal.id
             };
-            let p = target::datastore_dir(state, tenant).join(name);
-            if !p.is_file() {
-                return Err(ServiceError::NotFound(format!("{name} was not found")));
-            }
-            p
+            let loc = ArchiveLocation::DataStore {
+                tenant,
+                name: name.to_string(),
+            };
+            let archive = archives::at(state, &loc)
+                .await?
+                .ok_or_else(|| not_found(""))?;
+            (archive, not_found(format!("{name} was not found")), false)
         }
         StorageKind::Documents => {
             let id: i64 = file_path
@@ -125,8 +173,14 @@ async fn locate(
                 .file(id)
                 .await?
                 .filter(|f| f.portal_id == caller.portal.id)
-                .ok_or_else(|| ServiceError::NotFound("The required file was not found".into()))?;
-            state.file_path(f.portal_id, f.folder_id, f.id)
+                .ok_or_else(|| not_found("The required file was not found"))?;
+            let loc = ArchiveLocation::Documents {
+                folder: f.folder_id,
+                file: f.id,
+            };
+            let missing = || not_found("The required file was not found");
+            let archive = archives::at(state, &loc).await?.ok_or_else(missing)?;
+            (archive, missing(), false)
         }
         StorageKind::CustomCloud => {
             return Err(ServiceError::Denied("Unknown storage type.".into()));
@@ -138,7 +192,11 @@ async fn locate(
             )));
         }
     };
-    Ok((path, None))
+    Ok(Source {
+        archive: present(archive, missing).await?,
+        expect_sha256: None,
+        upload,
+    })
 }
 
 /// Checks and starts a restore; returns its progress (or the running restore's).
@@ -160,14 +218,13 @@ pub async fn start(
     {
         return Ok(job.snapshot());
     }
-    let (archive, expect) = locate(state, caller, &req).await?;
-    let upload = archive == upload_path(state, caller.portal.id);
+    let source = locate(state, caller, &req).await?;
     let portals = crate::backup::affected_portals(state, caller, req.dump).await?;
     let job = match state.jobs().start(key, caller.portal.id) {
         Ok(job) => job,
         Err(Busy::Same(running)) => return Ok(running.snapshot()),
         Err(Busy::Conflict(_)) => {
-            return Err(ServiceError::Invalid(
+            return Err(ServiceError::Busy(
                 "A backup or another restore is running; wait for it or cancel it first".into(),
             ));
         }
@@ -183,17 +240,15 @@ pub async fn start(
             .set_portal_status(p.id, PortalStatus::Restoring)
             .await?;
     }
-    tracing::info!(job = %job.id, portal = caller.portal.id, dump = req.dump, archive = %archive.display(), "restore started");
+    tracing::info!(job = %job.id, portal = caller.portal.id, dump = req.dump, archive = %source.archive.key, "restore started");
     let spec = run::Spec {
         job,
         portals,
         dump: req.dump,
-        archive,
-        expect_sha256: expect,
+        source,
         saas_tenant: (state.config().mode == Mode::Saas).then_some(caller.portal.id),
         notify: req.notify,
         caller: caller.user.id,
-        remove_archive: upload,
     };
     tokio::spawn(run::run(state.clone(), spec));
     Ok(snapshot)

@@ -10,10 +10,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use dsbackup_core::{CoreError, DUMP_TENANT, FileEntry, Portal, PortalStatus, StorageKind};
+use dsbackup_core::{ArchiveLocation, CoreError, DUMP_TENANT, FileEntry, Portal, PortalStatus};
 use dsbackup_engine::{Control, EngineError, read_archive};
+use dsbackup_storage::BlockingReader;
 use uuid::Uuid;
 
+use super::Source;
 use super::contents::{self, Live};
 use super::place::{PortalTarget, Stager};
 use super::swap::{self, Journal, PortalSwaps, Swap};
@@ -26,15 +28,13 @@ pub struct Spec {
     pub job: Arc<Job>,
     pub portals: Vec<Portal>,
     pub dump: bool,
-    pub archive: PathBuf,
-    pub expect_sha256: Option<String>,
+    /// The archive and what the caller knows of it.
+    pub source: Source,
     /// saas: the archive's hash must be one this portal recorded.
     pub saas_tenant: Option<i64>,
     pub notify: bool,
     /// The member who runs the restore.
     pub caller: Uuid,
-    /// The archive is an upload, removed once the restore ends.
-    pub remove_archive: bool,
 }
 
 /// Runs the restore to its end; never leaves a portal Restoring. Everything it logs, on any
@@ -50,10 +50,12 @@ pub async fn run(state: Service, spec: Spec) {
     job.set_running();
     let portals = spec.portals.clone();
     let notify = spec.notify;
-    let upload = spec.remove_archive.then(|| spec.archive.clone());
+    let upload = spec.source.upload.then(|| spec.source.archive.clone());
     let outcome = execute(&state, spec).await;
-    if let Some(path) = upload {
-        let _ = std::fs::remove_file(path);
+    if let Some(a) = upload
+        && let Err(e) = a.backend.delete(&a.key).await
+    {
+        tracing::warn!(job = %job.id, error = %e, "cannot remove the uploaded archive");
     }
     match outcome {
         Ok(warning) => {
@@ -93,12 +95,13 @@ async fn blocking<T: Send + 'static>(
 /// is read. Returns the hash the reader must then see.
 async fn authorise(state: &Service, spec: &Spec) -> Result<Option<String>, String> {
     let Some(tenant) = spec.saas_tenant else {
-        return Ok(spec.expect_sha256.clone());
+        return Ok(spec.source.expect_sha256.clone());
     };
-    let archive = spec.archive.clone();
+    let archive = spec.source.archive.clone();
+    let runtime = tokio::runtime::Handle::current();
     let sha256 = blocking(move || {
-        let file =
-            std::fs::File::open(&archive).map_err(|e| format!("cannot open the archive: {e}"))?;
+        let file = BlockingReader::new(&runtime, archive.reader(), &archive.key, None)
+            .map_err(|e| format!("cannot open the archive: {e}"))?;
         let mut hashed = dsbackup_engine::hashing::HashingReader::new(file);
         std::io::copy(&mut hashed, &mut std::io::sink())
             .map_err(|e| format!("cannot read the archive: {e}"))?;
@@ -156,15 +159,16 @@ async fn stage(
     expect: Option<String>,
 ) -> Result<Stager, String> {
     let job = spec.job.clone();
-    let archive = spec.archive.clone();
+    let archive = spec.source.archive.clone();
     let dump = spec.dump;
+    let runtime = tokio::runtime::Handle::current();
     blocking(move || {
         let progress =
             |done: u64, all: u64| job.advance(5 + (done.saturating_mul(80) / all.max(1)) as i32);
         let control = Control::new(job.cancel_flag(), &progress);
         let mut stager = Stager::new(targets, dump);
-        let file =
-            std::fs::File::open(&archive).map_err(|e| format!("cannot open the archive: {e}"))?;
+        let file = BlockingReader::new(&runtime, archive.reader(), &archive.key, None)
+            .map_err(|e| format!("cannot open the archive: {e}"))?;
         let result = read_archive(
             std::io::BufReader::with_capacity(1 << 20, file),
             expect.as_deref(),
@@ -205,13 +209,10 @@ async fn live(state: &Service, portal: &Portal, caller: Uuid) -> Result<Live, Co
     let mut backup_files = Vec::new();
     for tenant in [portal.id, DUMP_TENANT] {
         for r in cat.live_backups(tenant).await? {
-            if r.storage != StorageKind::Documents {
-                continue;
-            }
-            let Ok(id) = r.storage_path.parse::<i64>() else {
+            let Some(ArchiveLocation::Documents { file, .. }) = r.location() else {
                 continue;
             };
-            if let Some(f) = cat.file(id).await?.filter(|f| f.portal_id == portal.id) {
+            if let Some(f) = cat.file(file).await?.filter(|f| f.portal_id == portal.id) {
                 let bytes = state.file_path(portal.id, f.folder_id, f.id);
                 backup_files.push((f, bytes));
             }

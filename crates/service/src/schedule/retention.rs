@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use super::leftovers;
 use crate::Service;
-use crate::backup::target;
+use crate::archives;
 
 /// What happens to a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,10 +138,8 @@ pub async fn plan(
         let live = cat.live_backups(*tenant).await?;
         let mut planned: BTreeSet<uuid::Uuid> = BTreeSet::new();
         for r in &live {
-            if let Ok(Some(p)) = target::archive_path(state, r).await
-                && let Some(d) = p.parent()
-            {
-                dirs.insert(d.to_path_buf());
+            if let Ok(Some(d)) = archives::local_dir(state, r).await {
+                dirs.insert(d);
             }
             if let Some(exp) = r.expires_on
                 && exp <= now
@@ -160,7 +158,7 @@ pub async fn plan(
         let mut present = Vec::new();
         for r in live.iter().filter(|r| !planned.contains(&r.id)) {
             // A catalog error while looking counts as found: nothing is given up on it.
-            if target::archive_exists(state, r).await.unwrap_or(true) {
+            if archives::exists(state, r).await.unwrap_or(true) {
                 if r.missing.is_some() {
                     plan.backups.push(action(
                         ActionKind::ClearMissing,
@@ -187,7 +185,7 @@ pub async fn plan(
                 ));
             }
         }
-        dirs.insert(target::datastore_dir(state, *tenant));
+        dirs.insert(archives::datastore_dir(state, *tenant));
         if *tenant != DUMP_TENANT {
             for f in cat.folders_of(*tenant).await? {
                 dirs.insert(state.folder_dir(*tenant, f.id));
@@ -261,14 +259,12 @@ pub async fn execute(state: &Service, plan: &Plan) {
             continue;
         }
         if a.action == ActionKind::Delete
-            && let Err(e) = target::delete_archive(state, r).await
+            && let Err(e) = archives::delete(state, r).await
         {
             tracing::warn!(backup = %a.id, error = %e, "retention could not delete an archive");
             continue;
         }
-        if a.action == ActionKind::MarkRemoved
-            && target::archive_exists(state, r).await.unwrap_or(true)
-        {
+        if a.action == ActionKind::MarkRemoved && archives::exists(state, r).await.unwrap_or(true) {
             let _ = state.catalog().clear_backup_missing(a.id).await;
             tracing::info!(backup = %a.id, "a backup's archive is found again; the record stays");
             continue;

@@ -1,0 +1,155 @@
+//! Where backup archives live, and the one way the service reaches them: an archive is a key
+//! in a storage backend ([`Archive`]), found from a history record's [`ArchiveLocation`] or
+//! from where a restore request points. Every read, existence check, delete, download and
+//! restore goes through a backend's interface; only the backends know paths.
+//!
+//! - Documents: a backend over the portal's documents area, keys `<folder>/<file>`.
+//! - Local: a backend over the server directory, keys are file names.
+//! - DataStore: a backend over the tenant's area in the data directory.
+//!
+//! Readers use [`LocalBackend::existing`], which creates nothing: an unmounted backup disk
+//! reads as a missing archive, never as a fresh empty directory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dsbackup_core::storage::{ObjectMeta, ReadBackend, WriteBackend};
+use dsbackup_core::{ArchiveLocation, BackupRecord, DUMP_TENANT, PortalId};
+use dsbackup_storage::LocalBackend;
+
+use crate::{Service, ServiceError, ServiceResult};
+
+/// One archive: a key in a backend.
+#[derive(Debug, Clone)]
+pub struct Archive {
+    pub backend: Arc<dyn WriteBackend>,
+    pub key: String,
+}
+
+impl Archive {
+    /// The archive's metadata, or `None` when it is not there (or its storage is offline).
+    ///
+    /// Fails when the backend fails otherwise.
+    pub async fn stat(&self) -> ServiceResult<Option<ObjectMeta>> {
+        Ok(self.backend.stat(&self.key).await?)
+    }
+
+    /// The backend as a reader.
+    pub fn reader(&self) -> Arc<dyn ReadBackend> {
+        self.backend.clone()
+    }
+}
+
+/// The DataStore directory of a tenant (a portal, or the instance for dumps).
+pub fn datastore_dir(svc: &Service, tenant: PortalId) -> PathBuf {
+    if tenant == DUMP_TENANT {
+        svc.config().data_dir.join("instance").join("backups")
+    } else {
+        svc.portal_dir(tenant).join("backups")
+    }
+}
+
+/// The documents area of a portal as a backend (keys `<folder>/<file>`).
+pub fn documents(svc: &Service, portal: PortalId) -> Arc<dyn WriteBackend> {
+    Arc::new(LocalBackend::existing(
+        svc.portal_dir(portal).join("documents"),
+    ))
+}
+
+/// An existing directory as a backend (nothing is created).
+pub fn directory(dir: impl Into<PathBuf>) -> Arc<dyn WriteBackend> {
+    Arc::new(LocalBackend::existing(dir))
+}
+
+/// The archive at `loc`; `None` when a Documents archive's folder no longer exists.
+///
+/// Fails when the catalog fails.
+pub async fn at(svc: &Service, loc: &ArchiveLocation) -> ServiceResult<Option<Archive>> {
+    Ok(match loc {
+        ArchiveLocation::Documents { folder, file } => {
+            svc.catalog().folder(*folder).await?.map(|f| Archive {
+                backend: documents(svc, f.portal_id),
+                key: format!("{folder}/{file}"),
+            })
+        }
+        ArchiveLocation::Local { dir, name } => Some(Archive {
+            backend: directory(dir),
+            key: name.clone(),
+        }),
+        ArchiveLocation::DataStore { tenant, name } => Some(Archive {
+            backend: directory(datastore_dir(svc, *tenant)),
+            key: name.clone(),
+        }),
+    })
+}
+
+/// The archive of a history record; `None` when its location cannot be reached.
+///
+/// Fails when the catalog fails.
+pub async fn of_record(svc: &Service, r: &BackupRecord) -> ServiceResult<Option<Archive>> {
+    match r.location() {
+        Some(loc) => at(svc, &loc).await,
+        None => Ok(None),
+    }
+}
+
+/// Whether a record's archive is there.
+///
+/// Fails when the catalog or the backend fails (a missing archive is `Ok(false)`).
+pub async fn exists(svc: &Service, r: &BackupRecord) -> ServiceResult<bool> {
+    Ok(match of_record(svc, r).await? {
+        Some(a) => a.stat().await?.is_some(),
+        None => false,
+    })
+}
+
+/// Deletes a record's archive (and, for Documents, its file entry). Missing is fine.
+///
+/// Fails when the backend or the catalog fails; the archive may then still be there.
+pub async fn delete(svc: &Service, r: &BackupRecord) -> ServiceResult<()> {
+    if let Some(a) = of_record(svc, r).await? {
+        a.backend
+            .delete(&a.key)
+            .await
+            .map_err(|e| ServiceError::internal("deleting an archive", e))?;
+    }
+    if let Some(ArchiveLocation::Documents { file, .. }) = r.location() {
+        svc.catalog().delete_file(file).await?;
+    }
+    Ok(())
+}
+
+/// The server directory that holds a record's archive, for the leftovers sweep of local
+/// backends (partial files of dead writers); `None` for other storages.
+///
+/// Fails when the catalog fails.
+pub async fn local_dir(svc: &Service, r: &BackupRecord) -> ServiceResult<Option<PathBuf>> {
+    Ok(match r.location() {
+        Some(ArchiveLocation::Local { dir, .. }) => Some(dir),
+        Some(ArchiveLocation::DataStore { tenant, .. }) => Some(datastore_dir(svc, tenant)),
+        Some(ArchiveLocation::Documents { folder, .. }) => svc
+            .catalog()
+            .folder(folder)
+            .await?
+            .map(|f| svc.folder_dir(f.portal_id, f.id)),
+        None => None,
+    })
+}
+
+/// Makes the archive written as `pending` in `folder`'s directory the bytes of Documents file
+/// `file` (a rename inside the documents area).
+///
+/// Fails when the rename fails; the pending archive is left for the caller to delete.
+pub async fn place_document(
+    svc: &Service,
+    folder: &dsbackup_core::Folder,
+    pending: &str,
+    file: i64,
+) -> ServiceResult<()> {
+    let dir = LocalBackend::existing(svc.folder_dir(folder.portal_id, folder.id));
+    let from = dir.path_of(pending)?;
+    let to = dir.path_of(&file.to_string())?;
+    tokio::fs::rename(&from, &to)
+        .await
+        .map_err(|e| ServiceError::internal("placing a Documents archive", e))
+}

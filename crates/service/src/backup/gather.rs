@@ -1,0 +1,120 @@
+//! What goes into a backup, gathered before the blocking work starts: each portal's catalog
+//! rows (inline entries), its documents area and its configured sources (trees), and, for a
+//! dump, the instance's list of portals. Archive paths come from the engine's layout module;
+//! earlier backup archives kept in Documents are left out.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use dsbackup_core::{ArchiveLocation, DUMP_TENANT, Portal, PortalId};
+use dsbackup_engine::{Control, EngineResult, Plan, Planner, layout};
+
+use super::export;
+use crate::{Service, ServiceResult};
+
+/// A directory tree to archive.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub name: String,
+    pub kind: &'static str,
+    pub root: PathBuf,
+    pub prefix: String,
+}
+
+/// Everything one backup archives.
+#[derive(Debug, Default)]
+pub struct Contents {
+    /// Catalog rows: `(archive path, bytes)`.
+    pub inline: Vec<(String, Vec<u8>)>,
+    pub trees: Vec<Tree>,
+    /// Documents files that are earlier backup archives: never archived again.
+    pub skip_files: HashSet<i64>,
+}
+
+/// Files of the portals that are earlier backup archives kept in Documents (marked, or named
+/// by a live record).
+async fn archive_file_ids(svc: &Service, tenants: &[PortalId]) -> ServiceResult<HashSet<i64>> {
+    let mut ids = HashSet::new();
+    for t in tenants {
+        for f in svc.catalog().files_of(*t).await? {
+            if f.is_backup {
+                ids.insert(f.id);
+            }
+        }
+    }
+    for t in tenants.iter().copied().chain([DUMP_TENANT]) {
+        for r in svc.catalog().live_backups(t).await? {
+            if let Some(ArchiveLocation::Documents { file, .. }) = r.location() {
+                ids.insert(file);
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Gathers the rows and trees of `portals` (every active portal for a dump).
+///
+/// Fails when the catalog fails or a row cannot be serialised.
+pub async fn gather(svc: &Service, portals: &[Portal], dump: bool) -> ServiceResult<Contents> {
+    let tenants: Vec<PortalId> = portals.iter().map(|p| p.id).collect();
+    let skip_files = archive_file_ids(svc, &tenants).await?;
+    let mut out = Contents::default();
+    for p in portals {
+        let prefix = layout::portal_prefix(dump, &p.alias);
+        out.inline
+            .extend(export::portal_rows(svc, p, &prefix, &skip_files).await?);
+        let docs = svc.portal_dir(p.id).join("documents");
+        if docs.is_dir() {
+            out.trees.push(Tree {
+                name: "documents".into(),
+                kind: "documents",
+                root: docs,
+                prefix: layout::documents_path(&prefix),
+            });
+        }
+        for src in svc.config().sources_of(&p.alias) {
+            out.trees.push(Tree {
+                name: src.name.clone(),
+                kind: "directory",
+                root: src.path.clone(),
+                prefix: layout::source_path(&prefix, &src.name),
+            });
+        }
+    }
+    if dump {
+        let all = svc.catalog().portals().await?;
+        out.inline
+            .push((layout::instance_portals_path(), export::jsonl(&all)?));
+    }
+    out.skip_files = skip_files;
+    Ok(out)
+}
+
+/// Plans the archive (blocking: walks and hashes every file). In the documents area only
+/// `<folder>/<file>` entries are taken: hidden files, pending archives and earlier backups
+/// are left out.
+///
+/// Fails on cancel or when a source root is missing.
+pub fn plan(contents: Contents, control: &Control) -> EngineResult<Plan> {
+    let mut planner = Planner::new();
+    for (path, bytes) in contents.inline {
+        planner.add_inline(&path, bytes)?;
+    }
+    let skip = contents.skip_files;
+    for t in &contents.trees {
+        if t.kind == "documents" {
+            let keep = |p: &std::path::Path| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                !n.starts_with('.')
+                    && !n.starts_with("pending-")
+                    && !n
+                        .parse::<i64>()
+                        .is_ok_and(|id| skip.contains(&id) && p.is_file())
+            };
+            planner.add_tree_filtered(&t.name, t.kind, &t.root, &t.prefix, &keep)?;
+        } else {
+            planner.add_tree(&t.name, t.kind, &t.root, &t.prefix)?;
+        }
+    }
+    planner.finish(control)
+}
