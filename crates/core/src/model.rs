@@ -255,11 +255,8 @@ pub struct BackupRecord {
     /// Upper-case hex SHA-256 of the archive.
     pub hash: String,
     pub size: i64,
-    pub storage: StorageKind,
-    /// The folder id or directory the archive was written to.
-    pub storage_base_path: String,
-    /// Where the archive is: a file id, a full path or an object name.
-    pub storage_path: String,
+    /// Where the archive is.
+    pub location: ArchiveLocation,
     pub storage_params: std::collections::BTreeMap<String, String>,
     pub created_on: DateTime<Utc>,
     /// Only DataStore backups expire.
@@ -271,10 +268,11 @@ pub struct BackupRecord {
     pub missing: Option<MissingArchive>,
 }
 
-/// Where a backup's archive is, by the kind of storage that holds it. History records keep it
-/// in two text columns (`storage_base_path`, `storage_path`) whose meaning depends on the
-/// storage; this type is the one place that reads and writes them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a backup's archive is, by the kind of storage that holds it. Catalogs keep it in a
+/// storage type and two text columns (as upstream's `StorageBasePath`, `StoragePath`); this
+/// type is the one place that gives those columns their meaning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
 pub enum ArchiveLocation {
     /// A file of a portal's Documents, by its folder and file ids in the catalog.
     Documents { folder: i64, file: i64 },
@@ -297,44 +295,52 @@ impl ArchiveLocation {
         }
     }
 
-    /// The record's `(storage_base_path, storage_path)`: the folder id and the file id; the
-    /// directory and the full path; the directory and the name (as upstream keeps them).
-    pub fn columns(&self, datastore_dir: &std::path::Path) -> (String, String) {
+    /// The catalog's `(storage_base_path, storage_path)`: the folder id and the file id; the
+    /// directory and the full path (as upstream keeps Local ones); the tenant and the name.
+    pub fn columns(&self) -> (String, String) {
         match self {
             ArchiveLocation::Documents { folder, file } => (folder.to_string(), file.to_string()),
             ArchiveLocation::Local { dir, name } => (
                 dir.display().to_string(),
                 dir.join(name).display().to_string(),
             ),
-            ArchiveLocation::DataStore { name, .. } => {
-                (datastore_dir.display().to_string(), name.clone())
-            }
+            ArchiveLocation::DataStore { tenant, name } => (tenant.to_string(), name.clone()),
         }
     }
-}
 
-impl BackupRecord {
-    /// Where the archive is, read from the record's columns; `None` for a storage this server
-    /// cannot reach or columns that do not parse.
-    pub fn location(&self) -> Option<ArchiveLocation> {
-        match self.storage {
+    /// Reads the catalog's columns back (`tenant`: the record's tenant, which owns a DataStore
+    /// archive); `None` for a storage this server cannot reach or columns that do not parse.
+    pub fn from_columns(
+        kind: StorageKind,
+        base: &str,
+        path: &str,
+        tenant: PortalId,
+    ) -> Option<ArchiveLocation> {
+        match kind {
             StorageKind::Documents => Some(ArchiveLocation::Documents {
-                folder: self.storage_base_path.parse().ok()?,
-                file: self.storage_path.parse().ok()?,
+                folder: base.parse().ok()?,
+                file: path.parse().ok()?,
             }),
             StorageKind::Local => {
-                let path = std::path::Path::new(&self.storage_path);
+                let path = std::path::Path::new(path);
                 Some(ArchiveLocation::Local {
                     dir: path.parent()?.to_path_buf(),
                     name: path.file_name()?.to_str()?.to_string(),
                 })
             }
             StorageKind::DataStore => Some(ArchiveLocation::DataStore {
-                tenant: self.tenant_id,
-                name: self.storage_path.clone(),
+                tenant,
+                name: path.to_string(),
             }),
             _ => None,
         }
+    }
+}
+
+impl BackupRecord {
+    /// The kind of storage that holds the archive.
+    pub fn storage(&self) -> StorageKind {
+        self.location.kind()
     }
 }
 
@@ -399,49 +405,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn archive_locations_round_trip_through_the_record_columns() {
-        let ds = std::path::Path::new("/data/portals/1/backups");
-        for (kind, loc) in [
-            (
-                StorageKind::Documents,
-                ArchiveLocation::Documents { folder: 4, file: 9 },
-            ),
-            (
-                StorageKind::Local,
-                ArchiveLocation::Local {
-                    dir: "/var/backups/p".into(),
-                    name: "a_2026.tar.zst".into(),
-                },
-            ),
-            (
-                StorageKind::DataStore,
-                ArchiveLocation::DataStore {
-                    tenant: 1,
-                    name: "a.tar.zst".into(),
-                },
-            ),
+    fn archive_locations_round_trip_through_the_catalog_columns() {
+        for loc in [
+            ArchiveLocation::Documents { folder: 4, file: 9 },
+            ArchiveLocation::Local {
+                dir: "/var/backups/p".into(),
+                name: "a_2026.tar.zst".into(),
+            },
+            ArchiveLocation::DataStore {
+                tenant: 1,
+                name: "a.tar.zst".into(),
+            },
         ] {
-            let (base, path) = loc.columns(ds);
-            let r = BackupRecord {
-                id: uuid::Uuid::nil(),
-                tenant_id: 1,
-                is_scheduled: false,
-                name: String::new(),
-                hash: String::new(),
-                size: 0,
-                storage: kind,
-                storage_base_path: base,
-                storage_path: path,
-                storage_params: Default::default(),
-                created_on: chrono::Utc::now(),
-                expires_on: None,
-                removed: false,
-                paid: false,
-                missing: None,
-            };
-            assert_eq!(r.location(), Some(loc.clone()));
-            assert_eq!(loc.kind(), kind);
+            let (base, path) = loc.columns();
+            assert_eq!(
+                ArchiveLocation::from_columns(loc.kind(), &base, &path, 1),
+                Some(loc.clone())
+            );
         }
+        assert_eq!(
+            ArchiveLocation::from_columns(StorageKind::Documents, "x", "1", 1),
+            None
+        );
     }
 
     #[test]

@@ -87,10 +87,7 @@ pub async fn at(svc: &Service, loc: &ArchiveLocation) -> ServiceResult<Option<Ar
 ///
 /// Fails when the catalog fails.
 pub async fn of_record(svc: &Service, r: &BackupRecord) -> ServiceResult<Option<Archive>> {
-    match r.location() {
-        Some(loc) => at(svc, &loc).await,
-        None => Ok(None),
-    }
+    at(svc, &r.location).await
 }
 
 /// Whether a record's archive is there.
@@ -113,7 +110,7 @@ pub async fn delete(svc: &Service, r: &BackupRecord) -> ServiceResult<()> {
             .await
             .map_err(|e| ServiceError::internal("deleting an archive", e))?;
     }
-    if let Some(ArchiveLocation::Documents { file, .. }) = r.location() {
+    if let ArchiveLocation::Documents { file, .. } = r.location {
         svc.catalog().delete_file(file).await?;
     }
     Ok(())
@@ -124,15 +121,14 @@ pub async fn delete(svc: &Service, r: &BackupRecord) -> ServiceResult<()> {
 ///
 /// Fails when the catalog fails.
 pub async fn local_dir(svc: &Service, r: &BackupRecord) -> ServiceResult<Option<PathBuf>> {
-    Ok(match r.location() {
-        Some(ArchiveLocation::Local { dir, .. }) => Some(dir),
-        Some(ArchiveLocation::DataStore { tenant, .. }) => Some(datastore_dir(svc, tenant)),
-        Some(ArchiveLocation::Documents { folder, .. }) => svc
+    Ok(match &r.location {
+        ArchiveLocation::Local { dir, .. } => Some(dir.clone()),
+        ArchiveLocation::DataStore { tenant, .. } => Some(datastore_dir(svc, *tenant)),
+        ArchiveLocation::Documents { folder, .. } => svc
             .catalog()
-            .folder(folder)
+            .folder(*folder)
             .await?
             .map(|f| svc.folder_dir(f.portal_id, f.id)),
-        None => None,
     })
 }
 

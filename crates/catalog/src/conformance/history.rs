@@ -3,7 +3,7 @@
 //! tenant's record.
 
 use chrono::{Duration, Utc};
-use dsbackup_core::{BackupRecord, Catalog, CoreError, DUMP_TENANT, StorageKind};
+use dsbackup_core::{ArchiveLocation, BackupRecord, Catalog, CoreError, DUMP_TENANT, StorageKind};
 use uuid::Uuid;
 
 pub(super) fn record(tenant: i64, minutes_ago: i64, paid: bool) -> BackupRecord {
@@ -14,9 +14,10 @@ pub(super) fn record(tenant: i64, minutes_ago: i64, paid: bool) -> BackupRecord 
         name: "p_2026-01-01_00-00-00.tar.zst".into(),
         hash: "AB".repeat(32),
         size: 1234,
-        storage: StorageKind::Local,
-        storage_base_path: "/backups".into(),
-        storage_path: "/backups/p.tar.zst".into(),
+        location: ArchiveLocation::Local {
+            dir: "/backups".into(),
+            name: "p.tar.zst".into(),
+        },
         storage_params: [("filePath".to_string(), "/backups".to_string())].into(),
         created_on: Utc::now() - Duration::minutes(minutes_ago),
         expires_on: None,
@@ -30,7 +31,10 @@ pub(super) async fn backups(cat: &dyn Catalog) {
     let a = record(7, 10, false);
     let b = BackupRecord {
         expires_on: Some(Utc::now() + Duration::days(1)),
-        storage: StorageKind::DataStore,
+        location: ArchiveLocation::DataStore {
+            tenant: 7,
+            name: "b.tar.zst".into(),
+        },
         ..record(7, 5, false)
     };
     let other = record(8, 1, false);
@@ -44,7 +48,11 @@ pub(super) async fn backups(cat: &dyn Catalog) {
         Err(CoreError::Conflict(_))
     ));
     let got = cat.backup(b.id).await.unwrap().expect("record reads back");
-    assert_eq!(got.storage, StorageKind::DataStore);
+    assert_eq!(got.storage(), StorageKind::DataStore);
+    assert_eq!(
+        got.location, b.location,
+        "the location comes back as written"
+    );
     assert_eq!(got.storage_params, b.storage_params);
     assert!(got.expires_on.is_some());
     let live: Vec<_> = cat

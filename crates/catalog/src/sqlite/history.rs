@@ -15,6 +15,7 @@ use super::{SqliteCatalog, insert_user, internal, is_unique_violation};
 #[async_trait]
 impl HistoryStore for SqliteCatalog {
     async fn insert_backup(&self, r: BackupRecord) -> CoreResult<()> {
+        let (base, path) = r.location.columns();
         self.with(move |c| {
             c.execute(
                 &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
@@ -25,9 +26,9 @@ impl HistoryStore for SqliteCatalog {
                     r.name,
                     r.hash,
                     r.size,
-                    r.storage as i64,
-                    r.storage_base_path,
-                    r.storage_path,
+                    r.location.kind() as i64,
+                    base,
+                    path,
                     serde_json::to_string(&r.storage_params).unwrap_or_else(|_| "{}".into()),
                     ts(r.created_on),
                     r.expires_on.map(ts),

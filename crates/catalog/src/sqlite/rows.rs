@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use dsbackup_core::{
-    ApiKey, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind, JobKind, JobRecord,
-    JobState, MissingArchive, Portal, PortalStatus, Role, Schedule, Session, StorageKind, User,
+    ApiKey, ArchiveLocation, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind,
+    JobKind, JobRecord, JobState, MissingArchive, Portal, PortalStatus, Role, Schedule, Session,
+    StorageKind, User,
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 use uuid::Uuid;
@@ -190,6 +191,14 @@ fn missing(row: &Row, col: usize) -> rusqlite::Result<Option<MissingArchive>> {
     Ok(opt_time(row, col)?.map(|since| MissingArchive { since, checks }))
 }
 
+/// A record's archive location from its storage type and two path columns.
+fn location(row: &Row) -> rusqlite::Result<ArchiveLocation> {
+    let kind = StorageKind::from_i64(row.get(6)?).ok_or_else(|| bad(6, "storage type"))?;
+    let (base, path): (String, String) = (row.get(7)?, row.get(8)?);
+    ArchiveLocation::from_columns(kind, &base, &path, row.get(1)?)
+        .ok_or_else(|| bad(8, "archive location"))
+}
+
 pub fn backup(row: &Row) -> rusqlite::Result<BackupRecord> {
     let params: String = row.get(9)?;
     Ok(BackupRecord {
@@ -199,9 +208,7 @@ pub fn backup(row: &Row) -> rusqlite::Result<BackupRecord> {
         name: row.get(3)?,
         hash: row.get(4)?,
         size: row.get(5)?,
-        storage: StorageKind::from_i64(row.get(6)?).ok_or_else(|| bad(6, "storage type"))?,
-        storage_base_path: row.get(7)?,
-        storage_path: row.get(8)?,
+        location: location(row)?,
         storage_params: serde_json::from_str(&params).map_err(|_| bad(9, "storage params"))?,
         created_on: time(row, 10)?,
         expires_on: opt_time(row, 11)?,

@@ -142,7 +142,7 @@ pub async fn history(
         out.push(BackupHistoryRecordDto {
             id: r.id,
             file_name: r.name.clone(),
-            storage_type: storage_type(r.storage),
+            storage_type: storage_type(r.storage()),
             created_on: r.created_on,
             expires_on: r
                 .expires_on
@@ -294,7 +294,7 @@ pub async fn download(
         .catalog()
         .backup(id)
         .await?
-        .filter(|r| !r.removed && r.storage == StorageKind::DataStore)
+        .filter(|r| !r.removed && r.storage() == StorageKind::DataStore)
         .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
     let gone = || ApiError::NotFound("The backup was not found".into());
     let archive = archives::of_record(state.service(), &r)

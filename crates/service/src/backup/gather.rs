@@ -44,7 +44,7 @@ async fn archive_file_ids(svc: &Service, tenants: &[PortalId]) -> ServiceResult<
     }
     for t in tenants.iter().copied().chain([DUMP_TENANT]) {
         for r in svc.catalog().live_backups(t).await? {
-            if let Some(ArchiveLocation::Documents { file, .. }) = r.location() {
+            if let ArchiveLocation::Documents { file, .. } = r.location {
                 ids.insert(file);
             }
         }

@@ -157,7 +157,10 @@ async fn write_archive(
         let (writer, summary) = dsbackup_engine::write(&plan, writer, &opts, &control)?;
         control.check()?;
         let written = started.elapsed();
-        writer.commit()?;
+        // The storage's own failure (a full disk, a lost connection) is what the client needs.
+        writer
+            .commit()
+            .map_err(|e| Failure::Client(format!("The archive could not be stored: {e}")))?;
         tracing::info!(
             job = %job.id,
             plan_ms = planned.as_millis() as u64,
@@ -215,7 +218,6 @@ async fn place(
 
 /// The history record of a placed archive.
 fn record(
-    state: &Service,
     spec: &Spec,
     location: &ArchiveLocation,
     name: String,
@@ -227,8 +229,6 @@ fn record(
     } else {
         spec.portals[0].id
     };
-    let (storage_base_path, storage_path) =
-        location.columns(&archives::datastore_dir(state, tenant_id));
     BackupRecord {
         id: spec.job.id,
         tenant_id,
@@ -236,9 +236,7 @@ fn record(
         name,
         hash: summary.sha256.clone(),
         size: summary.size as i64,
-        storage: location.kind(),
-        storage_base_path,
-        storage_path,
+        location: location.clone(),
         storage_params: spec.params.clone(),
         created_on,
         expires_on: (location.kind() == StorageKind::DataStore)
@@ -307,7 +305,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
     } else {
         key
     };
-    let record = record(state, &spec, &location, name, &summary, created_on);
+    let record = record(&spec, &location, name, &summary, created_on);
     if let Err(e) = state.catalog().insert_backup(record.clone()).await {
         let _ = archives::delete(state, &record).await;
         return Err(e.into());

@@ -209,7 +209,7 @@ async fn live(state: &Service, portal: &Portal, caller: Uuid) -> Result<Live, Co
     let mut backup_files = Vec::new();
     for tenant in [portal.id, DUMP_TENANT] {
         for r in cat.live_backups(tenant).await? {
-            let Some(ArchiveLocation::Documents { file, .. }) = r.location() else {
+            let ArchiveLocation::Documents { file, .. } = r.location else {
                 continue;
             };
             if let Some(f) = cat.file(file).await?.filter(|f| f.portal_id == portal.id) {
