@@ -107,9 +107,8 @@ impl Target {
                     .ok_or_else(wrong_folder)?;
                 let folder = state
                     .catalog()
-                    .folder(id)
+                    .folder_in(caller.portal.id, id)
                     .await?
-                    .filter(|f| f.portal_id == caller.portal.id)
                     .ok_or_else(|| {
                         ServiceError::NotFound("The required folder was not found".into())
                     })?;

@@ -69,20 +69,17 @@ async fn of_history(
     req: &RestoreRequest,
     id: Uuid,
 ) -> Result<Source, ServiceError> {
+    let tenant = if req.dump {
+        DUMP_TENANT
+    } else {
+        caller.portal.id
+    };
     let r = state
         .catalog()
-        .backup(id)
+        .backup_of(tenant, id)
         .await?
         .filter(|r| !r.removed)
         .ok_or_else(|| not_found("The backup was not found"))?;
-    let mine = if r.tenant_id == DUMP_TENANT {
-        req.dump
-    } else {
-        r.tenant_id == caller.portal.id && !req.dump
-    };
-    if !mine {
-        return Err(not_found("The backup was not found"));
-    }
     let missing = || not_found("The backup's archive is missing from its storage");
     let archive = archives::of_record(state, &r).await?.ok_or_else(missing)?;
     Ok(Source {
@@ -170,9 +167,8 @@ async fn locate(
                 .ok_or_else(|| ServiceError::Invalid("wrong file id".into()))?;
             let f = state
                 .catalog()
-                .file(id)
+                .file_in(caller.portal.id, id)
                 .await?
-                .filter(|f| f.portal_id == caller.portal.id)
                 .ok_or_else(|| not_found("The required file was not found"))?;
             let loc = ArchiveLocation::Documents {
                 folder: f.folder_id,

@@ -212,7 +212,7 @@ async fn live(state: &Service, portal: &Portal, caller: Uuid) -> Result<Live, Co
             let ArchiveLocation::Documents { file, .. } = r.location else {
                 continue;
             };
-            if let Some(f) = cat.file(file).await?.filter(|f| f.portal_id == portal.id) {
+            if let Some(f) = cat.file_in(portal.id, file).await? {
                 let bytes = state.file_path(portal.id, f.folder_id, f.id);
                 backup_files.push((f, bytes));
             }
