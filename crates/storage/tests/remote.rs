@@ -8,6 +8,7 @@
 //! under `CI=true`, and is skipped loudly elsewhere.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -59,7 +60,8 @@ fn binary(env: &str, name: &str) -> Option<PathBuf> {
     if found.is_none() {
         let msg = format!("{name} not found (set {env} or put it on PATH; ./scripts/test does)");
         assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("\n*** SKIPPED: {msg} ***\n");
+        // Straight to stderr: the test harness would swallow `eprintln!` of a passing test.
+        let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {msg} ***\n");
     }
     found
 }
