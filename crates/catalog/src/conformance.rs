@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)] // a test suite: a failed step is a failed check
 
+mod consumers;
 mod files;
 mod history;
 mod jobs;
@@ -89,4 +90,6 @@ pub async fn run_all(cat: Arc<dyn Catalog>) {
     schedules::schedules(cat).await;
     schedules::claim_schedule(cat).await;
     jobs::jobs(cat).await;
+    consumers::consumers(cat).await;
+    consumers::rewrite_secrets(cat).await;
 }

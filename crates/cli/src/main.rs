@@ -5,6 +5,7 @@ mod backup_cmd;
 mod client;
 mod restore_cmd;
 mod schedule_cmd;
+mod secrets_cmd;
 
 /// mimalloc keeps the server's memory flat across backup jobs: with glibc malloc, buffers freed
 /// by one job's threads stayed resident and the peak RSS crept up with every backup.
@@ -80,6 +81,11 @@ enum Command {
         /// server's missing_archive_checks over missing_archive_secs.
         #[arg(long)]
         forget_missing: bool,
+    },
+    /// Offline key management for stored storage credentials (`secrets rotate`).
+    Secrets {
+        #[command(subcommand)]
+        command: secrets_cmd::SecretsCommand,
     },
     /// Check an archive offline: manifest, every entry's hash, and optionally its SHA-256.
     Verify {
@@ -213,5 +219,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             forget_missing,
         } => rt.block_on(schedule_cmd::prune(remote, dry_run, forget_missing)),
+        Command::Secrets { command } => rt.block_on(secrets_cmd::run(command)),
     }
 }

@@ -37,6 +37,8 @@ pub enum StartError {
     Lock(#[from] datadir::LockError),
     #[error("instance key: {0}")]
     InstanceKey(dsbackup_core::CoreError),
+    #[error(transparent)]
+    SecretsKey(#[from] dsbackup_service::secrets::SecretError),
     #[error("cannot open the catalog: {0}")]
     Catalog(dsbackup_core::CoreError),
     #[error("first-start bootstrap failed: {0}")]
@@ -63,8 +65,8 @@ impl Server {
     /// directory stops here, before it could touch the catalog or run recovery.
     ///
     /// Fails when the data directory cannot be created or is locked by another server, the
-    /// catalog cannot be opened, the instance key is short or unreadable, bootstrap fails, or
-    /// the address cannot be bound.
+    /// catalog cannot be opened, the instance key or the secrets key is short or unreadable,
+    /// bootstrap fails, or the address cannot be bound.
     pub async fn bind(config: Config) -> Result<Self, StartError> {
         datadir::create_private_dir(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
@@ -76,7 +78,10 @@ impl Server {
             .map_err(StartError::Catalog)?;
         let addr = config.listen;
         let key = bootstrap::instance_key(&config.data_dir).map_err(StartError::InstanceKey)?;
-        let service = Service::new(config, catalog, key);
+        let (secrets_key, _) =
+            dsbackup_service::secrets::load_key(&config.secrets_key.0, &config.data_dir)?;
+        let sealer = dsbackup_service::secrets::Sealer::new(&secrets_key);
+        let service = Service::new(config, catalog, key, sealer);
         restore::swap::recover(&service)
             .await
             .map_err(StartError::Bootstrap)?;

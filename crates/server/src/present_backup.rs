@@ -10,8 +10,8 @@ use dsbackup_api_types::backup::{
 };
 use dsbackup_core::schedule::Period;
 use dsbackup_core::{DUMP_TENANT, Schedule, StorageKind};
-use dsbackup_service::Service;
 use dsbackup_service::schedule::{ScheduleSpec, next_run};
+use dsbackup_service::{Service, secrets};
 
 use crate::wire::ApiError;
 
@@ -64,9 +64,10 @@ pub fn schedule_spec(req: ScheduleRequest) -> Result<ScheduleSpec, ApiError> {
 
 /// The `ScheduleDto` of a schedule. As upstream, `storageParams.folderId` carries the base
 /// path for every storage but ThirdPartyConsumer; a never-run schedule has `lastBackupTime`
-/// .NET's `DateTime.MinValue`.
+/// .NET's `DateTime.MinValue`. Unlike upstream, secret values (`secrets::SECRET_PARAMS`) show
+/// as `********`: credentials are never echoed back (sending the mask back keeps them).
 pub fn schedule(svc: &Service, s: &Schedule, time_zone: &str) -> ScheduleDto {
-    let mut params: BTreeMap<String, String> = s.storage_params.clone();
+    let mut params: BTreeMap<String, String> = secrets::redact_params(&s.storage_params);
     if s.storage != StorageKind::ThirdPartyConsumer {
         let base = params
             .get("folderId")

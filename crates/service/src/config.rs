@@ -97,6 +97,10 @@ pub struct Config {
     pub mode: Mode,
     pub registration: Registration,
     pub admin_secret: Secret,
+    /// The key that seals storage credentials in the catalog: 32 bytes as 64 hex characters
+    /// or base64. Empty means `data_dir/secrets.key`, generated on first start; a key given
+    /// here (better: in `DSBACKUP_SECRETS_KEY`) keeps it off the data disk.
+    pub secrets_key: Secret,
     /// Create portal `default` and its owner on an empty data directory.
     pub bootstrap: bool,
     /// `<alias>.<base_domain>` in `Host` selects a portal; empty disables it.
@@ -150,6 +154,7 @@ impl Default for Config {
             mode: Mode::Standalone,
             registration: Registration::Closed,
             admin_secret: Secret::default(),
+            secrets_key: Secret::default(),
             bootstrap: true,
             base_domain: String::new(),
             catalog: String::new(),
@@ -218,6 +223,7 @@ const VARS: &[(&str, &str, Kind)] = &[
     ("DSBACKUP_REGISTRATION", "registration", Kind::Choice),
     ("DSBACKUP_BOOTSTRAP", "bootstrap", Kind::Bool),
     ("DSBACKUP_ADMIN_SECRET", "admin_secret", Kind::Text),
+    ("DSBACKUP_SECRETS_KEY", "secrets_key", Kind::Text),
     ("DSBACKUP_BASE_DOMAIN", "base_domain", Kind::Text),
     ("DSBACKUP_CATALOG", "catalog", Kind::Text),
     ("DSBACKUP_NOTIFY_WEBHOOK", "notify_webhook", Kind::Text),
@@ -417,6 +423,13 @@ impl Config {
                 "registration = \"secret\" needs admin_secret of at least 16 characters".into(),
             ));
         }
+        if !self.secrets_key.0.trim().is_empty() {
+            crate::secrets::SecretKey::parse(
+                &self.secrets_key.0,
+                "secrets_key / DSBACKUP_SECRETS_KEY",
+            )
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         if self.session_ttl_hours <= 0 || self.rate_limit_per_minute == 0 {
             return Err(ConfigError::Invalid(
                 "session_ttl_hours and rate_limit_per_minute must be positive".into(),
@@ -600,6 +613,14 @@ mod tests {
             ("DSBACKUP_ADMIN_SECRET", "s3cr3t", |c| {
                 c.admin_secret.0 == "s3cr3t"
             }),
+            (
+                "DSBACKUP_SECRETS_KEY",
+                "abababababababababababababababababababababababababababababababab",
+                |c| {
+                    c.secrets_key.0
+                        == "abababababababababababababababababababababababababababababababab"
+                },
+            ),
             ("DSBACKUP_BASE_DOMAIN", "b.example", |c| {
                 c.base_domain == "b.example"
             }),
@@ -682,6 +703,11 @@ mod tests {
             );
             assert!(err.to_string().contains(name), "{err}");
         }
+        let err = Config::load(None, env(&[("DSBACKUP_SECRETS_KEY", "short")])).unwrap_err();
+        assert!(
+            err.to_string().contains("DSBACKUP_SECRETS_KEY") && !err.to_string().contains("short"),
+            "{err}"
+        );
         let err = Config::load(None, env(&[("DSBACKUP_REGISTRATION", "secret")])).unwrap_err();
         assert!(err.to_string().contains("admin_secret"), "{err}");
         let err = Config::load(None, env(&[("DSBACKUP_OWNER_API_KEY", "abc")])).unwrap_err();
@@ -728,16 +754,27 @@ mod tests {
     #[test]
     fn secrets_do_not_print() {
         let (_dir, file) = file_with("admin_secret = \"file-secret-0123456789\"\n");
+        let err = Config::load(
+            Some(&file),
+            env(&[
+                ("DSBACKUP_OWNER_PASSWORD", "hunter22hunter"),
+                ("DSBACKUP_OWNER_API_KEY", "sk-0123456789abcdefghijKEY"),
+                ("DSBACKUP_SECRETS_KEY", "c0ffee".repeat(10).as_str()),
+            ]),
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("c0ffee"), "{err}");
         let cfg = Config::load(
             Some(&file),
             env(&[
                 ("DSBACKUP_OWNER_PASSWORD", "hunter22hunter"),
                 ("DSBACKUP_OWNER_API_KEY", "sk-0123456789abcdefghijKEY"),
+                ("DSBACKUP_SECRETS_KEY", &"5ec7e7".repeat(11)[..64]),
             ]),
         )
         .unwrap();
         let text = format!("{cfg:?}");
-        for secret in ["file-secret", "hunter22", "abcdefghijKEY"] {
+        for secret in ["file-secret", "hunter22", "abcdefghijKEY", "5ec7e7"] {
             assert!(!text.contains(secret), "{text}");
         }
         let cfg = Config::load(

@@ -10,6 +10,7 @@ pub mod archives;
 pub mod backup;
 pub mod bootstrap;
 pub mod config;
+pub mod consumers;
 pub mod datadir;
 pub mod error;
 pub mod fault;
@@ -17,6 +18,7 @@ pub mod notify;
 pub mod portals;
 pub mod restore;
 pub mod schedule;
+pub mod secrets;
 mod trace;
 
 use std::path::PathBuf;
@@ -28,9 +30,10 @@ pub use config::Config;
 pub use error::{ServiceError, ServiceResult};
 
 use backup::jobs::Jobs;
+use secrets::Sealer;
 
-/// The service: configuration, the catalog, running jobs and the instance key. Cheap to
-/// clone; every clone is the same service.
+/// The service: configuration, the catalog, running jobs, the instance key and the sealer of
+/// stored credentials. Cheap to clone; every clone is the same service.
 #[derive(Debug, Clone)]
 pub struct Service {
     inner: Arc<Inner>,
@@ -42,19 +45,27 @@ struct Inner {
     catalog: Arc<dyn Catalog>,
     jobs: Jobs,
     instance_key: Vec<u8>,
+    sealer: Sealer,
     /// The address the front end's listener is bound to, once it is.
     bound: std::sync::OnceLock<std::net::SocketAddr>,
 }
 
 impl Service {
-    /// `instance_key` signs download links; it must stay the same across restarts.
-    pub fn new(config: Config, catalog: Arc<dyn Catalog>, instance_key: Vec<u8>) -> Self {
+    /// `instance_key` signs download links; it must stay the same across restarts. `sealer`
+    /// seals storage credentials before the catalog stores them (`secrets.rs`).
+    pub fn new(
+        config: Config,
+        catalog: Arc<dyn Catalog>,
+        instance_key: Vec<u8>,
+        sealer: Sealer,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
                 catalog,
                 jobs: Jobs::default(),
                 instance_key,
+                sealer,
                 bound: std::sync::OnceLock::new(),
             }),
         }
@@ -74,6 +85,11 @@ impl Service {
 
     pub fn instance_key(&self) -> &[u8] {
         &self.inner.instance_key
+    }
+
+    /// Seals storage credentials before they are stored, opens them when they are used.
+    pub fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
     }
 
     /// Records the address the listener is bound to (port 0 resolved).

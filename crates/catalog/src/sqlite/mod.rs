@@ -2,9 +2,11 @@
 //! the blocking pool. This file opens it and holds the helpers the stores share; each store
 //! of `dsbackup_core::catalog` is implemented in the file of its concern: `portals.rs`
 //! (portals, members, sessions), `files.rs` (rooms, folders, files), `keys.rs`, `history.rs`
-//! (backup records, restored contents), `schedules.rs` and `jobs.rs`. Rows map to domain
+//! (backup records, restored contents), `schedules.rs`, `jobs.rs` and `consumers.rs`
+//! (consumer settings, rewriting stored storage parameters). Rows map to domain
 //! types in `rows.rs`; the schema is migrated by `schema.rs`.
 
+mod consumers;
 mod files;
 mod history;
 mod jobs;

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_schedules.sql"),
     include_str!("../../migrations/sqlite/0005_backup_files_and_missing_archives.sql"),
     include_str!("../../migrations/sqlite/0006_jobs.sql"),
+    include_str!("../../migrations/sqlite/0007_consumer_settings.sql"),
 ];
 
 /// Brings a database up to the newest schema.

@@ -17,5 +17,6 @@ mod portal;
 mod restore;
 mod rooms;
 mod schedule;
+mod secrets;
 mod service;
 mod trust;

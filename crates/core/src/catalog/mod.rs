@@ -6,7 +6,8 @@
 //! - [`KeyStore`]: API keys;
 //! - [`HistoryStore`]: backup records, and restoring a portal's contents;
 //! - [`ScheduleStore`]: backup schedules, and claiming a due run;
-//! - [`JobStore`]: backup and restore jobs.
+//! - [`JobStore`]: backup and restore jobs;
+//! - [`ConsumerStore`]: storage consumer settings, and rewriting stored storage parameters.
 //!
 //! Tenant scoping is part of the API: a lookup by id on behalf of a caller goes through a
 //! scoped method (`folder_in`, `file_in`, `user_in`, `backup_of`, `api_key_of`), which answers
@@ -21,6 +22,7 @@
 //! A sub-trait's methods are callable on `dyn Catalog` as they are; on a concrete backend,
 //! bring them into scope with `use dsbackup_core::catalog::prelude::*`.
 
+mod consumers;
 mod files;
 mod history;
 mod jobs;
@@ -29,6 +31,7 @@ mod portals;
 mod schedules;
 mod types;
 
+pub use consumers::{ConsumerProps, ConsumerStore, ParamRewrite};
 pub use files::FileStore;
 pub use history::HistoryStore;
 pub use jobs::JobStore;
@@ -40,18 +43,19 @@ pub use types::{NewFile, NewFolder, NewPortal, PortalContents, Rows};
 /// The whole catalog: every store. Object-safe, shared as `Arc<dyn Catalog>`; any type that
 /// implements all the stores is one.
 pub trait Catalog:
-    PortalStore + FileStore + KeyStore + HistoryStore + ScheduleStore + JobStore
+    PortalStore + FileStore + KeyStore + HistoryStore + ScheduleStore + JobStore + ConsumerStore
 {
 }
 
 impl<T> Catalog for T where
-    T: PortalStore + FileStore + KeyStore + HistoryStore + ScheduleStore + JobStore
+    T: PortalStore + FileStore + KeyStore + HistoryStore + ScheduleStore + JobStore + ConsumerStore
 {
 }
 
 /// The catalog traits, for code that calls them on a concrete backend.
 pub mod prelude {
     pub use super::{
-        Catalog, FileStore, HistoryStore, JobStore, KeyStore, PortalStore, ScheduleStore,
+        Catalog, ConsumerStore, FileStore, HistoryStore, JobStore, KeyStore, PortalStore,
+        ScheduleStore,
     };
 }

@@ -305,7 +305,9 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
     } else {
         key
     };
-    let record = record(&spec, &location, name, &summary, created_on);
+    let mut record = record(&spec, &location, name, &summary, created_on);
+    // Credentials sent inline are kept sealed (`secrets.rs`); readers open them.
+    record.storage_params = state.sealer().seal_params(&record.storage_params);
     if let Err(e) = state.catalog().insert_backup(record.clone()).await {
         let _ = archives::delete(state, &record).await;
         return Err(e.into());

@@ -14,7 +14,7 @@ use dsbackup_core::{Actor, DUMP_TENANT, PortalId, Schedule, StorageKind};
 
 use crate::backup::demand_dump;
 use crate::backup::target::Target;
-use crate::{Service, ServiceError};
+use crate::{Service, ServiceError, secrets};
 
 /// A schedule as a client asks for it, before it is checked.
 #[derive(Debug, Clone)]
@@ -50,11 +50,13 @@ pub async fn create(
         return Err(ServiceError::Invalid("backupStored must be 1 - 30".into()));
     }
     let cron = Cron::new(spec.period, spec.hour, spec.day)?;
-    let target = Target::resolve(state, caller, spec.storage, &spec.params, spec.dump).await?;
+    let tenant = tenant(caller, spec.dump);
+    let params = keep_redacted(state, tenant, spec.params).await?;
+    let target = Target::resolve(state, caller, spec.storage, &params, spec.dump).await?;
     let schedule = Schedule {
-        tenant_id: tenant(caller, spec.dump),
+        tenant_id: tenant,
         storage: target.kind(),
-        storage_params: spec.params,
+        storage_params: state.sealer().seal_params(&params),
         cron,
         backups_stored: stored as u32,
         last_backup_time: None,
@@ -65,6 +67,36 @@ pub async fn create(
     state.catalog().upsert_schedule(schedule).await?;
     tracing::info!(portal = caller.portal.id, dump = spec.dump, cron = %cron.quartz(), "backup schedule saved");
     Ok(())
+}
+
+/// `params` with each secret value sent back as `getbackupschedule` showed it (redacted)
+/// replaced by the stored schedule's value, opened, so a client that edits a schedule and
+/// echoes its parameters keeps the credentials instead of storing the mask.
+///
+/// Fails when the catalog fails or a stored value does not open.
+async fn keep_redacted(
+    state: &Service,
+    tenant: PortalId,
+    mut params: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ServiceError> {
+    if !params.values().any(|v| v == secrets::REDACTED) {
+        return Ok(params);
+    }
+    let stored = state
+        .catalog()
+        .schedule(tenant)
+        .await?
+        .map(|s| s.storage_params);
+    for (key, value) in params.iter_mut() {
+        if value == secrets::REDACTED && secrets::is_secret_param(key) {
+            let kept = stored.as_ref().and_then(|s| s.get(key));
+            *value = kept
+                .map(|v| state.sealer().open(v))
+                .transpose()?
+                .unwrap_or_default();
+        }
+    }
+    Ok(params)
 }
 
 /// When a schedule runs next: after a failure, once the retry interval passed; otherwise at

@@ -108,9 +108,16 @@ async fn run_one(state: &Service, s: &Schedule, portal: Portal) -> dsbackup_core
         );
         return Ok(());
     }
+    let params = match state.sealer().open_params(&s.storage_params) {
+        Ok(params) => params,
+        Err(e) => {
+            record_failure(state, s, &portal, e.to_string()).await;
+            return Ok(());
+        }
+    };
     let req = StartRequest {
         storage: s.storage,
-        params: s.storage_params.clone(),
+        params,
         dump: s.tenant_id == DUMP_TENANT,
         scheduled: true,
         base_url: state.public_url(),
