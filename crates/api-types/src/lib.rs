@@ -14,5 +14,6 @@ pub mod keys;
 pub mod people;
 pub mod portal;
 pub mod query;
+pub mod settings;
 
 pub use envelope::{ErrorBody, ErrorEnvelope, Link, SuccessEnvelope};

@@ -283,7 +283,16 @@ pub enum ArchiveLocation {
     },
     /// An archive named `name` in a tenant's DataStore area ([`DUMP_TENANT`] for dumps).
     DataStore { tenant: PortalId, name: String },
+    /// An object `key` in a remote store. `module` says how it is reached: a DataStore
+    /// consumer (`s3`, `googlecloud`, …) with the portal's credentials, or [`CUSTOM_CLOUD`]
+    /// with the record's own parameters; either way the record's `storage_params` hold the
+    /// bucket and the other settings.
+    Remote { module: String, key: String },
 }
+
+/// The module of a `CustomCloud` archive: an S3-compatible store described entirely by the
+/// request's parameters.
+pub const CUSTOM_CLOUD: &str = "customcloud";
 
 impl ArchiveLocation {
     /// The storage kind that holds it.
@@ -292,6 +301,10 @@ impl ArchiveLocation {
             ArchiveLocation::Documents { .. } => StorageKind::Documents,
             ArchiveLocation::Local { .. } => StorageKind::Local,
             ArchiveLocation::DataStore { .. } => StorageKind::DataStore,
+            ArchiveLocation::Remote { module, .. } if module == CUSTOM_CLOUD => {
+                StorageKind::CustomCloud
+            }
+            ArchiveLocation::Remote { .. } => StorageKind::ThirdPartyConsumer,
         }
     }
 
@@ -305,6 +318,7 @@ impl ArchiveLocation {
                 dir.join(name).display().to_string(),
             ),
             ArchiveLocation::DataStore { tenant, name } => (tenant.to_string(), name.clone()),
+            ArchiveLocation::Remote { module, key } => (module.clone(), key.clone()),
         }
     }
 
@@ -332,6 +346,12 @@ impl ArchiveLocation {
                 tenant,
                 name: path.to_string(),
             }),
+            StorageKind::CustomCloud | StorageKind::ThirdPartyConsumer if !base.is_empty() => {
+                Some(ArchiveLocation::Remote {
+                    module: base.to_string(),
+                    key: path.to_string(),
+                })
+            }
             _ => None,
         }
     }
@@ -415,6 +435,14 @@ mod tests {
             ArchiveLocation::DataStore {
                 tenant: 1,
                 name: "a.tar.zst".into(),
+            },
+            ArchiveLocation::Remote {
+                module: "s3".into(),
+                key: "backup/a.tar.zst".into(),
+            },
+            ArchiveLocation::Remote {
+                module: CUSTOM_CLOUD.into(),
+                key: "backup/b.tar.zst".into(),
             },
         ] {
             let (base, path) = loc.columns();

@@ -6,18 +6,21 @@
 //! - Documents: a backend over the portal's documents area, keys `<folder>/<file>`.
 //! - Local: a backend over the server directory, keys are file names.
 //! - DataStore: a backend over the tenant's area in the data directory.
+//! - Remote (a DataStore consumer, CustomCloud): an object-store backend described by the
+//!   record's parameters and the portal's saved credentials (`remote.rs`).
 //!
 //! Readers use [`LocalBackend::existing`], which creates nothing: an unmounted backup disk
 //! reads as a missing archive, never as a fresh empty directory.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use dsbackup_core::storage::{ObjectMeta, ReadBackend, WriteBackend};
-use dsbackup_core::{ArchiveLocation, BackupRecord, DUMP_TENANT, PortalId};
+use dsbackup_core::{ArchiveLocation, BackupRecord, CUSTOM_CLOUD, DUMP_TENANT, PortalId};
 use dsbackup_storage::LocalBackend;
 
-use crate::{Service, ServiceError, ServiceResult};
+use crate::{Service, ServiceError, ServiceResult, consumers, remote};
 
 /// One archive: a key in a backend.
 #[derive(Debug, Clone)]
@@ -61,11 +64,58 @@ pub fn directory(dir: impl Into<PathBuf>) -> Arc<dyn WriteBackend> {
     Arc::new(LocalBackend::existing(dir))
 }
 
-/// The archive at `loc`; `None` when a Documents archive's folder no longer exists.
+/// A remote store's backend: `params` (a record's or a request's `storageParams`, secret
+/// values sealed or not) with the credentials `portal` saved for the consumer.
 ///
-/// Fails when the catalog fails.
-pub async fn at(svc: &Service, loc: &ArchiveLocation) -> ServiceResult<Option<Archive>> {
+/// Fails when a sealed value does not open, the catalog fails, or the parameters do not
+/// describe a reachable store.
+pub async fn remote(
+    svc: &Service,
+    module: &str,
+    params: &BTreeMap<String, String>,
+    portal: PortalId,
+) -> ServiceResult<Arc<dyn WriteBackend>> {
+    let params = svc.sealer().open_params(params)?;
+    let creds = if module == CUSTOM_CLOUD {
+        BTreeMap::new()
+    } else {
+        consumers::credentials(svc, portal, module).await?
+    };
+    remote::backend(module, &params, &creds)
+}
+
+/// The portal whose consumer credentials a tenant's archives use (a dump's: the instance's
+/// first portal, as standalone has one).
+async fn credentials_portal(svc: &Service, tenant: PortalId) -> ServiceResult<PortalId> {
+    if tenant != DUMP_TENANT {
+        return Ok(tenant);
+    }
+    Ok(svc
+        .catalog()
+        .portals()
+        .await?
+        .first()
+        .map_or(DUMP_TENANT, |p| p.id))
+}
+
+/// The archive at `loc`; `None` when a Documents archive's folder no longer exists.
+/// `params` and `tenant` are the record's (a remote store is described by its parameters).
+///
+/// Fails when the catalog fails, or a remote store cannot be described.
+pub async fn at(
+    svc: &Service,
+    loc: &ArchiveLocation,
+    params: &BTreeMap<String, String>,
+    tenant: PortalId,
+) -> ServiceResult<Option<Archive>> {
     Ok(match loc {
+        ArchiveLocation::Remote { module, key } => {
+            let portal = credentials_portal(svc, tenant).await?;
+            Some(Archive {
+                backend: remote(svc, module, params, portal).await?,
+                key: key.clone(),
+            })
+        }
         ArchiveLocation::Documents { folder, file } => {
             svc.catalog().folder(*folder).await?.map(|f| Archive {
                 backend: documents(svc, f.portal_id),
@@ -87,7 +137,7 @@ pub async fn at(svc: &Service, loc: &ArchiveLocation) -> ServiceResult<Option<Ar
 ///
 /// Fails when the catalog fails.
 pub async fn of_record(svc: &Service, r: &BackupRecord) -> ServiceResult<Option<Archive>> {
-    at(svc, &r.location).await
+    at(svc, &r.location, &r.storage_params, r.tenant_id).await
 }
 
 /// Whether a record's archive is there.
@@ -129,6 +179,7 @@ pub async fn local_dir(svc: &Service, r: &BackupRecord) -> ServiceResult<Option<
             .folder(*folder)
             .await?
             .map(|f| svc.folder_dir(f.portal_id, f.id)),
+        ArchiveLocation::Remote { .. } => None,
     })
 }
 

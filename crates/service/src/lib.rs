@@ -16,6 +16,7 @@ pub mod error;
 pub mod fault;
 pub mod notify;
 pub mod portals;
+pub mod remote;
 pub mod restore;
 pub mod schedule;
 pub mod secrets;

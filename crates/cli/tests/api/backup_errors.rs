@@ -108,9 +108,19 @@ async fn bad_storage_params_are_refused_and_change_nothing() {
             400,
             "not supported",
         ),
-        (json!({"storageType": 2}), 403, "Unknown storage type"),
+        (json!({"storageType": 2}), 400, "bucket is required"),
         (
             json!({"storageType": 5, "storageParams": [{"key": "module", "value": "s3"}]}),
+            400,
+            "bucket is required",
+        ),
+        (
+            json!({"storageType": 5, "storageParams": [{"key": "module", "value": "dropbox"}]}),
+            400,
+            "Unknown storage module",
+        ),
+        (
+            json!({"storageType": 5, "storageParams": [{"key": "module", "value": "rackspace"}]}),
             400,
             "not supported",
         ),

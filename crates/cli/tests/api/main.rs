@@ -14,6 +14,7 @@ mod hygiene;
 mod keys;
 mod logs;
 mod portal;
+mod remote;
 mod restore;
 mod rooms;
 mod schedule;

@@ -132,11 +132,13 @@ pub async fn history(
         .live_backups(tenant_of(&caller, dump))
         .await?
     {
-        if !archives::exists(state.service(), &r).await? {
+        // No storage call per record (a remote store may be slow or down): retention checks
+        // existence in the background and notes what it misses.
+        if let Some(m) = r.missing {
             tracing::warn!(
                 backup = %r.id,
-                checks = r.missing.map_or(0, |m| m.checks),
-                "a listed backup's archive is not found in its storage"
+                checks = m.checks,
+                "a listed backup's archive was not found in its storage"
             );
         }
         out.push(BackupHistoryRecordDto {
@@ -294,7 +296,15 @@ pub async fn download(
         .catalog()
         .backup(id)
         .await?
-        .filter(|r| !r.removed && r.storage() == StorageKind::DataStore)
+        .filter(|r| {
+            !r.removed
+                && matches!(
+                    r.storage(),
+                    StorageKind::DataStore
+                        | StorageKind::ThirdPartyConsumer
+                        | StorageKind::CustomCloud
+                )
+        })
         .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;
     let gone = || ApiError::NotFound("The backup was not found".into());
     let archive = archives::of_record(state.service(), &r)

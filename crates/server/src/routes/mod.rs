@@ -9,6 +9,7 @@ mod people;
 mod portal;
 mod restore;
 mod schedule;
+mod settings;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -59,6 +60,12 @@ pub fn router(state: AppState) -> Router {
             "/api/2.0/authentication/logout",
             post(authentication::logout),
         )
+        .route("/api/2.0/settings/storage", get(settings::storages))
+        .route(
+            "/api/2.0/settings/storage/backup",
+            get(settings::backup_storages),
+        )
+        .route("/api/2.0/settings/authservice", post(settings::set_auth))
         .route("/api/2.0/keys", get(keys::list).post(keys::create))
         .route("/api/2.0/keys/permissions", get(keys::permissions))
         .route("/api/2.0/keys/@self", get(keys::current))

@@ -208,6 +208,20 @@ async fn place(
             Ok((spec.target.location(key, file.id), link))
         }
         Target::Local { .. } => Ok((spec.target.location(key, 0), String::new())),
+        Target::Remote { backend, .. } => {
+            let expires = Utc::now() + Duration::hours(24);
+            // A presigned link where the store signs its own; else the server's signed one.
+            let link = match backend.presign(key, expires).await {
+                Ok(Some(url)) => url,
+                _ => link::url(
+                    &spec.base_url,
+                    state.instance_key(),
+                    job,
+                    expires.timestamp(),
+                ),
+            };
+            Ok((spec.target.location(key, 0), link))
+        }
         Target::DataStore { .. } => {
             let expires = (Utc::now() + Duration::hours(24)).timestamp();
             let link = link::url(&spec.base_url, state.instance_key(), job, expires);

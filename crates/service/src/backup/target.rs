@@ -13,20 +13,33 @@ use std::sync::Arc;
 
 use dsbackup_core::storage::WriteBackend;
 use dsbackup_core::{
-    ArchiveLocation, DUMP_TENANT, Folder, FolderKind, Mode, PortalId, StorageKind,
+    ArchiveLocation, CUSTOM_CLOUD, DUMP_TENANT, Folder, FolderKind, Mode, PortalId, StorageKind,
 };
 use dsbackup_storage::LocalBackend;
 
 use crate::archives::datastore_dir;
 use crate::{Service, ServiceError};
+use crate::{consumers, remote};
 use dsbackup_core::Actor;
 
 /// A resolved backup destination.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Documents { folder: Folder },
-    Local { dir: PathBuf },
-    DataStore { tenant: PortalId, dir: PathBuf },
+    Documents {
+        folder: Folder,
+    },
+    Local {
+        dir: PathBuf,
+    },
+    DataStore {
+        tenant: PortalId,
+        dir: PathBuf,
+    },
+    /// An object store: a DataStore consumer's (`module` = its id) or CustomCloud's.
+    Remote {
+        module: String,
+        backend: Arc<dyn WriteBackend>,
+    },
 }
 
 fn wrong_folder() -> ServiceError {
@@ -125,10 +138,25 @@ impl Target {
                     "Storage type ThridpartyDocuments is not supported by this server yet".into(),
                 ))
             }
-            StorageKind::CustomCloud => Err(ServiceError::Denied("Unknown storage type.".into())),
-            StorageKind::ThirdPartyConsumer => Err(ServiceError::Invalid(
-                "Storage type ThirdPartyConsumer is not supported by this server yet".into(),
-            )),
+            StorageKind::CustomCloud => Ok(Target::Remote {
+                module: CUSTOM_CLOUD.into(),
+                backend: remote::backend(CUSTOM_CLOUD, params, &BTreeMap::new())?,
+            }),
+            StorageKind::ThirdPartyConsumer => {
+                let module = params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("module"))
+                    .map(|(_, v)| v.trim())
+                    .unwrap_or("");
+                let consumer = remote::consumer(module).ok_or_else(|| {
+                    ServiceError::Invalid(format!("Unknown storage module {module:?}"))
+                })?;
+                let creds = consumers::credentials(state, caller.portal.id, consumer.id).await?;
+                Ok(Target::Remote {
+                    module: consumer.id.into(),
+                    backend: remote::backend(consumer.id, params, &creds)?,
+                })
+            }
             StorageKind::Local => Ok(Target::Local {
                 dir: check_local_dir(state, params.get("filePath"))?,
             }),
@@ -144,17 +172,20 @@ impl Target {
 
     pub fn kind(&self) -> StorageKind {
         match self {
+            Target::Remote { module, .. } if module == CUSTOM_CLOUD => StorageKind::CustomCloud,
+            Target::Remote { .. } => StorageKind::ThirdPartyConsumer,
             Target::Documents { .. } => StorageKind::Documents,
             Target::Local { .. } => StorageKind::Local,
             Target::DataStore { .. } => StorageKind::DataStore,
         }
     }
 
-    /// The directory archives are written into.
-    pub fn dir(&self, state: &Service) -> PathBuf {
+    /// The server directory archives are written into; `None` for a remote store.
+    pub fn dir(&self, state: &Service) -> Option<PathBuf> {
         match self {
-            Target::Documents { folder } => state.folder_dir(folder.portal_id, folder.id),
-            Target::Local { dir } | Target::DataStore { dir, .. } => dir.clone(),
+            Target::Documents { folder } => Some(state.folder_dir(folder.portal_id, folder.id)),
+            Target::Local { dir } | Target::DataStore { dir, .. } => Some(dir.clone()),
+            Target::Remote { .. } => None,
         }
     }
 
@@ -173,6 +204,10 @@ impl Target {
                 tenant: *tenant,
                 name: name.to_string(),
             },
+            Target::Remote { module, .. } => ArchiveLocation::Remote {
+                module: module.clone(),
+                key: name.to_string(),
+            },
         }
     }
 
@@ -180,6 +215,10 @@ impl Target {
     ///
     /// Fails when the directory cannot be created.
     pub fn backend(&self, state: &Service) -> Result<Arc<dyn WriteBackend>, ServiceError> {
-        Ok(Arc::new(LocalBackend::new(self.dir(state))?))
+        match (self, self.dir(state)) {
+            (Target::Remote { backend, .. }, _) => Ok(backend.clone()),
+            (_, Some(dir)) => Ok(Arc::new(LocalBackend::new(dir)?)),
+            (_, None) => Err(ServiceError::Invalid("this storage has no backend".into())),
+        }
     }
 }

@@ -133,7 +133,7 @@ async fn locate(
                     dir,
                     name: name.to_string(),
                 };
-                let archive = archives::at(state, &loc)
+                let archive = archives::at(state, &loc, &BTreeMap::new(), caller.portal.id)
                     .await?
                     .ok_or_else(|| not_found(""))?;
                 (
@@ -156,7 +156,7 @@ async fn locate(
                 tenant,
                 name: name.to_string(),
             };
-            let archive = archives::at(state, &loc)
+            let archive = archives::at(state, &loc, &BTreeMap::new(), caller.portal.id)
                 .await?
                 .ok_or_else(|| not_found(""))?;
             (archive, not_found(format!("{name} was not found")), false)
@@ -175,11 +175,23 @@ async fn locate(
                 file: f.id,
             };
             let missing = || not_found("The required file was not found");
-            let archive = archives::at(state, &loc).await?.ok_or_else(missing)?;
+            let archive = archives::at(state, &loc, &BTreeMap::new(), caller.portal.id)
+                .await?
+                .ok_or_else(missing)?;
             (archive, missing(), false)
         }
-        StorageKind::CustomCloud => {
-            return Err(ServiceError::Denied("Unknown storage type.".into()));
+        StorageKind::CustomCloud | StorageKind::ThirdPartyConsumer => {
+            // An object in a remote store, named by filePath (under the backup folder).
+            let name =
+                file_path.ok_or_else(|| ServiceError::Invalid("filePath is required".into()))?;
+            dsbackup_core::storage::check_key(name)?;
+            let target =
+                target::Target::resolve(state, caller, req.storage, &req.params, req.dump).await?;
+            let archive = Archive {
+                backend: target.backend(state)?,
+                key: name.to_string(),
+            };
+            (archive, not_found(format!("{name} was not found")), false)
         }
         other => {
             return Err(ServiceError::Invalid(format!(
