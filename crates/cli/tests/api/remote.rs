@@ -3,96 +3,16 @@
 //! the s3 consumer with credentials saved through authservice, CustomCloud with inline ones,
 //! presigned links, restore from the store, delete, and an outage that loses no history.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::backup::*;
 use crate::harness::*;
+use crate::servers::*;
 
 const SECRET: &str = "s3cr3t-NEVER-SHOWN-4711";
-
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `moto_server`: `DSBACKUP_TEST_MOTO`, else on `PATH`. Missing fails under `CI=true`.
-fn moto_binary() -> Option<PathBuf> {
-    let found = std::env::var_os("DSBACKUP_TEST_MOTO")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .or_else(|| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|d| d.join("moto_server"))
-                .find(|p| p.is_file())
-        });
-    if found.is_none() {
-        let msg = "moto_server not found (set DSBACKUP_TEST_MOTO or put it on PATH)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("\n*** SKIPPED: {msg} ***\n");
-    }
-    found
-}
-
-async fn moto() -> Option<Moto> {
-    let bin = moto_binary()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let m = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.get(format!("{}/", m.url)).send().await.is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not answer");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let made = client.put(format!("{}/bkt", m.url)).send().await.unwrap();
-    assert!(made.status().is_success());
-    Some(m)
-}
-
-fn kv(pairs: &[(&str, &str)]) -> Value {
-    Value::Array(
-        pairs
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect(),
-    )
-}
-
-/// Whether the bucket lists `key` (objects are private: an anonymous GET is refused).
-async fn object_exists(m: &Moto, key: &str) -> bool {
-    let listing = reqwest::get(format!("{}/bkt?list-type=2&prefix={key}", m.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    listing.contains(&format!("<Key>{key}</Key>"))
-}
 
 #[tokio::test]
 async fn s3_consumer_backup_download_restore_delete_and_an_outage() {

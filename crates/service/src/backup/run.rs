@@ -108,7 +108,12 @@ async fn free_name(backend: &dyn WriteBackend, name: &str) -> Result<String, Fai
         } else {
             format!("{stem}-{i}.{ext}")
         };
-        if backend.stat(&candidate).await?.is_none() {
+        // The store's own refusal (credentials, an unreachable endpoint) is what the client
+        // needs; the backend's messages name the storage and never a secret.
+        let taken = backend.stat(&candidate).await.map_err(|e| {
+            Failure::Client(format!("The archive could not be stored: {e}"))
+        })?;
+        if taken.is_none() {
             return Ok(candidate);
         }
     }
