@@ -90,9 +90,13 @@ enum Command {
     /// Check an archive offline: manifest, every entry's hash, and optionally its SHA-256.
     Verify {
         archive: PathBuf,
-        /// The expected SHA-256 (hex) of the whole archive.
+        /// The expected SHA-256 (hex) of the whole archive as stored (of the ciphertext when
+        /// it is encrypted).
         #[arg(long)]
         sha256: Option<String>,
+        /// An age identity file (`age-keygen` format) for an encrypted archive; repeatable.
+        #[arg(long, value_name = "FILE")]
+        identity: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -211,8 +215,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify {
             archive,
             sha256,
+            identity,
             json,
-        } => restore_cmd::verify(archive, sha256, json),
+        } => restore_cmd::verify(archive, sha256, &identity, json),
         Command::Schedule { remote, command } => rt.block_on(schedule_cmd::run(remote, command)),
         Command::Prune {
             remote,

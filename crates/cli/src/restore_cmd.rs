@@ -9,6 +9,8 @@ use dsbackup_api_types::backup::BackupProgressDto;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use dsbackup_service::crypt;
+
 use crate::backup_cmd::Remote;
 
 const CHUNK: usize = 10 << 20;
@@ -114,28 +116,54 @@ pub async fn restore(remote: Remote, what: String, dump: bool, notify: bool) -> 
     Ok(())
 }
 
-/// Runs `dsbackup verify`: checks an archive offline.
-pub fn verify(archive: PathBuf, sha256: Option<String>, json_out: bool) -> anyhow::Result<()> {
+/// Runs `dsbackup verify`: checks an archive offline, decrypting an age-encrypted one with
+/// `identities` (the SHA-256 checked and shown is then of the stored, encrypted bytes).
+pub fn verify(
+    archive: PathBuf,
+    sha256: Option<String>,
+    identities: &[PathBuf],
+    json_out: bool,
+) -> anyhow::Result<()> {
     let file =
         std::fs::File::open(&archive).with_context(|| format!("opening {}", archive.display()))?;
-    let report = dsbackup_engine::verify(
+    let input = crypt::open(
         std::io::BufReader::with_capacity(1 << 20, file),
         sha256.as_deref(),
+        || crypt::Identities::load(identities),
     )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", archive.display()))?;
+    .map_err(|e| match e {
+        crypt::CryptError::NoIdentity if identities.is_empty() => anyhow::anyhow!(
+            "{}: the archive is encrypted (age); give its identity file with --identity FILE",
+            archive.display()
+        ),
+        crypt::CryptError::NoIdentity => anyhow::anyhow!(
+            "{}: the archive is encrypted to recipients none of the --identity files match",
+            archive.display()
+        ),
+        other => anyhow::anyhow!("{}: {other}", archive.display()),
+    })?;
+    let encrypted = input.is_encrypted();
+    let stored = input.stored_digest();
+    let expect = input.engine_expect(sha256.as_deref());
+    let mut report = dsbackup_engine::verify(input, expect)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", archive.display()))?;
+    if let Some((sha, size)) = stored.and_then(|d| d.get()) {
+        (report.sha256, report.size) = (sha, size);
+    }
     if json_out {
         println!(
             "{}",
-            json!({"ok": true, "entries": report.entries, "contentBytes": report.content_bytes, "sha256": report.sha256, "size": report.size,
+            json!({"ok": true, "encrypted": encrypted, "entries": report.entries, "contentBytes": report.content_bytes, "sha256": report.sha256, "size": report.size,
                    "portal": report.manifest.portal.as_ref().map(|p| p.alias.clone()), "dump": report.manifest.dump, "formatVersion": report.manifest.format_version})
         );
     } else {
         println!(
-            "{}: OK — {} entries, {} content bytes, archive {} bytes, SHA-256 {}",
+            "{}: OK — {} entries, {} content bytes, archive {} bytes{}, SHA-256 {}",
             archive.display(),
             report.entries,
             report.content_bytes,
             report.size,
+            if encrypted { " (age-encrypted)" } else { "" },
             report.sha256
         );
     }

@@ -39,6 +39,13 @@ pub struct PortalConfig {
     /// What one restore of this portal may stage, in bytes; overrides `restore_quota_bytes`.
     #[serde(default)]
     pub restore_quota_bytes: Option<u64>,
+    /// age recipients (`age1…`) this portal's archives on remote storages are encrypted to;
+    /// replaces the top-level `encrypt_to` for this portal.
+    #[serde(default)]
+    pub encrypt_to: Option<Vec<String>>,
+    /// age identity files that may decrypt this portal's archives, besides the top-level ones.
+    #[serde(default)]
+    pub identity_files: Vec<PathBuf>,
 }
 
 /// What kind of data a source is.
@@ -139,6 +146,12 @@ pub struct Config {
     /// What one restore may stage per portal (documents, sources and catalog rows), in bytes,
     /// whatever the archive declares; a `[[portals]]` block can set its own.
     pub restore_quota_bytes: u64,
+    /// age recipients (`age1…`) that archives on remote storages are encrypted to (`crypt.rs`);
+    /// a `[[portals]]` block can set its own. Empty: archives are stored plain.
+    pub encrypt_to: Vec<String>,
+    /// age identity files (`AGE-SECRET-KEY-1…` lines) restores decrypt archives with
+    /// (`DSBACKUP_AGE_IDENTITY_FILE`, `:`-separated); a `[[portals]]` block can add its own.
+    pub identity_files: Vec<PathBuf>,
     pub portals: Vec<PortalConfig>,
     #[serde(skip)]
     pub owner: OwnerPreset,
@@ -175,6 +188,8 @@ impl Default for Config {
             missing_archive_checks: 3,
             missing_archive_secs: 86_400,
             restore_quota_bytes: 64 << 30,
+            encrypt_to: Vec::new(),
+            identity_files: Vec::new(),
             portals: Vec::new(),
             owner: OwnerPreset::default(),
         }
@@ -253,6 +268,7 @@ const VARS: &[(&str, &str, Kind)] = &[
         Kind::Number,
     ),
     ("DSBACKUP_LOCAL_ROOTS", "local_roots", Kind::List),
+    ("DSBACKUP_AGE_IDENTITY_FILE", "identity_files", Kind::List),
     (
         "DSBACKUP_FREE_BACKUPS_PER_MONTH",
         "free_backups_per_month",
@@ -460,6 +476,14 @@ impl Config {
                 root.display()
             )));
         }
+        let recipients = self
+            .portals
+            .iter()
+            .flat_map(|p| p.encrypt_to.iter().flatten());
+        crate::crypt::Recipients::parse(
+            self.encrypt_to.iter().chain(recipients).map(String::as_str),
+        )
+        .map_err(|e| ConfigError::Invalid(format!("encrypt_to: {e}")))?;
         for p in &self.portals {
             let mut names = std::collections::HashSet::new();
             for src in &p.sources {
@@ -508,6 +532,29 @@ impl Config {
             .find(|p| p.alias == alias)
             .and_then(|p| p.restore_quota_bytes)
             .unwrap_or(self.restore_quota_bytes)
+    }
+
+    /// The age recipients archives of portal `alias` (`None`: a dump) are encrypted to.
+    pub fn encrypt_to_of(&self, alias: Option<&str>) -> &[String] {
+        alias
+            .and_then(|a| self.portals.iter().find(|p| p.alias == a))
+            .and_then(|p| p.encrypt_to.as_deref())
+            .unwrap_or(&self.encrypt_to)
+    }
+
+    /// The age identity files a restore of `aliases` decrypts with: the top-level ones, then
+    /// each portal's.
+    pub fn identity_files_of<'a>(
+        &self,
+        aliases: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<PathBuf> {
+        let mut files = self.identity_files.clone();
+        for alias in aliases {
+            if let Some(p) = self.portals.iter().find(|p| p.alias == alias) {
+                files.extend(p.identity_files.iter().cloned());
+            }
+        }
+        files
     }
 
     /// The catalog URL in effect.

@@ -11,6 +11,7 @@ pub mod backup;
 pub mod bootstrap;
 pub mod config;
 pub mod consumers;
+pub mod crypt;
 pub mod datadir;
 pub mod error;
 pub mod fault;

@@ -87,6 +87,8 @@ pub async fn start(
         demand_dump(state, caller)?;
     }
     let target = Target::resolve(state, caller, req.storage, &req.params, req.dump).await?;
+    let portal = (!req.dump).then_some(caller.portal.alias.as_str());
+    crate::crypt::recipients_for(state.config(), portal, &target, &req.params)?;
     let key = key_for(caller, req.dump);
     if let Some(job) = state.jobs().get(key)
         && !job.snapshot().is_completed()

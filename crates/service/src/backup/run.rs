@@ -20,6 +20,7 @@ use super::gather::{self, Contents};
 use super::jobs::Job;
 use super::link;
 use super::target::Target;
+use crate::crypt::{self, Recipients};
 use crate::{Service, ServiceError, archives};
 
 /// Everything a job needs, resolved and validated by the caller.
@@ -89,13 +90,15 @@ pub async fn run(state: Service, spec: Spec) {
     super::durable::save(&state, &job).await;
 }
 
-/// `<alias>_yyyy-MM-dd_HH-mm-ss.tar.zst`: server local time in standalone, UTC in saas.
-fn archive_name(state: &Service, alias: &str) -> String {
+/// `<alias>_yyyy-MM-dd_HH-mm-ss.tar.zst` (`.tar.zst.age` when encrypted): server local time
+/// in standalone, UTC in saas.
+fn archive_name(state: &Service, alias: &str, encrypted: bool) -> String {
     let stamp = match state.config().mode {
         Mode::Standalone => chrono::Local::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
         Mode::Saas => Utc::now().format("%Y-%m-%d_%H-%M-%S").to_string(),
     };
-    format!("{alias}_{stamp}.tar.zst")
+    let age = if encrypted { ".age" } else { "" };
+    format!("{alias}_{stamp}.tar.zst{age}")
 }
 
 /// A key not yet taken in `backend` (`name`, then `name` with `-2`, `-3`… before the
@@ -110,9 +113,10 @@ async fn free_name(backend: &dyn WriteBackend, name: &str) -> Result<String, Fai
         };
         // The store's own refusal (credentials, an unreachable endpoint) is what the client
         // needs; the backend's messages name the storage and never a secret.
-        let taken = backend.stat(&candidate).await.map_err(|e| {
-            Failure::Client(format!("The archive could not be stored: {e}"))
-        })?;
+        let taken = backend
+            .stat(&candidate)
+            .await
+            .map_err(|e| Failure::Client(format!("The archive could not be stored: {e}")))?;
         if taken.is_none() {
             return Ok(candidate);
         }
@@ -140,14 +144,16 @@ fn write_options(state: &Service, spec: &Spec, alias: &str) -> WriteOptions {
     }
 }
 
-/// Plans the archive and streams it into `backend` under `key`, on a blocking thread.
-/// Returns what was written and the entries that could not be read.
+/// Plans the archive and streams it into `backend` under `key`, on a blocking thread,
+/// encrypted to `encrypt` when given (`crypt.rs`: the summary's hash and size are then of the
+/// stored ciphertext). Returns what was written and the entries that could not be read.
 async fn write_archive(
     job: Arc<Job>,
     contents: Contents,
     backend: Arc<dyn WriteBackend>,
     key: String,
     opts: WriteOptions,
+    encrypt: Option<Recipients>,
 ) -> Result<(ArchiveSummary, Vec<String>), Failure> {
     let runtime = tokio::runtime::Handle::current();
     crate::trace::spawn_blocking(move || -> Result<_, Failure> {
@@ -159,7 +165,24 @@ async fn write_archive(
         crate::fault::delay("backup-write");
         let planned = started.elapsed();
         let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
-        let (writer, summary) = dsbackup_engine::write(&plan, writer, &opts, &control)?;
+        let stored =
+            |e: std::io::Error| Failure::Client(format!("The archive could not be stored: {e}"));
+        let (writer, summary) = match &encrypt {
+            None => dsbackup_engine::write(&plan, writer, &opts, &control)?,
+            Some(to) => {
+                let sealed = crypt::Encrypting::new(writer, to).map_err(stored)?;
+                let (sealed, plain) = dsbackup_engine::write(&plan, sealed, &opts, &control)?;
+                let (writer, sha256, size) = sealed.finish().map_err(stored)?;
+                (
+                    writer,
+                    ArchiveSummary {
+                        sha256,
+                        size,
+                        ..plain
+                    },
+                )
+            }
+        };
         control.check()?;
         let written = started.elapsed();
         // The storage's own failure (a full disk, a lost connection) is what the client needs.
@@ -293,7 +316,11 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
     } else {
         spec.portals[0].alias.clone()
     };
-    let title = archive_name(state, &alias);
+    // Archives leaving the machine go encrypted when recipients are configured or asked for.
+    let portal = (!spec.dump).then_some(alias.as_str());
+    let encrypt = crypt::recipients_for(state.config(), portal, &spec.target, &spec.params)
+        .map_err(|e| Failure::Client(e.to_string()))?;
+    let title = archive_name(state, &alias, encrypt.is_some());
     let backend = spec
         .target
         .backend(state)
@@ -303,8 +330,15 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
         _ => free_name(backend.as_ref(), &title).await?,
     };
     let opts = write_options(state, &spec, &alias);
-    let (summary, warnings) =
-        write_archive(job.clone(), contents, backend.clone(), key.clone(), opts).await?;
+    let (summary, warnings) = write_archive(
+        job.clone(),
+        contents,
+        backend.clone(),
+        key.clone(),
+        opts,
+        encrypt,
+    )
+    .await?;
     if job.is_canceled() {
         let _ = backend.delete(&key).await;
         return Err(Failure::Canceled);

@@ -21,6 +21,7 @@ use super::place::{PortalTarget, Stager};
 use super::swap::{self, Journal, PortalSwaps, Swap};
 use crate::Service;
 use crate::backup::jobs::Job;
+use crate::crypt::{self, CryptError, Identities};
 
 /// A validated restore, ready to run.
 #[derive(Debug)]
@@ -152,11 +153,28 @@ fn targets(state: &Service, spec: &Spec, staging: &Path) -> Vec<PortalTarget> {
         .collect()
 }
 
+/// Opens the archive, decrypting an age-encrypted one with `identity_files` (`crypt.rs`):
+/// its header is unwrapped here, before anything is staged, and its stored bytes must hash
+/// to `expect`.
+fn open_archive<R: std::io::Read>(
+    input: R,
+    expect: Option<&str>,
+    identity_files: &[PathBuf],
+) -> Result<crypt::Opened<R>, String> {
+    crypt::open(input, expect, || Identities::load(identity_files)).map_err(|e| match e {
+        CryptError::NoIdentity => {
+            "The archive is encrypted to recipients this server has no identity for".into()
+        }
+        other => format!("The archive cannot be read: {other}"),
+    })
+}
+
 /// Stages and verifies the archive in one streaming pass.
 async fn stage(
     spec: &Spec,
     targets: Vec<PortalTarget>,
     expect: Option<String>,
+    identity_files: Vec<PathBuf>,
 ) -> Result<Stager, String> {
     let job = spec.job.clone();
     let archive = spec.source.archive.clone();
@@ -166,17 +184,17 @@ async fn stage(
         let progress =
             |done: u64, all: u64| job.advance(5 + (done.saturating_mul(80) / all.max(1)) as i32);
         let control = Control::new(job.cancel_flag(), &progress);
-        let mut stager = Stager::new(targets, dump);
         let file = BlockingReader::new(&runtime, archive.reader(), &archive.key, None)
             .map_err(|e| format!("cannot open the archive: {e}"))?;
-        let result = read_archive(
+        let input = open_archive(
             std::io::BufReader::with_capacity(1 << 20, file),
             expect.as_deref(),
-            Some(dump),
-            &mut stager,
-            &control,
-        )
-        .and_then(|_| stager.finish_dirs());
+            &identity_files,
+        )?;
+        let expect = input.engine_expect(expect.as_deref());
+        let mut stager = Stager::new(targets, dump);
+        let result = read_archive(input, expect, Some(dump), &mut stager, &control)
+            .and_then(|_| stager.finish_dirs());
         match result {
             Ok(()) => Ok(stager),
             Err(e) => {
@@ -342,7 +360,9 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     // 1. Authorise, then stage and verify in one streaming pass.
     let expect = authorise(state, &spec).await?;
     let targets = targets(state, &spec, &staging);
-    let mut stager = match stage(&spec, targets, expect).await {
+    let aliases = spec.portals.iter().map(|p| p.alias.as_str());
+    let identity_files = state.config().identity_files_of(aliases);
+    let mut stager = match stage(&spec, targets, expect, identity_files).await {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);

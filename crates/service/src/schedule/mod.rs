@@ -53,6 +53,8 @@ pub async fn create(
     let tenant = tenant(caller, spec.dump);
     let params = keep_redacted(state, tenant, spec.params).await?;
     let target = Target::resolve(state, caller, spec.storage, &params, spec.dump).await?;
+    let portal = (!spec.dump).then_some(caller.portal.alias.as_str());
+    crate::crypt::recipients_for(state.config(), portal, &target, &params)?;
     let schedule = Schedule {
         tenant_id: tenant,
         storage: target.kind(),
