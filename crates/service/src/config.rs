@@ -695,6 +695,9 @@ mod tests {
             ("DSBACKUP_LOCAL_ROOTS", "/a::/b/c:", |c| {
                 c.local_roots == [PathBuf::from("/a"), PathBuf::from("/b/c")]
             }),
+            ("DSBACKUP_AGE_IDENTITY_FILE", "/k/a:/k/b", |c| {
+                c.identity_files == [PathBuf::from("/k/a"), PathBuf::from("/k/b")]
+            }),
             ("DSBACKUP_FREE_BACKUPS_PER_MONTH", "10", |c| {
                 c.free_backups_per_month == 10
             }),
