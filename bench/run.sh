@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Backup benchmark: the same reproducible ~1 GiB portal through dsbackup (start -> completed,
 # through the API), tar|zstd -T0 -3, tar -czf (the upstream format), restic and borg (first
-# backups into empty repositories). Each tool's best of RUNS (default 3) runs, warm page cache.
+# backups into empty repositories); dsbackup also to a local S3-protocol server (moto_server,
+# CustomCloud) and back. Each tool's best of RUNS (default 3) runs, warm page cache.
 # Prints wall time, throughput, output size and ratios, and dsbackup's peak RSS.
 # Usage: bench/run.sh [SIZE_MIB] [WORKDIR]   (defaults: 1024, /tmp/dsbackup-bench)
 set -euo pipefail
@@ -95,6 +96,43 @@ rtime() { # name, setup command, command... : best of $RUNS
 BACKUP_ID=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['taskId'])" "$OUT/last-backup.json")
 rtime dsbackup ":" env DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" restore "$BACKUP_ID" --json
 RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
+
+# The same server, backing up to and restoring from S3: CustomCloud to a local moto_server
+# ($MOTO, else the one ./scripts/test installs), sharing the machine's cores with the server.
+# The peak RSS is measured apart (clear_refs 5 resets VmHWM).
+MOTO=${MOTO:-$PWD/target/test-servers-venv/bin/moto_server}
+S3_RSS_KB=""
+if [ -x "$MOTO" ]; then
+  MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "$MOTO" -H 127.0.0.1 -p "$MPORT" > "$OUT/moto.out" 2>&1 &
+  MPID=$!
+  trap 'kill $PID $MPID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 300); do curl -s -o /dev/null "http://127.0.0.1:$MPORT/" && break; sleep 0.1; done
+  curl -sf -X PUT "http://127.0.0.1:$MPORT/bkt" > /dev/null
+  echo 5 > /proc/$PID/clear_refs
+  s3_run() {
+    DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" backup start --storage CustomCloud --json \
+      --param bucket=bkt --param "serviceurl=http://127.0.0.1:$MPORT" \
+      --param acesskey=bench --param secretaccesskey=bench > "$OUT/last-s3.json"
+  }
+  s3_best=""
+  for _ in $(seq 1 "$RUNS"); do # each run's object is deleted before the next (moto keeps RAM)
+    [ -f "$OUT/last-s3.json" ] && curl -s -X DELETE -H "Authorization: $KEY" \
+      "$URL/api/2.0/backup/deletebackup/$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['taskId'])" "$OUT/last-s3.json")" > /dev/null
+    t0=$(date +%s.%N)
+    s3_run || { echo "S3 backup failed"; exit 1; }
+    t=$(echo "$(date +%s.%N) - $t0" | bc -l)
+    if [ -z "$s3_best" ] || [ "$(echo "$t < $s3_best" | bc -l)" = 1 ]; then s3_best=$t; fi
+  done
+  SECS[dsbackup-s3]=$s3_best
+  SIZE_OF[dsbackup-s3]=$(curl -s "http://127.0.0.1:$MPORT/bkt?list-type=2" | grep -o '<Size>[0-9]*' | head -1 | tr -dc 0-9)
+  S3_ID=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['taskId'])" "$OUT/last-s3.json")
+  rtime dsbackup-s3 ":" env DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" restore "$S3_ID" --json
+  S3_RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
+  kill $MPID
+else
+  echo "no moto_server at $MOTO (run ./scripts/test once, or set MOTO): S3 skipped"
+fi
 kill $PID; trap - EXIT
 
 timeit "tar|zstd-T0-3" "$OUT/a.tar.zst" bash -c "tar -C '$DATA' -cf - . | zstd -T0 -3 -q -o '$OUT/a.tar.zst'"
@@ -113,7 +151,8 @@ rm -rf "$OUT/x"
 
 D=${SECS[dsbackup]}
 printf '\n%-16s %8s %10s %10s %8s %12s\n' tool seconds "MiB/s" "out MiB" ratio "dsbackup x"
-for name in dsbackup "tar|zstd-T0-3" "tar|zstd+fsync" tar-czf restic borg; do
+for name in dsbackup dsbackup-s3 "tar|zstd-T0-3" "tar|zstd+fsync" tar-czf restic borg; do
+  [ -n "${SECS[$name]:-}" ] || continue
   s=${SECS[$name]}; o=${SIZE_OF[$name]}
   printf '%-16s %8.2f %10.1f %10.1f %8.2f %12.2f\n' "$name" "$s" \
     "$(echo "$SRC_BYTES / 1048576 / $s" | bc -l)" "$(echo "$o / 1048576" | bc -l)" \
@@ -121,9 +160,11 @@ for name in dsbackup "tar|zstd-T0-3" "tar|zstd+fsync" tar-czf restic borg; do
 done
 R=${RSECS[dsbackup]}
 printf '\n%-16s %8s %10s %12s\n' restore seconds "MiB/s" "dsbackup x"
-for name in dsbackup "zstd-d|tar-x" restic borg; do
+for name in dsbackup dsbackup-s3 "zstd-d|tar-x" restic borg; do
+  [ -n "${RSECS[$name]:-}" ] || continue
   s=${RSECS[$name]}
   printf '%-16s %8.2f %10.1f %12.2f\n' "$name" "$s" "$(echo "$SRC_BYTES / 1048576 / $s" | bc -l)" "$(echo "$s / $R" | bc -l)"
 done
 echo "dsbackup server peak RSS (backups and restores): $((RSS_KB / 1024)) MiB"
+[ -z "$S3_RSS_KB" ] || echo "dsbackup server peak RSS (S3 backups and restore only): $((S3_RSS_KB / 1024)) MiB"
 echo "(ratio = source bytes / output bytes; 'dsbackup x' = that tool's time / dsbackup's time)"
