@@ -284,15 +284,20 @@ pub enum ArchiveLocation {
     /// An archive named `name` in a tenant's DataStore area ([`DUMP_TENANT`] for dumps).
     DataStore { tenant: PortalId, name: String },
     /// An object `key` in a remote store. `module` says how it is reached: a DataStore
-    /// consumer (`s3`, `googlecloud`, …) with the portal's credentials, or [`CUSTOM_CLOUD`]
-    /// with the record's own parameters; either way the record's `storage_params` hold the
-    /// bucket and the other settings.
+    /// consumer (`s3`, `googlecloud`, …) with the portal's credentials, [`CUSTOM_CLOUD`]
+    /// with the record's own parameters, or [`THIRD_PARTY_WEBDAV`] through the portal's
+    /// third-party backup account; the record's `storage_params` hold the bucket and the other
+    /// settings (for WebDAV, the `folderId`).
     Remote { module: String, key: String },
 }
 
 /// The module of a `CustomCloud` archive: an S3-compatible store described entirely by the
 /// request's parameters.
 pub const CUSTOM_CLOUD: &str = "customcloud";
+
+/// The module of a `ThridpartyDocuments` archive: a folder of the portal's WebDAV backup
+/// account.
+pub const THIRD_PARTY_WEBDAV: &str = "webdav";
 
 impl ArchiveLocation {
     /// The storage kind that holds it.
@@ -303,6 +308,9 @@ impl ArchiveLocation {
             ArchiveLocation::DataStore { .. } => StorageKind::DataStore,
             ArchiveLocation::Remote { module, .. } if module == CUSTOM_CLOUD => {
                 StorageKind::CustomCloud
+            }
+            ArchiveLocation::Remote { module, .. } if module == THIRD_PARTY_WEBDAV => {
+                StorageKind::ThirdPartyDocuments
             }
             ArchiveLocation::Remote { .. } => StorageKind::ThirdPartyConsumer,
         }
@@ -346,7 +354,11 @@ impl ArchiveLocation {
                 tenant,
                 name: path.to_string(),
             }),
-            StorageKind::CustomCloud | StorageKind::ThirdPartyConsumer if !base.is_empty() => {
+            StorageKind::CustomCloud
+            | StorageKind::ThirdPartyConsumer
+            | StorageKind::ThirdPartyDocuments
+                if !base.is_empty() =>
+            {
                 Some(ArchiveLocation::Remote {
                     module: base.to_string(),
                     key: path.to_string(),
@@ -443,6 +455,10 @@ mod tests {
             ArchiveLocation::Remote {
                 module: CUSTOM_CLOUD.into(),
                 key: "backup/b.tar.zst".into(),
+            },
+            ArchiveLocation::Remote {
+                module: THIRD_PARTY_WEBDAV.into(),
+                key: "c.tar.zst".into(),
             },
         ] {
             let (base, path) = loc.columns();

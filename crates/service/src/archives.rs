@@ -6,8 +6,9 @@
 //! - Documents: a backend over the portal's documents area, keys `<folder>/<file>`.
 //! - Local: a backend over the server directory, keys are file names.
 //! - DataStore: a backend over the tenant's area in the data directory.
-//! - Remote (a DataStore consumer, CustomCloud): an object-store backend described by the
-//!   record's parameters and the portal's saved credentials (`remote.rs`).
+//! - Remote (a DataStore consumer, CustomCloud, a WebDAV backup folder): an object-store backend
+//!   described by the record's parameters and the portal's saved credentials or backup account
+//!   (`remote.rs`).
 //!
 //! Readers use [`LocalBackend::existing`], which creates nothing: an unmounted backup disk
 //! reads as a missing archive, never as a fresh empty directory.
@@ -17,10 +18,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use dsbackup_core::storage::{ObjectMeta, ReadBackend, WriteBackend};
-use dsbackup_core::{ArchiveLocation, BackupRecord, CUSTOM_CLOUD, DUMP_TENANT, PortalId};
+use dsbackup_core::{
+    ArchiveLocation, BackupRecord, CUSTOM_CLOUD, DUMP_TENANT, PortalId, THIRD_PARTY_WEBDAV,
+};
 use dsbackup_storage::LocalBackend;
 
-use crate::{Service, ServiceError, ServiceResult, consumers, remote};
+use crate::{Service, ServiceError, ServiceResult, consumers, remote, thirdparty};
 
 /// One archive: a key in a backend.
 #[derive(Debug, Clone)]
@@ -65,7 +68,8 @@ pub fn directory(dir: impl Into<PathBuf>) -> Arc<dyn WriteBackend> {
 }
 
 /// A remote store's backend: `params` (a record's or a request's `storageParams`, secret
-/// values sealed or not) with the credentials `portal` saved for the consumer.
+/// values sealed or not) with the credentials `portal` saved for the consumer (for `webdav`,
+/// its third-party backup account).
 ///
 /// Fails when a sealed value does not open, the catalog fails, or the parameters do not
 /// describe a reachable store.
@@ -76,10 +80,10 @@ pub async fn remote(
     portal: PortalId,
 ) -> ServiceResult<Arc<dyn WriteBackend>> {
     let params = svc.sealer().open_params(params)?;
-    let creds = if module == CUSTOM_CLOUD {
-        BTreeMap::new()
-    } else {
-        consumers::credentials(svc, portal, module).await?
+    let creds = match module {
+        CUSTOM_CLOUD => BTreeMap::new(),
+        THIRD_PARTY_WEBDAV => thirdparty::credentials(svc, portal).await?,
+        _ => consumers::credentials(svc, portal, module).await?,
     };
     remote::backend(module, &params, &creds)
 }

@@ -21,6 +21,7 @@ pub mod remote;
 pub mod restore;
 pub mod schedule;
 pub mod secrets;
+pub mod thirdparty;
 mod trace;
 
 use std::path::PathBuf;

@@ -2,17 +2,20 @@
 //! `googlecloud` and `rackspace` (storage type 5, `ThirdPartyConsumer`, with credentials set
 //! per portal through authservice or given inline), and `CustomCloud` (type 2: an
 //! S3-compatible store described entirely by the request's parameters — upstream refuses the
-//! type; dsbackup accepts it). This module knows the consumers' keys and turns a module and its
+//! type; dsbackup accepts it), and `webdav`: a folder of the portal's third-party backup account
+//! (type 1, `thirdparty.rs`). This module knows the consumers' keys and turns a module and its
 //! parameters into a storage backend; the backends themselves are in `dsbackup-storage`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use dsbackup_core::CUSTOM_CLOUD;
 use dsbackup_core::storage::WriteBackend;
-use dsbackup_storage::remote::{GcsConfig, OpendalBackend, S3Config, Secret, Sse, Tuning};
+use dsbackup_core::{CUSTOM_CLOUD, THIRD_PARTY_WEBDAV};
+use dsbackup_storage::remote::{
+    GcsConfig, OpendalBackend, S3Config, Secret, Sse, Tuning, WebDavBackend, WebDavConfig,
+};
 
-use crate::{ServiceError, ServiceResult};
+use crate::{ServiceError, ServiceResult, thirdparty};
 
 /// The folder archives go to in a remote store (upstream's `subdir` default).
 pub const SUBDIR: &str = "backup";
@@ -149,11 +152,56 @@ fn gcs_config(
     })
 }
 
+/// The folder `params.folderId` (`sbox-<n>[-<path>]`) of the third-party backup account
+/// `account` (its properties, password opened). The server, login and password come from the
+/// account only, never from `params`, so a request cannot send them elsewhere.
+fn webdav_config(
+    params: &BTreeMap<String, String>,
+    account: &BTreeMap<String, String>,
+) -> ServiceResult<WebDavConfig> {
+    let none = BTreeMap::new();
+    let folder = param(params, &none, "folderId");
+    let (id, path) = thirdparty::parse_folder_id(folder).ok_or_else(|| {
+        ServiceError::Invalid(format!(
+            "folderId {folder:?} is not a folder of a WebDAV backup account (sbox-<n>)"
+        ))
+    })?;
+    let field = |k: &str| account.get(k).map_or("", |v| v.as_str());
+    if field("id") != id.to_string() {
+        return Err(ServiceError::NotFound(format!(
+            "The third-party backup folder {folder} was not found; connect an account with \
+             POST /api/2.0/files/thirdparty/backup"
+        )));
+    }
+    Ok(WebDavConfig {
+        url: field("url").to_string(),
+        username: field("login").to_string(),
+        password: Secret::new(field("password")),
+        root: path,
+    })
+}
+
+/// The backend of the third-party backup folder `params.folderId` of `account` (see
+/// [`webdav_config`]), to check before a backup writes into it.
+///
+/// Fails as [`backend`] does for `webdav`.
+pub(crate) fn webdav(
+    params: &BTreeMap<String, String>,
+    account: &BTreeMap<String, String>,
+) -> ServiceResult<WebDavBackend> {
+    Ok(WebDavBackend::new(
+        &webdav_config(params, account)?,
+        &Tuning::default(),
+    )?)
+}
+
 /// The backend of `module` with its parameters and credentials (`creds`: the portal's
-/// authservice settings of that consumer; a parameter of the same name wins, as upstream).
+/// authservice settings of that consumer; a parameter of the same name wins, as upstream; for
+/// `webdav`, the backup account).
 ///
 /// Fails with `Invalid` for an unknown module, a missing bucket or a storage this server
-/// cannot reach (Rackspace), naming the storage, never a secret.
+/// cannot reach (Rackspace), naming the storage, never a secret; `NotFound` for a WebDAV
+/// folder of an account the portal does not have.
 pub fn backend(
     module: &str,
     params: &BTreeMap<String, String>,
@@ -163,6 +211,7 @@ pub fn backend(
     let backend: Arc<dyn WriteBackend> = match module.to_ascii_lowercase().as_str() {
         "s3" | CUSTOM_CLOUD => Arc::new(OpendalBackend::s3(&s3_config(params, creds)?, &tuning)?),
         "googlecloud" => Arc::new(OpendalBackend::gcs(&gcs_config(params, creds)?, &tuning)?),
+        THIRD_PARTY_WEBDAV => Arc::new(webdav(params, creds)?),
         "rackspace" => {
             return Err(ServiceError::Invalid(
                 "Rackspace Cloud Storage is not supported by this server".into(),
@@ -241,6 +290,31 @@ mod tests {
         assert!(matches!(
             backend("rackspace", &map(&[]), &map(&[])),
             Err(ServiceError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn a_webdav_folder_takes_its_server_from_the_account_only() {
+        let account = map(&[
+            ("id", "3"),
+            ("url", "https://dav.example.org"),
+            ("login", "me"),
+            ("password", "pw"),
+        ]);
+        let params = map(&[("folderId", "sbox-3-a/b"), ("url", "https://evil.example")]);
+        let c = webdav_config(&params, &account).unwrap();
+        assert_eq!(
+            (c.url.as_str(), c.root.as_str()),
+            ("https://dav.example.org", "a/b")
+        );
+        let other = map(&[("folderId", "sbox-4")]);
+        assert!(matches!(
+            webdav_config(&other, &account),
+            Err(ServiceError::NotFound(_))
+        ));
+        assert!(matches!(
+            webdav_config(&other, &map(&[])),
+            Err(ServiceError::NotFound(_))
         ));
     }
 }

@@ -418,11 +418,28 @@ async fn webdav_backend_conforms_and_leaves_no_temporaries() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // The check sees the folder itself: a missing one is an error, not an empty listing.
+    b.check().await.unwrap();
+    let missing = WebDavConfig {
+        root: "missing".into(),
+        ..config.clone()
+    };
+    let text = WebDavBackend::new(&missing, &Tuning::default())
+        .unwrap()
+        .check()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("the folder does not exist"), "{text}");
+
     let wrong = WebDavConfig {
         password: Secret::new("wrong-password-123"),
         ..config
     };
     let b = WebDavBackend::new(&wrong, &Tuning::default()).unwrap();
+    let text = b.check().await.unwrap_err().to_string();
+    assert!(text.contains("access denied"), "{text}");
+    assert!(!text.contains("wrong-password-123"), "{text}");
     let put = b
         .put("k", body_of(vec![Bytes::from_static(b"x")]), false)
         .await;

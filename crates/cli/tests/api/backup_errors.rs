@@ -105,8 +105,8 @@ async fn bad_storage_params_are_refused_and_change_nothing() {
         ),
         (
             json!({"storageType": 1, "storageParams": [{"key": "folderId", "value": "sbox-1"}]}),
-            400,
-            "not supported",
+            404,
+            "third-party backup folder sbox-1 was not found",
         ),
         (json!({"storageType": 2}), 400, "bucket is required"),
         (

@@ -23,4 +23,5 @@ mod schedule;
 mod secrets;
 mod servers;
 mod service;
+mod thirdparty;
 mod trust;

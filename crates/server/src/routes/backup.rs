@@ -303,6 +303,7 @@ pub async fn download(
                     StorageKind::DataStore
                         | StorageKind::ThirdPartyConsumer
                         | StorageKind::CustomCloud
+                        | StorageKind::ThirdPartyDocuments
                 )
         })
         .ok_or_else(|| ApiError::NotFound("The backup was not found".into()))?;

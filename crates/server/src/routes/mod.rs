@@ -10,6 +10,7 @@ mod portal;
 mod restore;
 mod schedule;
 mod settings;
+mod thirdparty;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -94,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/2.0/files/file/{file_id}", get(files::file_info))
         .route("/api/2.0/files/{folder_id}", get(files::folder))
+        .route(
+            "/api/2.0/files/thirdparty/backup",
+            get(thirdparty::get).post(thirdparty::save),
+        )
         .route("/filehandler.ashx", get(files::download))
         .route("/api/2.0/backup/startbackup", post(backup::start))
         .route("/api/2.0/backup/getbackupprogress", get(backup::progress))

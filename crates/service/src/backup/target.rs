@@ -6,6 +6,8 @@
 //! - Local (3): a server directory inside the configured `local_roots` (standalone only).
 //! - DataStore (4): the portal's own backup area in the data directory (the instance's for
 //!   dumps); archives expire after 24 h and are downloaded through a signed link.
+//! - Remote: ThridpartyDocuments (1, a folder `sbox-<n>[-<path>]` of the portal's WebDAV
+//!   backup account), CustomCloud (2) and DataStore consumers (5); see `remote.rs`.
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -14,12 +16,13 @@ use std::sync::Arc;
 use dsbackup_core::storage::WriteBackend;
 use dsbackup_core::{
     ArchiveLocation, CUSTOM_CLOUD, DUMP_TENANT, Folder, FolderKind, Mode, PortalId, StorageKind,
+    THIRD_PARTY_WEBDAV,
 };
 use dsbackup_storage::LocalBackend;
 
 use crate::archives::datastore_dir;
 use crate::{Service, ServiceError};
-use crate::{consumers, remote};
+use crate::{consumers, remote, thirdparty};
 use dsbackup_core::Actor;
 
 /// A resolved backup destination.
@@ -134,9 +137,10 @@ impl Target {
                 if folder_id.is_none_or(|s| s.is_empty() || s.parse::<i64>().is_ok()) {
                     return Err(wrong_folder());
                 }
-                Err(ServiceError::Invalid(
-                    "Storage type ThridpartyDocuments is not supported by this server yet".into(),
-                ))
+                Ok(Target::Remote {
+                    module: THIRD_PARTY_WEBDAV.into(),
+                    backend: thirdparty::folder(state, caller.portal.id, params).await?,
+                })
             }
             StorageKind::CustomCloud => Ok(Target::Remote {
                 module: CUSTOM_CLOUD.into(),
@@ -173,6 +177,9 @@ impl Target {
     pub fn kind(&self) -> StorageKind {
         match self {
             Target::Remote { module, .. } if module == CUSTOM_CLOUD => StorageKind::CustomCloud,
+            Target::Remote { module, .. } if module == THIRD_PARTY_WEBDAV => {
+                StorageKind::ThirdPartyDocuments
+            }
             Target::Remote { .. } => StorageKind::ThirdPartyConsumer,
             Target::Documents { .. } => StorageKind::Documents,
             Target::Local { .. } => StorageKind::Local,

@@ -180,24 +180,31 @@ async fn locate(
                 .ok_or_else(missing)?;
             (archive, missing(), false)
         }
-        StorageKind::CustomCloud | StorageKind::ThirdPartyConsumer => {
-            // An object in a remote store, named by filePath (under the backup folder).
-            let name =
-                file_path.ok_or_else(|| ServiceError::Invalid("filePath is required".into()))?;
-            dsbackup_core::storage::check_key(name)?;
+        StorageKind::CustomCloud
+        | StorageKind::ThirdPartyConsumer
+        | StorageKind::ThirdPartyDocuments => {
+            // An object in a remote store, named by filePath (under the backup folder, or
+            // the folderId of a WebDAV account); a WebDAV file id `sbox-<n>-<path>` names both.
+            let mut params = req.params.clone();
+            let mut name = file_path
+                .ok_or_else(|| ServiceError::Invalid("filePath is required".into()))?
+                .to_string();
+            if req.storage == StorageKind::ThirdPartyDocuments
+                && let Some((n, path)) = crate::thirdparty::parse_folder_id(&name)
+                && !path.is_empty()
+            {
+                let root = format!("{}-{n}", crate::thirdparty::SELECTOR);
+                params.insert("folderId".into(), root);
+                name = path;
+            }
+            dsbackup_core::storage::check_key(&name)?;
             let target =
-                target::Target::resolve(state, caller, req.storage, &req.params, req.dump).await?;
+                target::Target::resolve(state, caller, req.storage, &params, req.dump).await?;
             let archive = Archive {
                 backend: target.backend(state)?,
-                key: name.to_string(),
+                key: name.clone(),
             };
             (archive, not_found(format!("{name} was not found")), false)
-        }
-        other => {
-            return Err(ServiceError::Invalid(format!(
-                "Storage type {} is not supported by this server yet",
-                other.name()
-            )));
         }
     };
     Ok(Source {

@@ -162,12 +162,32 @@ impl WebDavBackend {
         })
     }
 
-    /// Checks that the server answers and the folder can be listed.
+    /// Checks that the server answers, accepts the login and has the folder, with one
+    /// `PROPFIND` of the folder itself (OpenDAL lists a missing WebDAV folder as empty).
     ///
     /// Fails with `Invalid` naming the storage and the cause (refused credentials, missing
     /// folder), or `Internal` when it cannot be reached.
     pub async fn check(&self) -> CoreResult<()> {
-        self.reads.check().await
+        let url = format!("{}/", self.http.base);
+        let propfind = Method::from_bytes(b"PROPFIND").unwrap_or(Method::GET);
+        let res = self
+            .http
+            .request(propfind, &url)
+            .header("Depth", "0")
+            .send()
+            .await
+            .map_err(|e| self.unreachable("checking", "", &e))?;
+        let name = self.reads.describe();
+        match res.status() {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => Err(CoreError::Invalid(format!(
+                "{name}: the folder does not exist"
+            ))),
+            s @ (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) => Err(CoreError::Invalid(
+                format!("{name}: access denied ({s}); check the login and password"),
+            )),
+            s => Err(self.refused("checking", "", s)),
+        }
     }
 
     /// The error for an answer other than success to a request about `key`.
