@@ -76,7 +76,6 @@ async fn s3_consumer_backup_download_restore_delete_and_an_outage() {
     // A second backup, then the store goes down: history still lists every record, quickly.
     start(&r.s, &json!({"storageType": 5, "storageParams": params})).await;
     assert_eq!(wait_done(&r.s, false).await["status"], 2);
-    let url = m.url.clone();
     let first = history(&r.s, false).await;
     let (st, v) = send(r.s.owner(
         Method::DELETE,
@@ -109,7 +108,6 @@ async fn s3_consumer_backup_download_restore_delete_and_an_outage() {
     let log = r.s.log();
     assert!(!log.contains(SECRET), "no secret in the log");
     assert!(!log.contains("s3cr3t"), "no part of the secret in the log");
-    let _ = url;
 }
 
 #[tokio::test]
@@ -160,10 +158,7 @@ async fn a_missing_bucket_fails_clearly_without_the_secret() {
     assert_eq!(done["status"], 4, "{done}");
     let err = done["error"].as_str().unwrap();
     assert!(!err.contains(SECRET), "{err}");
-    assert!(
-        err.contains("no-such-bucket") || err.contains("bucket"),
-        "{err}"
-    );
+    assert!(err.contains("no-such-bucket"), "{err}");
     assert!(history(&r.s, false).await.is_empty());
     assert!(!r.s.log().contains(SECRET));
 }
