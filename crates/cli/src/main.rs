@@ -3,6 +3,7 @@
 
 mod backup_cmd;
 mod client;
+mod extract_cmd;
 mod restore_cmd;
 mod schedule_cmd;
 mod secrets_cmd;
@@ -87,7 +88,17 @@ enum Command {
         #[command(subcommand)]
         command: secrets_cmd::SecretsCommand,
     },
-    /// Check an archive offline: manifest, every entry's hash, and optionally its SHA-256.
+    /// Take one file out of a local archive (format 2), reading only the frames it is in.
+    Extract {
+        archive: PathBuf,
+        /// The entry's path inside the archive, e.g. `sources/files/docs/a.txt`.
+        entry: String,
+        /// Where to write it (standard output when absent).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Check an archive offline: every entry against the manifest or index, every hash, and
+    /// optionally the archive's SHA-256.
     Verify {
         archive: PathBuf,
         /// The expected SHA-256 (hex) of the whole archive as stored (of the ciphertext when
@@ -218,6 +229,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             identity,
             json,
         } => restore_cmd::verify(archive, sha256, &identity, json),
+        Command::Extract {
+            archive,
+            entry,
+            output,
+        } => extract_cmd::extract(archive, entry, output),
         Command::Schedule { remote, command } => rt.block_on(schedule_cmd::run(remote, command)),
         Command::Prune {
             remote,

@@ -50,6 +50,21 @@ pub fn source_path(prefix: &str, name: &str) -> String {
     format!("{prefix}sources/{name}")
 }
 
+/// The archive directory of database source `name` under `prefix` (format 2): its dump in
+/// consecutive parts ([`database_part`]) and then [`DATABASE_INFO`].
+pub fn database_path(prefix: &str, name: &str) -> String {
+    format!("{prefix}databases/{name}")
+}
+
+/// The file name of part `n` (from 1) of a database dump.
+pub fn database_part(n: u64) -> String {
+    format!("part-{n:06}")
+}
+
+/// The file that follows a database dump's parts: what the dump tool reported (versions, row
+/// counts), as JSON.
+pub const DATABASE_INFO: &str = "info.json";
+
 /// The archive path of a dump's list of portals.
 pub fn instance_portals_path() -> String {
     format!("instance/{INSTANCE_PORTALS}")
@@ -76,6 +91,12 @@ pub enum Part<'a> {
         portal: Option<&'a str>,
         rel: &'a str,
     },
+    /// A database source's directory (`file` empty), a part of its dump or its info file.
+    Database {
+        portal: Option<&'a str>,
+        name: &'a str,
+        file: &'a str,
+    },
     /// A source's directory (`rel` empty) or anything below it.
     Source {
         portal: Option<&'a str>,
@@ -90,6 +111,7 @@ impl Part<'_> {
         match self {
             Part::Table { portal, .. }
             | Part::Documents { portal, .. }
+            | Part::Database { portal, .. }
             | Part::Source { portal, .. } => *portal,
             Part::Frame | Part::InstancePortals => None,
         }
@@ -123,7 +145,12 @@ fn portal_part<'a>(path: &'a str, portal: Option<&'a str>) -> Option<Part<'a>> {
         None => (path, None),
     };
     match (head, rest) {
-        ("catalog" | "sources", None) => Some(Part::Frame),
+        ("catalog" | "sources" | "databases", None) => Some(Part::Frame),
+        ("databases", Some(sub)) => {
+            let (name, file) = sub.split_once('/').unwrap_or((sub, ""));
+            let ok = file.is_empty() || file == DATABASE_INFO || is_part_name(file);
+            ok.then_some(Part::Database { portal, name, file })
+        }
         ("catalog", Some(name)) => TABLES
             .contains(&name)
             .then_some(Part::Table { portal, name }),
@@ -143,6 +170,11 @@ fn portal_part<'a>(path: &'a str, portal: Option<&'a str>) -> Option<Part<'a>> {
     }
 }
 
+fn is_part_name(file: &str) -> bool {
+    file.strip_prefix("part-")
+        .is_some_and(|n| n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The kind an entry at `part` must have, when the layout fixes it.
 fn required_kind(part: &Part<'_>) -> Option<EntryKind> {
     match part {
@@ -150,6 +182,8 @@ fn required_kind(part: &Part<'_>) -> Option<EntryKind> {
         Part::Table { .. } | Part::InstancePortals => Some(EntryKind::File),
         Part::Documents { rel, .. } if rel.contains('/') => Some(EntryKind::File),
         Part::Documents { .. } => Some(EntryKind::Dir),
+        Part::Database { file: "", .. } => Some(EntryKind::Dir),
+        Part::Database { .. } => Some(EntryKind::File),
         Part::Source { rel: "", .. } => Some(EntryKind::Dir),
         Part::Source { .. } => None,
     }
@@ -160,41 +194,55 @@ fn required_kind(part: &Part<'_>) -> Option<EntryKind> {
 ///
 /// Fails with a message naming the first offending entry.
 pub fn check_entries(entries: &[Entry], dump: bool) -> Result<(), String> {
-    let links: HashMap<&str, &str> = entries
+    for e in entries {
+        check_place(&e.path, e.kind, dump)?;
+    }
+    let links: Vec<(&str, &str)> = entries
         .iter()
         .filter(|e| e.kind == EntryKind::Symlink)
         .map(|e| (e.path.as_str(), e.target.as_deref().unwrap_or("")))
         .collect();
-    for e in entries {
-        let Some(part) = classify(&e.path, dump) else {
-            return Err(format!(
-                "{}: not part of a dsbackup {} archive",
-                e.path,
-                if dump { "dump" } else { "portal" }
-            ));
-        };
-        if let Some(kind) = required_kind(&part)
-            && kind != e.kind
-        {
-            return Err(format!(
-                "{}: must be a {} here",
-                e.path,
-                match kind {
-                    EntryKind::Dir => "directory",
-                    EntryKind::File => "regular file",
-                    EntryKind::Symlink => "link",
-                }
-            ));
-        }
-        if e.kind == EntryKind::Symlink {
-            let target = e.target.as_deref().unwrap_or("");
-            let root = source_root(&e.path, &part);
-            if !root.is_some_and(|root| link_stays_inside(root, &e.path, target, &links)) {
-                return Err(format!(
-                    "{}: link to {target:?} points outside its source",
-                    e.path
-                ));
+    check_links(&links, dump)
+}
+
+/// Checks that an entry of `kind` at `path` has its place in the layout, with the kind the
+/// layout requires there (links are checked later, all together, by [`check_links`]).
+///
+/// Fails with a message naming the entry.
+pub fn check_place(path: &str, kind: EntryKind, dump: bool) -> Result<(), String> {
+    let Some(part) = classify(path, dump) else {
+        return Err(format!(
+            "{path}: not part of a dsbackup {} archive",
+            if dump { "dump" } else { "portal" }
+        ));
+    };
+    if let Some(want) = required_kind(&part)
+        && want != kind
+    {
+        return Err(format!(
+            "{path}: must be a {} here",
+            match want {
+                EntryKind::Dir => "directory",
+                EntryKind::File => "regular file",
+                EntryKind::Symlink => "link",
             }
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that every link (`path`, `target`) of an archive resolves inside its own source,
+/// following the archive's other links on the way.
+///
+/// Fails with a message naming the first link that leaves its source.
+pub fn check_links(links: &[(&str, &str)], dump: bool) -> Result<(), String> {
+    let map: HashMap<&str, &str> = links.iter().copied().collect();
+    for (path, target) in links {
+        let root = classify(path, dump).and_then(|part| source_root(path, &part));
+        if !root.is_some_and(|root| link_stays_inside(root, path, target, &map)) {
+            return Err(format!(
+                "{path}: link to {target:?} points outside its source"
+            ));
         }
     }
     Ok(())
@@ -351,6 +399,29 @@ mod tests {
                 name: "files",
                 rel: "x/y"
             })
+        );
+        assert_eq!(
+            classify("portals/a/databases/app/part-000002", true),
+            Some(Part::Database {
+                portal: Some("a"),
+                name: "app",
+                file: "part-000002"
+            })
+        );
+        for bad in [
+            "databases/app/part-1",
+            "databases/app/x",
+            "databases/app/info.json/y",
+        ] {
+            assert_eq!(classify(bad, false), None, "{bad}");
+        }
+        assert_eq!(
+            required_kind(&classify("databases/app", false).unwrap()),
+            Some(EntryKind::Dir)
+        );
+        assert_eq!(
+            required_kind(&classify("databases/app/info.json", false).unwrap()),
+            Some(EntryKind::File)
         );
     }
 

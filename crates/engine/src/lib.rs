@@ -1,21 +1,29 @@
 //! The dsbackup archive engine.
 //!
-//! A backup is planned first ([`plan`]: walk the sources, hash every file, note what cannot be
-//! read), then streamed once ([`write`]: `manifest.json` first, then every entry, through tar,
-//! multithreaded zstd and SHA-256 into the caller's sink). [`read`] checks an archive against
-//! its manifest while streaming it. Everything here is blocking I/O; callers run it on a
+//! A backup is planned first ([`plan`]: walk the sources, note what cannot be read), then
+//! streamed once ([`write`]: in format 2 a header, every entry read exactly once through tar
+//! into independently compressed zstd frames, and an index of frames and entries at the end;
+//! format 1 put a manifest of pre-hashed files first). [`read`] checks an archive while
+//! streaming it, [`extract`] takes one entry out of a format 2 archive by its frame offset. Everything here is blocking I/O; callers run it on a
 //! blocking thread. Nothing here knows about HTTP, SQL or storage backends.
 
 pub mod error;
+pub mod extract;
+mod frames;
 pub mod hashing;
+pub mod header;
+pub mod index;
 pub mod layout;
 pub mod manifest;
 pub mod plan;
 pub mod read;
+mod read2;
+mod stream;
 pub mod write;
+mod write2;
 
 pub use error::{EngineError, EngineResult};
 pub use manifest::{Entry, EntryKind, Manifest, SourceInfo};
-pub use plan::{Plan, Planner};
+pub use plan::{Plan, Planner, StreamReader, Streamed};
 pub use read::{Placer, VerifyReport, read_archive, verify};
 pub use write::{ArchiveSummary, Control, WriteOptions, write};

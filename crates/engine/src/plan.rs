@@ -24,6 +24,26 @@ pub enum Origin {
     Disk(PathBuf),
     /// Bytes built in memory (catalog rows).
     Inline(Arc<Vec<u8>>),
+    /// Content produced while the archive is written (a database dump), archived under the
+    /// entry's directory as consecutive parts and an info file (format 2 only).
+    Stream(Arc<dyn Streamed>),
+}
+
+/// Content of unknown length produced while the archive is written, read exactly once.
+pub trait Streamed: Send + Sync + std::fmt::Debug {
+    /// Starts producing (e.g. runs the dump tool).
+    ///
+    /// Fails when the producer cannot start; the backup then fails with the message.
+    fn open(&self) -> std::io::Result<Box<dyn StreamReader>>;
+}
+
+/// A running producer: its content, then what it reports once the content has ended.
+pub trait StreamReader: Read + Send {
+    /// Called after the content ended: checks the producer succeeded and returns the info
+    /// document archived after the parts.
+    ///
+    /// Fails when the producer failed; the backup then fails with the message.
+    fn finish(self: Box<Self>) -> std::io::Result<Vec<u8>>;
 }
 
 /// An entry and where to read it from.
@@ -110,6 +130,44 @@ impl Planner {
                 target: None,
             },
             origin: Origin::Inline(Arc::new(bytes)),
+            stamp: None,
+        });
+        Ok(())
+    }
+
+    /// Adds content produced while the archive is written (a database dump) under archive
+    /// directory `prefix`, recorded as source `name` of `kind` (`origin` must carry no secret).
+    pub fn add_stream(
+        &mut self,
+        name: &str,
+        kind: &str,
+        origin: &str,
+        prefix: &str,
+        source: Arc<dyn Streamed>,
+    ) -> EngineResult<()> {
+        if !is_safe_path(prefix) {
+            return Err(EngineError::Corrupt(format!(
+                "unsafe archive path {prefix:?}"
+            )));
+        }
+        self.add_parents(prefix);
+        self.plan.sources.push(SourceInfo {
+            name: name.into(),
+            kind: kind.into(),
+            origin: origin.into(),
+            prefix: prefix.into(),
+        });
+        self.plan.entries.push(Planned {
+            entry: Entry {
+                path: prefix.to_string(),
+                kind: EntryKind::Dir,
+                size: 0,
+                mode: 0o700,
+                mtime: now_secs(),
+                blake3: None,
+                target: None,
+            },
+            origin: Origin::Stream(source),
             stamp: None,
         });
         Ok(())
@@ -294,8 +352,17 @@ impl Planner {
         Ok(())
     }
 
-    /// Hashes every file (BLAKE3), fixing sizes to what was read and leaving out files that
-    /// cannot be read. Progress counts hashed bytes.
+    /// The plan for a format 2 archive: nothing is read ahead (the writer hashes as it
+    /// streams); links that would leave their source are dropped with a warning.
+    pub fn finish_unhashed(mut self) -> Plan {
+        let mut warnings = std::mem::take(&mut self.plan.warnings);
+        drop_escaping_links(&mut self.plan, &mut warnings);
+        self.plan.warnings = warnings;
+        self.plan
+    }
+
+    /// The plan for a format 1 archive: hashes every file (BLAKE3), fixing sizes to what was
+    /// read and leaving out files that cannot be read. Progress counts hashed bytes.
     ///
     /// Fails only with `Canceled`.
     pub fn finish(mut self, control: &Control) -> EngineResult<Plan> {

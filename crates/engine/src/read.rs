@@ -9,14 +9,18 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use std::rc::Rc;
 use std::sync::mpsc;
 
 use crate::error::{EngineError, EngineResult};
-use crate::hashing::{Blake3Reader, HashingReader};
+use crate::hashing::Blake3Reader;
+use crate::header::HEADER_PATH;
 use crate::layout;
 use crate::manifest::{
     Entry, EntryKind, FORMAT, FORMAT_VERSION, MANIFEST_PATH, Manifest, is_safe_path,
 };
+use crate::read2;
+use crate::stream::{self, ChannelReader, Msg};
 use crate::write::Control;
 
 /// What a verification or extraction found.
@@ -44,7 +48,7 @@ pub trait Placer {
 }
 
 /// A placer that only reads.
-struct Discard;
+pub(crate) struct Discard;
 
 impl Placer for Discard {
     fn begin(&mut self, _: &Manifest) -> EngineResult<()> {
@@ -63,7 +67,16 @@ impl Placer for Discard {
     }
 }
 
-fn corrupt(msg: impl Into<String>) -> EngineError {
+/// The refusal of an archive that is (`is_dump`) or is not a dump when the other was asked for.
+pub(crate) fn dump_mismatch(is_dump: bool) -> EngineError {
+    corrupt(if is_dump {
+        "this is a whole-instance dump; restore it with dump=true"
+    } else {
+        "this is a portal backup, not a dump"
+    })
+}
+
+pub(crate) fn corrupt(msg: impl Into<String>) -> EngineError {
     EngineError::Corrupt(msg.into())
 }
 
@@ -107,32 +120,6 @@ fn read_manifest<R: Read>(entry: &mut tar::Entry<R>) -> EngineResult<Manifest> {
     Ok(m)
 }
 
-/// Decompresses on a separate thread, handing 1 MiB pieces over a bounded channel.
-struct ChannelReader {
-    rx: mpsc::Receiver<io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-    at: usize,
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.buf.len() {
-            match self.rx.recv() {
-                Ok(Ok(chunk)) => {
-                    self.buf = chunk;
-                    self.at = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Ok(0),
-            }
-        }
-        let n = (self.buf.len() - self.at).min(out.len());
-        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
 /// Verifies a whole archive from `input`; `expect_sha256` (hex, any case) is checked at the end.
 ///
 /// Fails with `Corrupt` naming the first problem.
@@ -160,45 +147,16 @@ pub fn read_archive<R: Read + Send>(
     placer: &mut dyn Placer,
     control: &Control,
 ) -> EngineResult<VerifyReport> {
-    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(8);
+    let (tx, rx) = mpsc::sync_channel::<Msg>(8);
     std::thread::scope(|scope| {
         let producer = scope.spawn(move || -> io::Result<(String, u64)> {
-            let mut hashed = HashingReader::new(input);
-            let result: io::Result<()> = (|| {
-                let mut dec = zstd::stream::Decoder::new(&mut hashed)?;
-                loop {
-                    let mut chunk = vec![0u8; 1 << 20];
-                    let mut filled = 0;
-                    while filled < chunk.len() {
-                        let n = dec.read(&mut chunk[filled..])?;
-                        if n == 0 {
-                            break;
-                        }
-                        filled += n;
-                    }
-                    if filled == 0 {
-                        return Ok(());
-                    }
-                    chunk.truncate(filled);
-                    if tx.send(Ok(chunk)).is_err() {
-                        return Ok(());
-                    }
-                }
-            })();
-            if let Err(e) = result {
-                let msg = e.to_string();
-                let _ = tx.send(Err(io::Error::new(e.kind(), msg)));
-                return Err(e);
+            let result = stream::produce(input, &tx);
+            if let Err(e) = &result {
+                let _ = tx.send(Msg::Failed(io::Error::new(e.kind(), e.to_string())));
             }
-            drop(tx);
-            hashed.finish()
+            result
         });
-        let reader = ChannelReader {
-            rx,
-            buf: Vec::new(),
-            at: 0,
-        };
-        let walked = walk(reader, dump, placer, control);
+        let walked = walk(ChannelReader::new(rx), dump, placer, control);
         let produced = producer
             .join()
             .map_err(|_| corrupt("the decompression thread failed"))?;
@@ -229,16 +187,41 @@ fn walk(
     placer: &mut dyn Placer,
     control: &Control,
 ) -> EngineResult<(Manifest, usize, u64)> {
+    let frames = Rc::clone(&reader.frames);
     let mut archive = tar::Archive::new(reader);
-    let mut iter = archive
-        .entries()
-        .map_err(|e| corrupt(format!("not a tar stream: {e}")))?;
-    let mut first = iter
-        .next()
-        .ok_or_else(|| corrupt("the archive is empty"))?
-        .map_err(|e| corrupt(format!("not a dsbackup archive: {e}")))?;
-    let manifest = read_manifest(&mut first)?;
-    drop(first);
+    let (walked, index_offset) = {
+        let mut iter = archive
+            .entries()
+            .map_err(|e| corrupt(format!("not a tar stream: {e}")))?;
+        let mut first = iter
+            .next()
+            .ok_or_else(|| corrupt("the archive is empty"))?
+            .map_err(|e| corrupt(format!("not a dsbackup archive: {e}")))?;
+        let name = first.path_bytes().into_owned();
+        if name.as_slice() == HEADER_PATH.as_bytes() {
+            let header = read2::read_header(&mut first)?;
+            drop(first);
+            let (walked, offset) = read2::walk_v2(header, iter, &frames, dump, placer, control)?;
+            (walked, Some(offset))
+        } else {
+            let manifest = read_manifest(&mut first)?;
+            drop(first);
+            (walk_v1(manifest, iter, dump, placer, control)?, None)
+        }
+    };
+    if let Some(offset) = index_offset {
+        read2::check_end(archive.into_inner(), &frames, offset)?;
+    }
+    Ok(walked)
+}
+
+fn walk_v1<R: Read>(
+    manifest: Manifest,
+    iter: tar::Entries<'_, R>,
+    dump: Option<bool>,
+    placer: &mut dyn Placer,
+    control: &Control,
+) -> EngineResult<(Manifest, usize, u64)> {
     let index: HashMap<&str, usize> = manifest
         .entries
         .iter()
@@ -251,11 +234,7 @@ fn walk(
     if let Some(want) = dump
         && want != manifest.dump
     {
-        return Err(corrupt(if manifest.dump {
-            "this is a whole-instance dump; restore it with dump=true"
-        } else {
-            "this is a portal backup, not a dump"
-        }));
+        return Err(dump_mismatch(manifest.dump));
     }
     layout::check_entries(&manifest.entries, manifest.dump).map_err(corrupt)?;
     let total: u64 = manifest.entries.iter().map(|e| e.size).sum();

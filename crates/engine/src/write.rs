@@ -60,6 +60,12 @@ pub struct WriteOptions {
     pub dsbackup_version: String,
     pub portal: Option<PortalRef>,
     pub dump: bool,
+    /// The archive format to write: 2 (header, frames, index; the default) or 1 (manifest
+    /// first, every file hashed beforehand).
+    pub format_version: u32,
+    /// Where format 2 spills its index while it is built (the system's temporary directory
+    /// when `None`).
+    pub spill_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for WriteOptions {
@@ -70,6 +76,8 @@ impl Default for WriteOptions {
             dsbackup_version: env!("CARGO_PKG_VERSION").into(),
             portal: None,
             dump: false,
+            format_version: crate::header::FORMAT_VERSION_2,
+            spill_dir: None,
         }
     }
 }
@@ -84,24 +92,53 @@ pub struct ArchiveSummary {
     pub entries: usize,
     /// Content bytes archived.
     pub content_bytes: u64,
+    /// The manifest (format 1), or the header as a manifest without entries (format 2).
     pub manifest: Manifest,
+    /// Files left out while writing (vanished or unreadable since planning).
+    pub warnings: Vec<String>,
 }
 
 fn sink_err(e: io::Error) -> EngineError {
     EngineError::Sink(e)
 }
 
-/// Streams `plan` into `sink`. Returns the sink (for the caller to commit) and a summary.
+/// Streams `plan` into `sink` in the format `opts` asks for (format 1 needs a hashed plan:
+/// [`crate::Planner::finish`]). Returns the sink (for the caller to commit) and a summary.
 ///
-/// Fails with `Sink` when writing fails, `Changed` when a file changed since planning,
-/// `Source` when a planned file vanished, and `Canceled` when canceled; the caller then
-/// discards the sink.
+/// Fails with `Sink` when writing fails, `Changed` when a file changed since planning or while
+/// it was read, `Source` when a planned file vanished (format 1), and `Canceled` when
+/// canceled; the caller then discards the sink.
 pub fn write<W: Write>(
     plan: &Plan,
     sink: W,
     opts: &WriteOptions,
     control: &Control,
 ) -> EngineResult<(W, ArchiveSummary)> {
+    if opts.format_version == FORMAT_VERSION {
+        write_v1(plan, sink, opts, control)
+    } else {
+        crate::write2::write_v2(plan, sink, opts, control)
+    }
+}
+
+/// Format 1: `manifest.json` first, then every entry of a hashed plan.
+fn write_v1<W: Write>(
+    plan: &Plan,
+    sink: W,
+    opts: &WriteOptions,
+    control: &Control,
+) -> EngineResult<(W, ArchiveSummary)> {
+    if let Some(p) = plan
+        .entries
+        .iter()
+        .find(|p| matches!(p.origin, Origin::Stream(_)))
+    {
+        return Err(EngineError::Source {
+            name: p.entry.path.clone(),
+            path: p.entry.path.clone().into(),
+            message: "database sources need archive format 2".into(),
+        });
+    }
     let manifest = Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -129,7 +166,7 @@ pub fn write<W: Write>(
     tar.mode(tar::HeaderMode::Complete);
 
     let mtime = chrono::Utc::now().timestamp().max(0) as u64;
-    let mut h = header(
+    let mut h = header_for(
         tar::EntryType::Regular,
         manifest_bytes.len() as u64,
         0o600,
@@ -147,17 +184,17 @@ pub fn write<W: Write>(
         let mtime = e.mtime.max(0) as u64;
         match e.kind {
             EntryKind::Dir => {
-                let mut h = header(tar::EntryType::Directory, 0, e.mode, mtime);
+                let mut h = header_for(tar::EntryType::Directory, 0, e.mode, mtime);
                 tar.append_data(&mut h, &e.path, io::empty())
                     .map_err(sink_err)?;
             }
             EntryKind::Symlink => {
-                let mut h = header(tar::EntryType::Symlink, 0, e.mode, mtime);
+                let mut h = header_for(tar::EntryType::Symlink, 0, e.mode, mtime);
                 let target = e.target.as_deref().unwrap_or_default();
                 tar.append_link(&mut h, &e.path, target).map_err(sink_err)?;
             }
             EntryKind::File => {
-                let mut h = header(tar::EntryType::Regular, e.size, e.mode, mtime);
+                let mut h = header_for(tar::EntryType::Regular, e.size, e.mode, mtime);
                 let mut append = |reader: &mut dyn Read, done: &mut u64| -> EngineResult<u64> {
                     let mut counted = Progressing {
                         inner: reader,
@@ -204,7 +241,7 @@ pub fn write<W: Write>(
                     Origin::Inline(bytes) => {
                         append(&mut bytes.as_slice(), &mut done)?;
                     }
-                    Origin::Nothing => {
+                    Origin::Nothing | Origin::Stream(_) => {
                         append(&mut io::empty(), &mut done)?;
                     }
                 }
@@ -228,11 +265,12 @@ pub fn write<W: Write>(
             entries: plan.entries.len() + 1,
             content_bytes,
             manifest,
+            warnings: Vec::new(),
         },
     ))
 }
 
-fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
+pub(crate) fn header_for(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_size(size);
@@ -243,8 +281,24 @@ fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header
     h
 }
 
+/// Counts into `done`, reports progress and honours cancel while tar copies a file.
+pub(crate) fn progressing<'a, 'c>(
+    inner: &'a mut dyn Read,
+    control: &'a Control<'c>,
+    done: &'a mut u64,
+    total: u64,
+) -> Progressing<'a, 'c> {
+    Progressing {
+        inner,
+        count: 0,
+        control,
+        done,
+        total,
+    }
+}
+
 /// Counts, reports progress and honours cancel while tar copies a file.
-struct Progressing<'a, 'c> {
+pub(crate) struct Progressing<'a, 'c> {
     inner: &'a mut dyn Read,
     count: u64,
     control: &'a Control<'c>,

@@ -1,17 +1,26 @@
-//! Archive round trips: what goes in comes out byte for byte (read back by the engine and by
-//! `tar --zstd`), and every kind of damage is caught with a message that says where.
+//! Format 1 round trips (manifest first; still written on request and always read): what goes
+//! in comes out byte for byte (read back by the engine and by `tar --zstd`), and every kind of
+//! damage is caught with a message that says where.
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use dsbackup_engine::{Control, EngineError, Planner, WriteOptions, verify, write};
 use proptest::prelude::*;
 
-fn no_progress(_: u64, _: u64) {}
+mod common;
+use common::{Extract, compare_trees, no_progress, sample_tree};
+
+/// Format 1, which these tests pin: dsbackup writes format 2 by default (`format2.rs`).
+fn v1() -> WriteOptions {
+    WriteOptions {
+        format_version: 1,
+        ..WriteOptions::default()
+    }
+}
 
 fn backup(root: &Path) -> (Vec<u8>, dsbackup_engine::ArchiveSummary, Vec<String>) {
     let cancel = AtomicBool::new(false);
@@ -24,72 +33,8 @@ fn backup(root: &Path) -> (Vec<u8>, dsbackup_engine::ArchiveSummary, Vec<String>
         .add_tree("files", "directory", root, "sources/files")
         .unwrap();
     let plan = planner.finish(&control).unwrap();
-    let (out, summary) = write(&plan, Vec::new(), &WriteOptions::default(), &control).unwrap();
+    let (out, summary) = write(&plan, Vec::new(), &v1(), &control).unwrap();
     (out, summary, plan.warnings)
-}
-
-fn compare_trees(a: &Path, b: &Path) {
-    let mut names_a: Vec<_> = fs::read_dir(a)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    let mut names_b: Vec<_> = fs::read_dir(b)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names_a.sort();
-    names_b.sort();
-    assert_eq!(names_a, names_b, "{} vs {}", a.display(), b.display());
-    for n in names_a {
-        let (pa, pb) = (a.join(&n), b.join(&n));
-        let (ma, mb) = (
-            fs::symlink_metadata(&pa).unwrap(),
-            fs::symlink_metadata(&pb).unwrap(),
-        );
-        assert_eq!(
-            ma.file_type().is_symlink(),
-            mb.file_type().is_symlink(),
-            "{}",
-            pa.display()
-        );
-        if ma.file_type().is_symlink() {
-            assert_eq!(fs::read_link(&pa).unwrap(), fs::read_link(&pb).unwrap());
-        } else if ma.is_dir() {
-            compare_trees(&pa, &pb);
-        } else {
-            assert_eq!(
-                fs::read(&pa).unwrap(),
-                fs::read(&pb).unwrap(),
-                "{}",
-                pa.display()
-            );
-            assert_eq!(
-                ma.permissions().mode() & 0o777,
-                mb.permissions().mode() & 0o777,
-                "{}",
-                pa.display()
-            );
-        }
-    }
-}
-
-fn sample_tree(root: &Path) {
-    fs::create_dir_all(root.join("docs/empty")).unwrap();
-    fs::create_dir_all(root.join("данные/子目录")).unwrap();
-    fs::write(root.join("docs/a.txt"), b"hello").unwrap();
-    fs::write(root.join("docs/empty.bin"), b"").unwrap();
-    let big: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
-    fs::write(root.join("данные/子目录/big.bin"), &big).unwrap();
-    fs::write(
-        root.join(format!("docs/{}.txt", "long".repeat(40))),
-        b"long name",
-    )
-    .unwrap();
-    fs::set_permissions(root.join("docs/a.txt"), fs::Permissions::from_mode(0o640)).unwrap();
-    std::os::unix::fs::symlink("../docs/a.txt", root.join("данные/link")).unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", root.join("docs/outside")).unwrap();
 }
 
 #[test]
@@ -225,7 +170,7 @@ fn problems_are_warnings_or_clear_errors() {
 
     // A file that changes after planning fails the write.
     fs::write(src.path().join("keep"), b"changed!").unwrap();
-    let err = write(&plan, Vec::new(), &WriteOptions::default(), &control).unwrap_err();
+    let err = write(&plan, Vec::new(), &v1(), &control).unwrap_err();
     assert!(matches!(err, EngineError::Changed { .. }), "{err}");
 
     // A missing source root is an error naming it.
@@ -308,7 +253,7 @@ fn a_failing_sink_fails_the_write() {
         .add_tree("files", "directory", src.path(), "sources/files")
         .unwrap();
     let plan = planner.finish(&control).unwrap();
-    let err = write(&plan, Full(0), &WriteOptions::default(), &control).unwrap_err();
+    let err = write(&plan, Full(0), &v1(), &control).unwrap_err();
     assert!(matches!(err, EngineError::Sink(_)), "{err}");
 }
 
@@ -339,34 +284,5 @@ proptest! {
         .unwrap();
         prop_assert_eq!(report.sha256, summary.sha256);
         compare_trees(src.path(), &out.path().join("sources/files"));
-    }
-}
-
-/// Extracts what the reader hands over into a directory, as a restore would.
-struct Extract(std::path::PathBuf);
-
-impl dsbackup_engine::Placer for Extract {
-    fn begin(&mut self, _: &dsbackup_engine::Manifest) -> dsbackup_engine::EngineResult<()> {
-        Ok(())
-    }
-    fn dir(&mut self, e: &dsbackup_engine::Entry) -> dsbackup_engine::EngineResult<()> {
-        fs::create_dir_all(self.0.join(&e.path)).map_err(EngineError::Sink)
-    }
-    fn file(
-        &mut self,
-        e: &dsbackup_engine::Entry,
-        content: &mut dyn Read,
-    ) -> dsbackup_engine::EngineResult<()> {
-        let mut f = fs::File::create(self.0.join(&e.path)).map_err(EngineError::Sink)?;
-        std::io::copy(content, &mut f).map_err(EngineError::Sink)?;
-        fs::set_permissions(self.0.join(&e.path), fs::Permissions::from_mode(e.mode))
-            .map_err(EngineError::Sink)
-    }
-    fn symlink(
-        &mut self,
-        e: &dsbackup_engine::Entry,
-        target: &str,
-    ) -> dsbackup_engine::EngineResult<()> {
-        std::os::unix::fs::symlink(target, self.0.join(&e.path)).map_err(EngineError::Sink)
     }
 }

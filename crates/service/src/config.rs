@@ -132,6 +132,9 @@ pub struct Config {
     pub zstd_level: i32,
     /// Compression threads per backup; 0 means one per core.
     pub backup_threads: u32,
+    /// The archive format backups are written in: 2 (the default: header, frames aligned to
+    /// entries, index last; every file read once) or 1 (manifest first). Both are read.
+    pub archive_format: u32,
     /// URL that notifications are POSTed to as JSON; empty logs them instead.
     pub notify_webhook: String,
     /// How often the scheduler looks for due schedules and runs retention, in seconds.
@@ -182,6 +185,7 @@ impl Default for Config {
             paid_backup_service: false,
             zstd_level: 3,
             backup_threads: 0,
+            archive_format: 2,
             notify_webhook: String::new(),
             scheduler_period_secs: 60,
             scheduler_retry_secs: 300,
@@ -469,6 +473,9 @@ impl Config {
         }
         if !(1..=19).contains(&self.zstd_level) {
             return Err(ConfigError::Invalid("zstd_level must be 1 - 19".into()));
+        }
+        if !(1..=2).contains(&self.archive_format) {
+            return Err(ConfigError::Invalid("archive_format must be 1 or 2".into()));
         }
         if let Some(root) = self.local_roots.iter().find(|r| !r.is_absolute()) {
             return Err(ConfigError::Invalid(format!(

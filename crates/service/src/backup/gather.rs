@@ -90,12 +90,13 @@ pub async fn gather(svc: &Service, portals: &[Portal], dump: bool) -> ServiceRes
     Ok(out)
 }
 
-/// Plans the archive (blocking: walks and hashes every file). In the documents area only
+/// Plans the archive (blocking: walks every source; for format 1 also hashes every file). In
+/// the documents area only
 /// `<folder>/<file>` entries are taken: hidden files, pending archives and earlier backups
 /// are left out.
 ///
 /// Fails on cancel or when a source root is missing.
-pub fn plan(contents: Contents, control: &Control) -> EngineResult<Plan> {
+pub fn plan(contents: Contents, format: u32, control: &Control) -> EngineResult<Plan> {
     let mut planner = Planner::new();
     for (path, bytes) in contents.inline {
         planner.add_inline(&path, bytes)?;
@@ -116,5 +117,10 @@ pub fn plan(contents: Contents, control: &Control) -> EngineResult<Plan> {
             planner.add_tree(&t.name, t.kind, &t.root, &t.prefix)?;
         }
     }
-    planner.finish(control)
+    if format == 1 {
+        planner.finish(control)
+    } else {
+        control.check()?;
+        Ok(planner.finish_unhashed())
+    }
 }

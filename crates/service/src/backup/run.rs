@@ -140,6 +140,8 @@ fn write_options(state: &Service, spec: &Spec, alias: &str) -> WriteOptions {
             alias: alias.to_string(),
         }),
         dump: spec.dump,
+        format_version: state.config().archive_format,
+        spill_dir: Some(state.backup_tmp()),
         ..WriteOptions::default()
     }
 }
@@ -161,7 +163,11 @@ async fn write_archive(
             |done: u64, total: u64| job.advance((done.saturating_mul(98) / total.max(1)) as i32);
         let control = Control::new(job.cancel_flag(), &progress);
         let started = std::time::Instant::now();
-        let plan = gather::plan(contents, &control)?;
+        let plan = gather::plan(contents, opts.format_version, &control)?;
+        if let Some(dir) = &opts.spill_dir {
+            crate::datadir::create_private_dir(dir)
+                .map_err(|e| Failure::Internal(format!("{}: {e}", dir.display())))?;
+        }
         crate::fault::delay("backup-write");
         let planned = started.elapsed();
         let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
@@ -196,7 +202,9 @@ async fn write_archive(
             commit_ms = (started.elapsed() - written).as_millis() as u64,
             "archive written"
         );
-        Ok((summary, plan.warnings))
+        let mut warnings = plan.warnings;
+        warnings.extend(summary.warnings.iter().cloned());
+        Ok((summary, warnings))
     })
     .await
     .map_err(|e| Failure::Internal(format!("backup worker: {e}")))?

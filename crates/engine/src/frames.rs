@@ -1,0 +1,297 @@
+//! The writing side of format 2's frames: the tar stream is cut into independent zstd frames
+//! that start at entry boundaries (small entries grouped until a frame holds at least
+//! [`FRAME_MIN`] bytes; an entry of that size or more starts a frame of its own and continues
+//! in frames of [`FRAME_MAX`]), compressed on a pool of threads, written in order, and
+//! recorded in the index spill as they are written. Memory stays bounded by the frames in
+//! flight (about two per thread).
+
+use std::collections::BTreeMap;
+use std::io::{self, BufWriter, Write};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::hashing::HashingWriter;
+use crate::index::{FrameRecord, IndexEntry, IndexWriter};
+
+/// Small entries are grouped until a frame holds this many uncompressed bytes.
+pub const FRAME_MIN: usize = 2 << 20;
+/// A frame is cut inside an entry once it holds this many bytes.
+pub const FRAME_MAX: usize = (4 << 20) + (64 << 10);
+
+struct Job {
+    seq: u64,
+    data: Vec<u8>,
+    entries: Vec<IndexEntry>,
+    indexed: bool,
+}
+
+struct Done {
+    seq: u64,
+    compressed: io::Result<Vec<u8>>,
+    ulen: u64,
+    blake3: [u8; 32],
+    entries: Vec<IndexEntry>,
+    indexed: bool,
+}
+
+fn compressor(level: i32) -> io::Result<zstd::bulk::Compressor<'static>> {
+    let mut c = zstd::bulk::Compressor::new(level)?;
+    c.context_mut()
+        .set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+        .map_err(|code| io::Error::other(zstd::zstd_safe::get_error_name(code)))?;
+    Ok(c)
+}
+
+fn run(job: Job, c: &mut zstd::bulk::Compressor<'static>) -> Done {
+    let blake3 = *blake3::hash(&job.data).as_bytes();
+    Done {
+        seq: job.seq,
+        compressed: c.compress(&job.data),
+        ulen: job.data.len() as u64,
+        blake3,
+        entries: job.entries,
+        indexed: job.indexed,
+    }
+}
+
+struct Pool {
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Done>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    fn new(threads: usize, level: i32) -> io::Result<Self> {
+        let (jobs, rx) = mpsc::sync_channel::<Job>(threads);
+        let rx = Arc::new(Mutex::new(rx));
+        let (tx, done) = mpsc::channel::<Done>();
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let rx = Arc::clone(&rx);
+            let tx = tx.clone();
+            let mut c = compressor(level)?;
+            workers.push(std::thread::spawn(move || {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(guard) => guard.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    if tx.send(run(job, &mut c)).is_err() {
+                        return;
+                    }
+                }
+            }));
+        }
+        Ok(Self {
+            jobs: Some(jobs),
+            done,
+            workers,
+        })
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.jobs.take();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The tar stream's destination: frames, compressed and written in order to `out`.
+pub struct FrameSink<W: Write> {
+    out: HashingWriter<W>,
+    buf: Vec<u8>,
+    entries: Vec<IndexEntry>,
+    next_seq: u64,
+    write_seq: u64,
+    pending: BTreeMap<u64, Done>,
+    in_flight: usize,
+    limit: usize,
+    pool: Option<Pool>,
+    inline: Option<zstd::bulk::Compressor<'static>>,
+    index: Option<IndexWriter<BufWriter<std::fs::File>>>,
+    indexed: bool,
+    /// Compressed bytes written so far.
+    pub offset: u64,
+}
+
+impl<W: Write> std::fmt::Debug for FrameSink<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameSink")
+            .field("offset", &self.offset)
+            .finish()
+    }
+}
+
+impl<W: Write> FrameSink<W> {
+    /// Frames into `out`, compressed at `level` on `threads` threads (0: on the caller's),
+    /// with the index spilled to `spill`.
+    ///
+    /// Fails when a compressor cannot be made or the spill cannot be written.
+    pub fn new(out: W, level: i32, threads: u32, spill: std::fs::File) -> io::Result<Self> {
+        let threads = threads as usize;
+        Ok(Self {
+            out: HashingWriter::new(out),
+            buf: Vec::with_capacity(FRAME_MAX),
+            entries: Vec::new(),
+            next_seq: 0,
+            write_seq: 0,
+            pending: BTreeMap::new(),
+            in_flight: 0,
+            limit: threads * 2 + 1,
+            pool: if threads > 0 {
+                Some(Pool::new(threads, level)?)
+            } else {
+                None
+            },
+            inline: if threads > 0 {
+                None
+            } else {
+                Some(compressor(level)?)
+            },
+            index: Some(IndexWriter::new(BufWriter::with_capacity(
+                256 << 10,
+                spill,
+            ))?),
+            indexed: true,
+            offset: 0,
+        })
+    }
+
+    /// Called before each entry: cuts the frame here when it is full enough, or when the entry
+    /// is large enough for a frame of its own; then records the entry in the current frame.
+    ///
+    /// Fails when writing fails.
+    pub fn begin_entry(&mut self, entry: IndexEntry, force_cut: bool) -> io::Result<()> {
+        let big = entry.size >= FRAME_MIN as u64;
+        if !self.buf.is_empty() && (force_cut || big || self.buf.len() >= FRAME_MIN) {
+            self.seal()?;
+        }
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Ends the current frame (if it holds anything) and writes every frame in flight.
+    ///
+    /// Fails when compressing or writing fails.
+    pub fn drain(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.seal()?;
+        }
+        while self.in_flight > 0 {
+            self.wait_one()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the index after draining: frames from now on are not listed. Returns the spill
+    /// file and the offset at which the next frame starts.
+    ///
+    /// Fails when compressing, writing or the spill fails.
+    pub fn close_index(&mut self) -> io::Result<(std::fs::File, u64)> {
+        self.drain()?;
+        self.indexed = false;
+        let index = self
+            .index
+            .take()
+            .ok_or_else(|| io::Error::other("the index was closed twice"))?;
+        let file = index.finish()?.into_inner().map_err(|e| e.into_error())?;
+        Ok((file, self.offset))
+    }
+
+    /// Drains and writes `tail` raw (the trailer frame); returns the output, its upper-case
+    /// hex SHA-256 and size.
+    ///
+    /// Fails when compressing or writing fails.
+    pub fn finish(mut self, tail: &[u8]) -> io::Result<(W, String, u64)> {
+        self.drain()?;
+        self.out.write_all(tail)?;
+        let FrameSink { out, pool, .. } = self;
+        drop(pool);
+        let (mut w, sha, size) = out.finish();
+        w.flush()?;
+        Ok((w, sha, size))
+    }
+
+    fn seal(&mut self) -> io::Result<()> {
+        let job = Job {
+            seq: self.next_seq,
+            data: std::mem::replace(&mut self.buf, Vec::with_capacity(FRAME_MAX)),
+            entries: std::mem::take(&mut self.entries),
+            indexed: self.indexed,
+        };
+        self.next_seq += 1;
+        if let Some(c) = self.inline.as_mut() {
+            let done = run(job, c);
+            return self.write_done(done);
+        }
+        while self.in_flight >= self.limit {
+            self.wait_one()?;
+        }
+        let sender = self
+            .pool
+            .as_ref()
+            .and_then(|p| p.jobs.as_ref())
+            .ok_or_else(|| io::Error::other("the compression pool is gone"))?;
+        sender
+            .send(job)
+            .map_err(|_| io::Error::other("a compression thread failed"))?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn wait_one(&mut self) -> io::Result<()> {
+        let pool = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the compression pool is gone"))?;
+        let done = pool
+            .done
+            .recv()
+            .map_err(|_| io::Error::other("a compression thread failed"))?;
+        self.in_flight -= 1;
+        self.pending.insert(done.seq, done);
+        while let Some(done) = self.pending.remove(&self.write_seq) {
+            self.write_done(done)?;
+        }
+        Ok(())
+    }
+
+    fn write_done(&mut self, done: Done) -> io::Result<()> {
+        let compressed = done.compressed?;
+        self.out.write_all(&compressed)?;
+        self.offset += compressed.len() as u64;
+        self.write_seq = done.seq + 1;
+        if done.indexed
+            && let Some(index) = self.index.as_mut()
+        {
+            index.frame(&FrameRecord {
+                clen: compressed.len() as u64,
+                ulen: done.ulen,
+                blake3: done.blake3,
+                entries: done.entries,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for FrameSink<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = FRAME_MAX - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() >= FRAME_MAX {
+            self.seal()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

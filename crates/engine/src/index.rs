@@ -1,0 +1,413 @@
+//! The binary index of a version 2 archive (`dsbackup.index`, the last entry): one record per
+//! zstd frame before it — compressed and uncompressed length, the BLAKE3 of the frame's
+//! uncompressed bytes (tar headers included, so it covers every entry's path, type, size, mode,
+//! mtime and content) and the entries that start in the frame (path, type, size). Paths are
+//! stored as a shared-prefix length plus the new suffix, numbers as LEB128 varints, and the
+//! whole index is zstd-compressed with the rest of the archive: a million small files cost a
+//! few bytes each. The index ends with the counts and a BLAKE3 of everything before them.
+//!
+//! Both sides stream: [`IndexWriter`] appends records as frames are written (the writer keeps
+//! it in a spill file, never in memory) and [`IndexReader`] yields one frame at a time.
+
+use std::io::{self, Read, Write};
+
+use crate::manifest::EntryKind;
+
+const MAGIC: &[u8; 5] = b"DSBI\x02";
+const TAG_FRAME: u8 = b'F';
+const TAG_END: u8 = b'E';
+/// A path longer than this is refused when reading (tar's own limits are far below).
+const MAX_PATH: u64 = 64 * 1024;
+
+/// One entry as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    pub path: String,
+    pub kind: EntryKind,
+    pub size: u64,
+}
+
+/// One zstd frame of the archive and the entries that start in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameRecord {
+    /// Compressed length in bytes; frames follow each other from offset 0.
+    pub clen: u64,
+    /// Uncompressed length in bytes.
+    pub ulen: u64,
+    /// BLAKE3 of the uncompressed bytes.
+    pub blake3: [u8; 32],
+    pub entries: Vec<IndexEntry>,
+}
+
+impl FrameRecord {
+    /// The digest of the entry list the reader compares with what it saw in the frame.
+    pub fn entries_digest(&self) -> [u8; 32] {
+        let mut h = EntryDigest::default();
+        for e in &self.entries {
+            h.add(&e.path, e.kind, e.size);
+        }
+        h.finish()
+    }
+}
+
+/// A running digest of the entries of one frame: path, type and size of each, in order.
+#[derive(Debug, Default, Clone)]
+pub struct EntryDigest(blake3::Hasher);
+
+impl EntryDigest {
+    pub fn add(&mut self, path: &str, kind: EntryKind, size: u64) {
+        self.0.update(&(path.len() as u64).to_le_bytes());
+        self.0.update(path.as_bytes());
+        self.0.update(&[kind_code(kind)]);
+        self.0.update(&size.to_le_bytes());
+    }
+
+    pub fn finish(&self) -> [u8; 32] {
+        *self.0.finalize().as_bytes()
+    }
+}
+
+fn kind_code(kind: EntryKind) -> u8 {
+    match kind {
+        EntryKind::File => 0,
+        EntryKind::Dir => 1,
+        EntryKind::Symlink => 2,
+    }
+}
+
+fn kind_of(code: u8) -> io::Result<EntryKind> {
+    Ok(match code {
+        0 => EntryKind::File,
+        1 => EntryKind::Dir,
+        2 => EntryKind::Symlink,
+        _ => return Err(bad("unknown entry type")),
+    })
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("index: {msg}"))
+}
+
+fn shared_prefix(a: &str, b: &str) -> usize {
+    let n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    // Never split a UTF-8 sequence.
+    (0..=n).rev().find(|&i| b.is_char_boundary(i)).unwrap_or(0)
+}
+
+/// Writes an index as frames complete, hashing what it writes.
+#[derive(Debug)]
+pub struct IndexWriter<W: Write> {
+    out: W,
+    hasher: blake3::Hasher,
+    last: String,
+    frames: u64,
+    entries: u64,
+}
+
+impl<W: Write> IndexWriter<W> {
+    /// Starts an index on `out`.
+    ///
+    /// Fails when `out` fails.
+    pub fn new(out: W) -> io::Result<Self> {
+        let mut w = Self {
+            out,
+            hasher: blake3::Hasher::new(),
+            last: String::new(),
+            frames: 0,
+            entries: 0,
+        };
+        w.put(MAGIC)?;
+        Ok(w)
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hasher.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    fn varint(&mut self, mut v: u64) -> io::Result<()> {
+        let mut buf = [0u8; 10];
+        let mut n = 0;
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                buf[n] = byte;
+                n += 1;
+                break;
+            }
+            buf[n] = byte | 0x80;
+            n += 1;
+        }
+        self.put(&buf[..n])
+    }
+
+    /// Appends the record of the next frame.
+    ///
+    /// Fails when `out` fails.
+    pub fn frame(&mut self, f: &FrameRecord) -> io::Result<()> {
+        self.put(&[TAG_FRAME])?;
+        self.varint(f.clen)?;
+        self.varint(f.ulen)?;
+        self.put(&f.blake3)?;
+        self.varint(f.entries.len() as u64)?;
+        for e in &f.entries {
+            let shared = shared_prefix(&self.last, &e.path);
+            let suffix = &e.path.as_bytes()[shared..];
+            self.varint(shared as u64)?;
+            self.varint(suffix.len() as u64)?;
+            self.put(suffix)?;
+            self.put(&[kind_code(e.kind)])?;
+            self.varint(e.size)?;
+            self.last.clear();
+            self.last.push_str(&e.path);
+        }
+        self.frames += 1;
+        self.entries += f.entries.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the closing counts and digest; returns `out`.
+    ///
+    /// Fails when `out` fails.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.put(&[TAG_END])?;
+        let (frames, entries) = (self.frames, self.entries);
+        self.varint(frames)?;
+        self.varint(entries)?;
+        let digest = *self.hasher.finalize().as_bytes();
+        self.out.write_all(&digest)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+/// Reads an index one frame record at a time, checking its closing counts and digest.
+#[derive(Debug)]
+pub struct IndexReader<R: Read> {
+    input: R,
+    hasher: blake3::Hasher,
+    last: String,
+    frames: u64,
+    entries: u64,
+    done: bool,
+}
+
+impl<R: Read> IndexReader<R> {
+    /// Starts reading; checks the magic.
+    ///
+    /// Fails with `InvalidData` when this is not a version 2 index.
+    pub fn new(input: R) -> io::Result<Self> {
+        let mut r = Self {
+            input,
+            hasher: blake3::Hasher::new(),
+            last: String::new(),
+            frames: 0,
+            entries: 0,
+            done: false,
+        };
+        let mut magic = [0u8; 5];
+        r.take(&mut magic)?;
+        if &magic != MAGIC {
+            return Err(bad("not a dsbackup index"));
+        }
+        Ok(r)
+    }
+
+    fn take(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.input.read_exact(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => bad("truncated"),
+            _ => e,
+        })?;
+        self.hasher.update(buf);
+        Ok(())
+    }
+
+    fn byte(&mut self) -> io::Result<u8> {
+        let mut b = [0u8; 1];
+        self.take(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn varint(&mut self) -> io::Result<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(bad("number too long"))
+    }
+
+    /// The next frame record; `None` after the last one, once the closing counts and digest
+    /// have been checked.
+    ///
+    /// Fails with `InvalidData` on any malformed or inconsistent byte.
+    pub fn next_frame(&mut self) -> io::Result<Option<FrameRecord>> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.byte()? {
+            TAG_FRAME => {}
+            TAG_END => return self.end().map(|()| None),
+            _ => return Err(bad("unknown record")),
+        }
+        let clen = self.varint()?;
+        let ulen = self.varint()?;
+        let mut blake3 = [0u8; 32];
+        self.take(&mut blake3)?;
+        let n = self.varint()?;
+        // A frame of `ulen` bytes holds at most one entry per 512-byte tar header.
+        if n > ulen / 512 + 1 {
+            return Err(bad("more entries than the frame can hold"));
+        }
+        let mut entries = Vec::with_capacity(n.min(4096) as usize);
+        for _ in 0..n {
+            entries.push(self.entry()?);
+        }
+        self.frames += 1;
+        self.entries += n;
+        Ok(Some(FrameRecord {
+            clen,
+            ulen,
+            blake3,
+            entries,
+        }))
+    }
+
+    fn entry(&mut self) -> io::Result<IndexEntry> {
+        let shared = self.varint()?;
+        let len = self.varint()?;
+        if shared > self.last.len() as u64 || shared + len > MAX_PATH {
+            return Err(bad("bad path"));
+        }
+        let mut suffix = vec![0u8; len as usize];
+        self.take(&mut suffix)?;
+        let mut path = self.last.as_bytes()[..shared as usize].to_vec();
+        path.extend_from_slice(&suffix);
+        let path = String::from_utf8(path).map_err(|_| bad("path is not UTF-8"))?;
+        let kind = kind_of(self.byte()?)?;
+        let size = self.varint()?;
+        self.last.clone_from(&path);
+        Ok(IndexEntry { path, kind, size })
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        let frames = self.varint()?;
+        let entries = self.varint()?;
+        let want = *self.hasher.finalize().as_bytes();
+        let mut digest = [0u8; 32];
+        self.input
+            .read_exact(&mut digest)
+            .map_err(|_| bad("truncated"))?;
+        if digest != want {
+            return Err(bad("digest mismatch: the index was altered"));
+        }
+        if frames != self.frames || entries != self.entries {
+            return Err(bad("counts do not match its records"));
+        }
+        let mut rest = [0u8; 1];
+        if self.input.read(&mut rest)? != 0 {
+            return Err(bad("bytes after its end"));
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+/// The skippable zstd frame magic the trailer uses (decoders and `zstd -d` skip it).
+pub const TRAILER_MAGIC: u32 = 0x184D_2A5E;
+const TRAILER_ID: &[u8; 8] = b"DSBXIDX2";
+/// The trailer's length: the last bytes of every format 2 archive.
+pub const TRAILER_LEN: usize = 24;
+
+/// The trailer: a skippable frame holding the offset of the frame the index starts in.
+pub fn trailer(index_offset: u64) -> Vec<u8> {
+    let mut t = Vec::with_capacity(TRAILER_LEN);
+    t.extend_from_slice(&TRAILER_MAGIC.to_le_bytes());
+    t.extend_from_slice(&16u32.to_le_bytes());
+    t.extend_from_slice(TRAILER_ID);
+    t.extend_from_slice(&index_offset.to_le_bytes());
+    t
+}
+
+/// The index offset a trailer holds; `None` when `bytes` is not a trailer.
+pub fn parse_trailer(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() != TRAILER_LEN
+        || bytes[..4] != TRAILER_MAGIC.to_le_bytes()
+        || bytes[4..8] != 16u32.to_le_bytes()
+        || &bytes[8..16] != TRAILER_ID
+    {
+        return None;
+    }
+    let mut off = [0u8; 8];
+    off.copy_from_slice(&bytes[16..24]);
+    Some(u64::from_le_bytes(off))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: u64, paths: &[&str]) -> FrameRecord {
+        FrameRecord {
+            clen: 100 + i,
+            ulen: 4096 * (i + 1),
+            blake3: [i as u8; 32],
+            entries: paths
+                .iter()
+                .map(|p| IndexEntry {
+                    path: (*p).into(),
+                    kind: EntryKind::File,
+                    size: p.len() as u64,
+                })
+                .collect(),
+        }
+    }
+
+    fn encode(frames: &[FrameRecord]) -> Vec<u8> {
+        let mut w = IndexWriter::new(Vec::new()).unwrap();
+        for f in frames {
+            w.frame(f).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn decode(bytes: &[u8]) -> io::Result<Vec<FrameRecord>> {
+        let mut r = IndexReader::new(bytes)?;
+        let mut out = Vec::new();
+        while let Some(f) = r.next_frame()? {
+            out.push(f);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn round_trips_with_shared_prefixes_and_unicode() {
+        let frames = vec![
+            record(0, &["dsbackup.json"]),
+            record(1, &["sources/f/ünï/a", "sources/f/ünï/b", "sources/f/ünö"]),
+            record(2, &[]),
+            record(3, &["sources/g"]),
+        ];
+        assert_eq!(decode(&encode(&frames)).unwrap(), frames);
+    }
+
+    #[test]
+    fn any_changed_byte_or_truncation_is_refused() {
+        let bytes = encode(&[record(0, &["a", "ab"]), record(1, &["b"])]);
+        for i in 0..bytes.len() {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            assert!(decode(&bad).is_err(), "byte {i} flipped went unnoticed");
+        }
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "truncated to {n}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode(&longer).is_err());
+    }
+}

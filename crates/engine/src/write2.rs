@@ -1,0 +1,309 @@
+//! Writing a format 2 archive in one pass: `dsbackup.json` alone in the first frame, then
+//! every planned entry, each file read exactly once while its bytes go through tar into frames
+//! ([`crate::frames`]: compressed in parallel, hashed with BLAKE3 per frame, recorded in the
+//! index spill), then `dsbackup.index` from the spill and a skippable trailer frame that says
+//! where the index starts. Nothing is held whole in memory. A file is stamped (identity, size,
+//! mtime, ctime) when opened and again when read: if it moved, the backup fails rather than
+//! archiving a torn copy.
+
+use std::io::{self, Read, Seek, Write};
+
+use crate::error::{EngineError, EngineResult};
+use crate::frames::FrameSink;
+use crate::header::{HEADER_PATH, Header, INDEX_PATH};
+use crate::index::{IndexEntry, trailer};
+use crate::layout;
+use crate::manifest::{Entry, EntryKind};
+use crate::plan::{Origin, Plan, Planned, Stamp, Streamed};
+use crate::write::{ArchiveSummary, Control, WriteOptions, header_for, progressing};
+
+fn sink_err(e: io::Error) -> EngineError {
+    EngineError::Sink(e)
+}
+
+/// Streams `plan` into `sink` as a format 2 archive. Files that vanished or cannot be opened
+/// since planning are left out and named in the summary's warnings.
+///
+/// Fails with `Sink` when writing fails, `Changed` when a file changed while it was read, and
+/// `Canceled` when canceled; the caller then discards the sink.
+pub fn write_v2<W: Write>(
+    plan: &Plan,
+    sink: W,
+    opts: &WriteOptions,
+    control: &Control,
+) -> EngineResult<(W, ArchiveSummary)> {
+    let header = Header::new(
+        opts.dsbackup_version.clone(),
+        opts.portal.clone(),
+        opts.dump,
+        plan.sources.clone(),
+        plan.total_bytes(),
+    );
+    let header_bytes =
+        serde_json::to_vec_pretty(&header).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+    let spill = match &opts.spill_dir {
+        Some(dir) => tempfile::tempfile_in(dir),
+        None => tempfile::tempfile(),
+    }
+    .map_err(sink_err)?;
+    let frames = FrameSink::new(sink, opts.level, opts.threads, spill).map_err(sink_err)?;
+    let mut tar = tar::Builder::new(frames);
+    tar.mode(tar::HeaderMode::Complete);
+
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    let size = header_bytes.len() as u64;
+    begin(&mut tar, HEADER_PATH, EntryKind::File, size, false)?;
+    let mut h = header_for(tar::EntryType::Regular, size, 0o600, now);
+    tar.append_data(&mut h, HEADER_PATH, header_bytes.as_slice())
+        .map_err(sink_err)?;
+
+    let mut state = Progress {
+        done: 0,
+        total: plan.total_bytes(),
+        entries: 1,
+        warnings: Vec::new(),
+    };
+    for p in &plan.entries {
+        control.check()?;
+        let first = state.entries == 1;
+        append(&mut tar, p, first, &mut state, control)?;
+    }
+
+    // The index: every frame so far is written and listed; it starts a frame of its own.
+    let frames = tar.get_mut();
+    let (mut spill, index_offset) = frames.close_index().map_err(sink_err)?;
+    let len = spill.seek(io::SeekFrom::End(0)).map_err(sink_err)?;
+    spill.rewind().map_err(sink_err)?;
+    begin(&mut tar, INDEX_PATH, EntryKind::File, len, true)?;
+    let mut h = header_for(tar::EntryType::Regular, len, 0o600, now);
+    tar.append_data(&mut h, INDEX_PATH, (&mut spill).take(len))
+        .map_err(sink_err)?;
+    let frames = tar.into_inner().map_err(sink_err)?;
+    let (sink, sha256, size) = frames.finish(&trailer(index_offset)).map_err(sink_err)?;
+    control.report(state.total, state.total);
+    Ok((
+        sink,
+        ArchiveSummary {
+            sha256,
+            size,
+            entries: state.entries + 1,
+            content_bytes: state.done,
+            manifest: header.to_manifest(),
+            warnings: state.warnings,
+        },
+    ))
+}
+
+struct Progress {
+    done: u64,
+    total: u64,
+    entries: usize,
+    warnings: Vec<String>,
+}
+
+fn begin<W: Write>(
+    tar: &mut tar::Builder<FrameSink<W>>,
+    path: &str,
+    kind: EntryKind,
+    size: u64,
+    cut: bool,
+) -> EngineResult<()> {
+    let entry = IndexEntry {
+        path: path.to_string(),
+        kind,
+        size,
+    };
+    tar.get_mut().begin_entry(entry, cut).map_err(sink_err)
+}
+
+fn append<W: Write>(
+    tar: &mut tar::Builder<FrameSink<W>>,
+    p: &Planned,
+    first: bool,
+    state: &mut Progress,
+    control: &Control,
+) -> EngineResult<()> {
+    let e = &p.entry;
+    let mtime = e.mtime.max(0) as u64;
+    match (e.kind, &p.origin) {
+        (EntryKind::Dir, Origin::Stream(source)) => {
+            begin(tar, &e.path, e.kind, 0, first)?;
+            let mut h = header_for(tar::EntryType::Directory, 0, e.mode, mtime);
+            tar.append_data(&mut h, &e.path, io::empty())
+                .map_err(sink_err)?;
+            state.entries += 1;
+            return stream_parts(tar, e, source.as_ref(), state, control);
+        }
+        (EntryKind::Dir, _) => {
+            begin(tar, &e.path, e.kind, 0, first)?;
+            let mut h = header_for(tar::EntryType::Directory, 0, e.mode, mtime);
+            tar.append_data(&mut h, &e.path, io::empty())
+                .map_err(sink_err)?;
+        }
+        (EntryKind::Symlink, _) => {
+            begin(tar, &e.path, e.kind, 0, first)?;
+            let mut h = header_for(tar::EntryType::Symlink, 0, e.mode, mtime);
+            let target = e.target.as_deref().unwrap_or_default();
+            tar.append_link(&mut h, &e.path, target).map_err(sink_err)?;
+        }
+        (EntryKind::File, Origin::Disk(path)) => {
+            let file = match std::fs::File::open(path) {
+                Ok(f) => f,
+                Err(err) => {
+                    state.warnings.push(format!("{}: {err}", path.display()));
+                    return Ok(());
+                }
+            };
+            let stamp = Stamp::of(&file).map_err(|err| EngineError::Source {
+                name: e.path.clone(),
+                path: path.clone(),
+                message: err.to_string(),
+            })?;
+            state.entries += 1;
+            file_entry(
+                tar,
+                e,
+                stamp.size,
+                &mut (&file).take(stamp.size),
+                first,
+                state,
+                control,
+            )?;
+            if Stamp::of(&file).ok() != Some(stamp) {
+                return Err(EngineError::Changed {
+                    path: e.path.clone(),
+                });
+            }
+            return Ok(());
+        }
+        (EntryKind::File, Origin::Inline(bytes)) => {
+            state.entries += 1;
+            let size = bytes.len() as u64;
+            return file_entry(tar, e, size, &mut bytes.as_slice(), first, state, control);
+        }
+        (EntryKind::File, Origin::Stream(_)) => {
+            return Err(EngineError::Corrupt(format!(
+                "{}: streamed content must be planned as a directory",
+                e.path
+            )));
+        }
+        (EntryKind::File, Origin::Nothing) => {
+            state.entries += 1;
+            return file_entry(tar, e, 0, &mut io::empty(), first, state, control);
+        }
+    }
+    state.entries += 1;
+    Ok(())
+}
+
+/// The size of each part of streamed content (held in memory while it is filled).
+const PART: usize = 4 << 20;
+
+/// Runs a streamed source and archives its content as `<dir>/part-000001`, … (each up to
+/// [`PART`] bytes, the last possibly empty only when there is no content at all) and then what
+/// it reports as `<dir>/info.json`.
+fn stream_parts<W: Write>(
+    tar: &mut tar::Builder<FrameSink<W>>,
+    dir: &Entry,
+    source: &dyn Streamed,
+    state: &mut Progress,
+    control: &Control,
+) -> EngineResult<()> {
+    let failed = |message: String| EngineError::Source {
+        name: dir.path.clone(),
+        path: dir.path.clone().into(),
+        message,
+    };
+    let mut reader = source.open().map_err(|e| failed(e.to_string()))?;
+    let mut buf = vec![0u8; PART];
+    for n in 1u64.. {
+        control.check()?;
+        let mut filled = 0;
+        while filled < PART {
+            let got = reader
+                .read(&mut buf[filled..])
+                .map_err(|e| failed(e.to_string()))?;
+            if got == 0 {
+                break;
+            }
+            filled += got;
+        }
+        if filled == 0 && n > 1 {
+            break;
+        }
+        let part = Entry {
+            path: format!("{}/{}", dir.path, layout::database_part(n)),
+            kind: EntryKind::File,
+            size: filled as u64,
+            mode: 0o600,
+            mtime: dir.mtime,
+            blake3: None,
+            target: None,
+        };
+        state.entries += 1;
+        state.total += filled as u64;
+        file_entry(
+            tar,
+            &part,
+            filled as u64,
+            &mut &buf[..filled],
+            false,
+            state,
+            control,
+        )?;
+        if filled < PART {
+            break;
+        }
+    }
+    let info = reader.finish().map_err(|e| failed(e.to_string()))?;
+    let entry = Entry {
+        path: format!("{}/{}", dir.path, layout::DATABASE_INFO),
+        kind: EntryKind::File,
+        size: info.len() as u64,
+        mode: 0o600,
+        mtime: dir.mtime,
+        blake3: None,
+        target: None,
+    };
+    state.entries += 1;
+    file_entry(
+        tar,
+        &entry,
+        info.len() as u64,
+        &mut info.as_slice(),
+        false,
+        state,
+        control,
+    )
+}
+
+/// Appends one regular file of exactly `size` bytes read from `content`.
+fn file_entry<W: Write>(
+    tar: &mut tar::Builder<FrameSink<W>>,
+    e: &Entry,
+    size: u64,
+    content: &mut dyn Read,
+    first: bool,
+    state: &mut Progress,
+    control: &Control,
+) -> EngineResult<()> {
+    begin(tar, &e.path, EntryKind::File, size, first)?;
+    let mut h = header_for(tar::EntryType::Regular, size, e.mode, e.mtime.max(0) as u64);
+    let before = state.done;
+    let mut counted = progressing(content, control, &mut state.done, state.total);
+    tar.append_data(&mut h, &e.path, &mut counted)
+        .map_err(|err| {
+            if control.canceled() {
+                EngineError::Canceled
+            } else {
+                sink_err(err)
+            }
+        })?;
+    // tar pads a short read silently: the entry would not match its header.
+    if state.done - before != size {
+        return Err(EngineError::Changed {
+            path: e.path.clone(),
+        });
+    }
+    Ok(())
+}

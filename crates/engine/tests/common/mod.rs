@@ -1,0 +1,105 @@
+//! Helpers shared by the archive tests: a sample tree, a tree comparison and a placer that
+//! extracts into a directory.
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use dsbackup_engine::EngineError;
+
+pub fn no_progress(_: u64, _: u64) {}
+
+pub fn compare_trees(a: &Path, b: &Path) {
+    let mut names_a: Vec<_> = fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let mut names_b: Vec<_> = fs::read_dir(b)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names_a.sort();
+    names_b.sort();
+    assert_eq!(names_a, names_b, "{} vs {}", a.display(), b.display());
+    for n in names_a {
+        let (pa, pb) = (a.join(&n), b.join(&n));
+        let (ma, mb) = (
+            fs::symlink_metadata(&pa).unwrap(),
+            fs::symlink_metadata(&pb).unwrap(),
+        );
+        assert_eq!(
+            ma.file_type().is_symlink(),
+            mb.file_type().is_symlink(),
+            "{}",
+            pa.display()
+        );
+        if ma.file_type().is_symlink() {
+            assert_eq!(fs::read_link(&pa).unwrap(), fs::read_link(&pb).unwrap());
+        } else if ma.is_dir() {
+            compare_trees(&pa, &pb);
+        } else {
+            assert_eq!(
+                fs::read(&pa).unwrap(),
+                fs::read(&pb).unwrap(),
+                "{}",
+                pa.display()
+            );
+            assert_eq!(
+                ma.permissions().mode() & 0o777,
+                mb.permissions().mode() & 0o777,
+                "{}",
+                pa.display()
+            );
+        }
+    }
+}
+
+pub fn sample_tree(root: &Path) {
+    fs::create_dir_all(root.join("docs/empty")).unwrap();
+    fs::create_dir_all(root.join("данные/子目录")).unwrap();
+    fs::write(root.join("docs/a.txt"), b"hello").unwrap();
+    fs::write(root.join("docs/empty.bin"), b"").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    fs::write(root.join("данные/子目录/big.bin"), &big).unwrap();
+    fs::write(
+        root.join(format!("docs/{}.txt", "long".repeat(40))),
+        b"long name",
+    )
+    .unwrap();
+    fs::set_permissions(root.join("docs/a.txt"), fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::symlink("../docs/a.txt", root.join("данные/link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("docs/outside")).unwrap();
+}
+
+/// Extracts what the reader hands over into a directory, as a restore would.
+pub struct Extract(pub std::path::PathBuf);
+
+impl dsbackup_engine::Placer for Extract {
+    fn begin(&mut self, _: &dsbackup_engine::Manifest) -> dsbackup_engine::EngineResult<()> {
+        Ok(())
+    }
+    fn dir(&mut self, e: &dsbackup_engine::Entry) -> dsbackup_engine::EngineResult<()> {
+        fs::create_dir_all(self.0.join(&e.path)).map_err(EngineError::Sink)
+    }
+    fn file(
+        &mut self,
+        e: &dsbackup_engine::Entry,
+        content: &mut dyn Read,
+    ) -> dsbackup_engine::EngineResult<()> {
+        let mut f = fs::File::create(self.0.join(&e.path)).map_err(EngineError::Sink)?;
+        std::io::copy(content, &mut f).map_err(EngineError::Sink)?;
+        fs::set_permissions(self.0.join(&e.path), fs::Permissions::from_mode(e.mode))
+            .map_err(EngineError::Sink)
+    }
+    fn symlink(
+        &mut self,
+        e: &dsbackup_engine::Entry,
+        target: &str,
+    ) -> dsbackup_engine::EngineResult<()> {
+        std::os::unix::fs::symlink(target, self.0.join(&e.path)).map_err(EngineError::Sink)
+    }
+}
