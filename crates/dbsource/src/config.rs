@@ -44,7 +44,6 @@ pub struct DbSource {
     /// The engine.
     pub kind: DbKind,
     /// The source's name in the archive (`[A-Za-z0-9_.-]`, at most 64 characters).
-    #[allow(dead_code)] // used by restore (next slice)
     pub name: String,
     /// `postgres://user[:password]@host[:port]/database[?sslmode=..]` or
     /// `mysql://user[:password]@host[:port]/database`; not for SQLite.
@@ -118,7 +117,6 @@ pub(crate) struct Endpoint {
 
 /// A checked source: its endpoint or file, and the secrets to scrub from every message.
 pub(crate) struct Conn {
-    #[allow(dead_code)] // used by restore (next slice)
     pub name: String,
     pub kind: DbKind,
     pub endpoint: Option<Endpoint>,

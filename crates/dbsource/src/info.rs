@@ -51,7 +51,6 @@ impl DbInfo {
 
     /// Compares these counts (of a restored copy) against `expect`: the same tables with the
     /// same counts. Returns the first difference in words.
-    #[allow(dead_code)] // used by restore (next slice)
     pub(crate) fn difference(&self, expect: &DbInfo) -> Option<String> {
         for want in &expect.tables {
             match self.rows(&want.name) {

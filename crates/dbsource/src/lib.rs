@@ -3,9 +3,13 @@
 //! - [`probe`]: server and dump-tool versions and per-table row counts, refusing a `pg_dump`
 //!   older than its server.
 //! - [`dump`]: a [`Dump`] that reads the dump as the tool writes it (never spooled, never held
-//!   in memory; SQLite excepted, see [`sqlite`](crate) notes in `ARCHITECTURE.md`), ended by
+//!   in memory; SQLite streams a consistent copy made in `TMPDIR` and unlinked at once), ended by
 //!   [`Dump::finish`], which checks the tool's exit status and gives the exact row counts of the
 //!   dump's own snapshot.
+//! - [`restore`]: loads a dump beside the live database and checks it ([`Staged`]);
+//!   [`Staged::switch`] swaps it in atomically, [`Switched::finish`] drops or keeps the
+//!   previous one, and [`recover`] resolves a switch a crash cut short, from its
+//!   [`SwitchState`].
 //!
 //! Everything here is blocking (`std::process`, `std::io`); callers in async code run it on a
 //! blocking thread. The client tools (`psql`, `pg_dump`, `pg_restore`, `mariadb`,
@@ -19,6 +23,7 @@ mod error;
 mod info;
 mod mysql;
 mod postgres;
+mod restore;
 mod scrub;
 mod sqlite;
 mod tools;
@@ -28,6 +33,7 @@ pub use config::{DbKind, DbSource};
 pub use dump::Dump;
 pub use error::{DbError, Result};
 pub use info::{DbInfo, DumpSummary, TableRows};
+pub use restore::{Staged, SwitchState, Switched, recover, restore};
 
 /// A short random id for staged and old copies (`__dsb_new_<id>`): 8 lowercase hex digits.
 pub(crate) fn new_id() -> String {

@@ -230,3 +230,72 @@ pub(crate) fn version_line(tool: &Tool, secrets: &Secrets) -> Result<String> {
     let out = tool.run(cmd, "", secrets)?;
     Ok(out.lines().next().unwrap_or("").trim().to_owned())
 }
+
+/// Runs `cmd` with `reader` copied into its stdin (stdout discarded), and checks its exit.
+/// When `end_marker` is given, the input must contain it in its last 256 bytes, which tells a
+/// complete dump from one cut at a statement boundary.
+///
+/// # Errors
+/// [`DbError::Io`] when `reader` fails (the tool is killed); [`DbError::ToolFailed`] when the
+/// tool exits unsuccessfully (it may stop reading early: its message says why);
+/// [`DbError::Unexpected`] when the end marker is missing.
+pub(crate) fn pipe_into(
+    tool: &Tool,
+    mut cmd: Command,
+    mut reader: impl Read,
+    secrets: &Secrets,
+    end_marker: Option<&str>,
+) -> Result<u64> {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = tool.spawn(&mut cmd)?;
+    let stderr = collect_stderr(child.stderr.take());
+    let mut stdin = child.stdin.take();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut tail: Vec<u8> = Vec::new();
+    let mut total = 0u64;
+    let mut read_error = None;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        };
+        total += n as u64;
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 512 {
+            tail.drain(..tail.len() - 256);
+        }
+        let Some(pipe) = stdin.as_mut() else { continue };
+        if pipe.write_all(&buf[..n]).is_err() {
+            // The tool stopped reading; keep draining nothing more, its status says why.
+            stdin = None;
+            break;
+        }
+    }
+    drop(stdin);
+    if let Some(e) = read_error {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(DbError::io("reading the dump to restore", e));
+    }
+    let status = child
+        .wait()
+        .map_err(|e| DbError::io(format!("waiting for {}", tool.name), e))?;
+    tool.check(status, stderr, secrets)?;
+    if let Some(marker) = end_marker {
+        let start = tail.len().saturating_sub(256);
+        if !String::from_utf8_lossy(&tail[start..]).contains(marker) {
+            return Err(DbError::unexpected(
+                "the dump",
+                format!("it is incomplete: it does not end with {marker:?}"),
+            ));
+        }
+    }
+    Ok(total)
+}

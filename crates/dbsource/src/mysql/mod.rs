@@ -5,8 +5,8 @@
 //! a restore load it into a schema of another name.
 
 pub(crate) mod count;
-// RESTORE pub(crate) mod restore;
-// SWITCH pub(crate) mod switch;
+pub(crate) mod restore;
+pub(crate) mod switch;
 
 use std::process::{Command, Stdio};
 

@@ -7,7 +7,7 @@
 //! to disk before it could enter the archive. `--compress=0`: the archive compresses with zstd,
 //! which gets nothing out of zlib-compressed data.
 
-// RESTORE pub(crate) mod restore;
+pub(crate) mod restore;
 pub(crate) mod session;
 
 use std::process::{Command, Stdio};
@@ -54,7 +54,6 @@ pub(crate) fn psql_command(tool: &Tool, conn: &Conn, database: &str) -> Command 
 ///
 /// # Errors
 /// [`DbError::ToolMissing`], [`DbError::Spawn`], [`DbError::ToolFailed`].
-#[allow(dead_code)] // used by restore (next slice)
 pub(crate) fn run_sql(conn: &Conn, database: &str, sql: &str) -> Result<String> {
     let tool = tools::find(conn, &["psql"])?;
     let cmd = psql_command(&tool, conn, database);
@@ -96,7 +95,6 @@ pub(crate) fn parse_counts(lines: &[String]) -> Result<Vec<TableRows>> {
 ///
 /// # Errors
 /// As [`run_sql`].
-#[allow(dead_code)] // used by restore (next slice)
 pub(crate) fn count_rows(conn: &Conn, database: &str) -> Result<Vec<TableRows>> {
     let out = run_sql(conn, database, COUNT_SQL)?;
     parse_counts(&out.lines().map(str::to_owned).collect::<Vec<_>>())

@@ -8,7 +8,7 @@
 //! file is created in `TMPDIR` (which must have room for one copy), opened, and unlinked
 //! before the first byte is read, so nothing is left behind whatever happens next.
 
-// RESTORE pub(crate) mod restore;
+pub(crate) mod restore;
 
 use std::path::Path;
 use std::time::Duration;

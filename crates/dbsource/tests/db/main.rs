@@ -3,8 +3,7 @@
 //! uniquely named database and drops it. A server that does not answer skips its tests, unless
 //! `CI` is set: then they fail.
 
-#![allow(dead_code)] // helpers of the restore tests (next slice)
-
+mod flows;
 mod lite;
 mod my;
 mod pg;

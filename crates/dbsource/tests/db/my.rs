@@ -1,8 +1,15 @@
 //! MySQL/MariaDB: probe, streamed dump with in-stream row counts, round trips through restore
 //! and the cross-schema switch, failures with scrubbed messages.
 
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use dsbackup_dbsource::{DbSource, dump, probe};
 
+use crate::flows::{self, Fixture};
 use crate::support::{self, MyDb, my_up, read_dump};
 
 /// Common types, indexes, a view, auto-increment, triggers, a procedure, an event.
@@ -67,20 +74,83 @@ pub fn transfers_sql(n: u32) -> String {
     sql
 }
 
-pub fn assert_invariant(db: &str) {
-    let out = support::mysql(
-        Some(db),
-        "SELECT (SELECT SUM(balance) FROM checking), (SELECT SUM(balance) FROM savings), \
-         (SELECT COUNT(*) FROM transfers);",
-    )
-    .expect("invariant");
-    let v: Vec<i64> = out
-        .split_whitespace()
-        .map(|x| x.parse().expect("n"))
-        .collect();
-    assert_eq!(v[0] + v[1], 20_000, "money created or lost: {out}");
-    assert_eq!(v[1] - 10_000, v[2], "transfers do not match savings: {out}");
+/// The MariaDB fixture of the shared restore scenarios.
+impl Fixture for MyDb {
+    fn seeded() -> Self {
+        let db = MyDb::new();
+        seed(&db);
+        db
+    }
+
+    fn source(&self) -> DbSource {
+        MyDb::source(self)
+    }
+
+    fn checksums(&self) -> BTreeMap<String, String> {
+        support::my_checksums(&self.name)
+    }
+
+    fn family(&self) -> Vec<String> {
+        self.schemas()
+    }
+
+    fn mutate(&self) {
+        self.sql(
+            "DROP TABLE kinds; DELETE FROM savings WHERE id > 5; \
+             UPDATE checking SET balance = 0 WHERE id = 1; INSERT INTO transfers (amount) VALUES (5); \
+             DROP PROCEDURE bump; DROP VIEW rich;",
+        );
+    }
+
+    fn extras(&self) -> String {
+        self.sql(
+            "SHOW CREATE TABLE transfers; SELECT COUNT(*) FROM rich; SELECT twice(21); \
+             START TRANSACTION; UPDATE savings SET balance = balance + 1 WHERE id = 3; \
+             SELECT COUNT(*) FROM audit; ROLLBACK; \
+             SELECT routine_name FROM information_schema.routines WHERE routine_schema = DATABASE() ORDER BY 1; \
+             SELECT event_name, status FROM information_schema.events WHERE event_schema = DATABASE(); \
+             SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = DATABASE(); \
+             SELECT index_name FROM information_schema.statistics WHERE table_schema = DATABASE() \
+               AND table_name = 'kinds' ORDER BY 1;",
+        )
+    }
+
+    fn start_writer(&self) -> Box<dyn FnOnce()> {
+        let mut child = support::mysql_cmd(Some(&self.name))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("writer");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let feeder = std::thread::spawn(move || {
+            while !flag.load(Ordering::SeqCst) {
+                if stdin.write_all(transfers_sql(50).as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+        while self.sql("SELECT COUNT(*) FROM transfers;").trim() == "0" {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Box::new(move || {
+            stop.store(true, Ordering::SeqCst);
+            let _ = feeder.join();
+            let _ = child.wait();
+        })
+    }
+
+    fn assert_invariant(&self) {
+        let out = self.sql(
+            "SELECT CONCAT((SELECT SUM(balance) FROM checking), ' ', (SELECT SUM(balance) FROM savings), \
+             ' ', (SELECT COUNT(*) FROM transfers));",
+        );
+        support::assert_transfers(&out);
+    }
 }
+
+flows::scenarios!(MyDb, my_up());
 
 #[test]
 fn probe_reports_versions_and_counts() {

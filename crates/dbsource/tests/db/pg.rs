@@ -1,10 +1,12 @@
 //! PostgreSQL: probe, streamed dump in one snapshot (consistent while another connection
 //! writes), round trips through restore and switch, failures with scrubbed messages.
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 
 use dsbackup_dbsource::{DbError, DbSource, dump, probe};
 
+use crate::flows::{self, Fixture};
 use crate::support::{self, PgDb, pg_up, read_dump};
 
 /// Common types, indexes, a view, sequences, a trigger, and the transfer tables.
@@ -46,21 +48,78 @@ pub fn transfers_sql(n: u32) -> String {
     )
 }
 
-/// The invariant: what left checking arrived in savings and is logged once in transfers.
-pub fn assert_invariant(db: &str) {
-    let out = support::psql(
-        db,
-        "SELECT (SELECT sum(balance) FROM checking) || ' ' || (SELECT sum(balance) FROM savings) \
-         || ' ' || (SELECT count(*) FROM transfers);",
-    )
-    .expect("invariant query");
-    let v: Vec<i64> = out
-        .split_whitespace()
-        .map(|x| x.parse().expect("n"))
-        .collect();
-    assert_eq!(v[0] + v[1], 20_000, "money created or lost: {out}");
-    assert_eq!(v[1] - 10_000, v[2], "transfers do not match savings: {out}");
+/// The PostgreSQL fixture of the shared restore scenarios.
+impl Fixture for PgDb {
+    fn seeded() -> Self {
+        let db = PgDb::new();
+        db.sql(SCHEMA);
+        db
+    }
+
+    fn source(&self) -> DbSource {
+        PgDb::source(self)
+    }
+
+    fn checksums(&self) -> BTreeMap<String, String> {
+        support::pg_checksums(&self.name)
+    }
+
+    fn family(&self) -> Vec<String> {
+        self.databases()
+    }
+
+    fn mutate(&self) {
+        self.sql(
+            "DROP TABLE kinds; DELETE FROM savings WHERE id > 5; \
+             UPDATE checking SET balance = 0 WHERE id = 1; SELECT nextval('custom_seq');",
+        );
+    }
+
+    fn extras(&self) -> String {
+        self.sql(
+            "SELECT last_value FROM custom_seq; SELECT last_value FROM transfers_id_seq; \
+             SELECT count(*) FROM rich; BEGIN; UPDATE savings SET balance = balance + 1 WHERE id = 3; \
+             SELECT count(*) FROM audit; ROLLBACK; \
+             SELECT indexname FROM pg_indexes WHERE tablename = 'kinds' ORDER BY 1;",
+        )
+    }
+
+    fn start_writer(&self) -> Box<dyn FnOnce()> {
+        let app = format!("writer_{}", self.name);
+        let mut cmd = support::psql_cmd(&self.name);
+        cmd.env("PGAPPNAME", &app)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().expect("writer");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::io::Write::write_all(&mut stdin, transfers_sql(10_000_000).as_bytes()).expect("feed");
+        drop(stdin);
+        while self.sql("SELECT count(*) FROM transfers;").trim() == "0" {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        Box::new(move || {
+            support::psql(
+                "postgres",
+                &format!(
+                    "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}';"
+                ),
+            )
+            .expect("cancel writer");
+            let _ = child.wait();
+        })
+    }
+
+    fn assert_invariant(&self) {
+        let out = self.sql(
+            "SELECT (SELECT sum(balance) FROM checking) || ' ' || (SELECT sum(balance) FROM savings) \
+             || ' ' || (SELECT count(*) FROM transfers);",
+        );
+        support::assert_transfers(&out);
+    }
 }
+
+flows::scenarios!(PgDb, pg_up());
 
 #[test]
 fn probe_reports_versions_and_counts() {
@@ -153,7 +212,7 @@ fn refused_connections_say_why_without_secrets() {
         url: Some(format!(
             "postgres://postgres:Sup3rSecret@127.0.0.1:{port}/app"
         )),
-        ..PgDb::new().source()
+        ..support::source(dsbackup_dbsource::DbKind::Postgres, "postgres://x@h/app")
     };
     let err = probe(&unreachable).expect_err("closed port").to_string();
     assert!(err.contains("onnection refused"), "{err}");

@@ -101,6 +101,18 @@ pub fn mysql(db: Option<&str>, sql: &str) -> Result<String, String> {
     run(mysql_cmd(db), sql)
 }
 
+/// A server source named `appdb`.
+pub fn source(kind: DbKind, url: &str) -> DbSource {
+    DbSource {
+        kind,
+        name: "appdb".into(),
+        url: Some(url.to_owned()),
+        path: None,
+        password_file: None,
+        bin_dir: None,
+    }
+}
+
 /// A PostgreSQL database that exists for one test.
 pub struct PgDb {
     pub name: String,
@@ -118,36 +130,11 @@ impl PgDb {
     }
 
     pub fn source(&self) -> DbSource {
-        DbSource {
-            kind: DbKind::Postgres,
-            name: "appdb".into(),
-            url: Some(self.url()),
-            path: None,
-            password_file: None,
-            bin_dir: None,
-        }
+        source(DbKind::Postgres, &self.url())
     }
 
     pub fn sql(&self, sql: &str) -> String {
         psql(&self.name, sql).unwrap_or_else(|e| panic!("psql: {e}"))
-    }
-
-    /// `name` → md5 of the table's rows in text form, for every ordinary table.
-    pub fn checksums(&self) -> BTreeMap<String, String> {
-        pg_checksums(&self.name)
-    }
-
-    /// Databases whose names start with this one's (staged and old copies included).
-    pub fn family(&self) -> Vec<String> {
-        let out = psql(
-            "postgres",
-            &format!(
-                "SELECT datname FROM pg_database WHERE datname LIKE '{}%' ORDER BY 1;",
-                self.name
-            ),
-        )
-        .expect("list");
-        out.lines().map(str::to_owned).collect()
     }
 }
 
@@ -174,9 +161,24 @@ pub fn pg_checksums(db: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+impl PgDb {
+    /// Databases whose names start with this one's (staged and old copies included).
+    pub fn databases(&self) -> Vec<String> {
+        let out = psql(
+            "postgres",
+            &format!(
+                "SELECT datname FROM pg_database WHERE datname LIKE '{}%' ORDER BY 1;",
+                self.name
+            ),
+        )
+        .expect("list");
+        out.lines().map(str::to_owned).collect()
+    }
+}
+
 impl Drop for PgDb {
     fn drop(&mut self) {
-        for db in self.family() {
+        for db in self.databases() {
             let _ = psql(
                 "postgres",
                 &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE);"),
@@ -206,35 +208,11 @@ impl MyDb {
     }
 
     pub fn source(&self) -> DbSource {
-        DbSource {
-            kind: DbKind::Mysql,
-            name: "appdb".into(),
-            url: Some(self.url()),
-            path: None,
-            password_file: None,
-            bin_dir: None,
-        }
+        source(DbKind::Mysql, &self.url())
     }
 
     pub fn sql(&self, sql: &str) -> String {
         mysql(Some(&self.name), sql).unwrap_or_else(|e| panic!("mariadb: {e}"))
-    }
-
-    pub fn checksums(&self) -> BTreeMap<String, String> {
-        my_checksums(&self.name)
-    }
-
-    pub fn family(&self) -> Vec<String> {
-        let out = mysql(
-            None,
-            &format!(
-                "SELECT schema_name FROM information_schema.schemata \
-                 WHERE schema_name LIKE '{}%' ORDER BY 1;",
-                self.name
-            ),
-        )
-        .expect("list");
-        out.lines().map(str::to_owned).collect()
     }
 }
 
@@ -257,12 +235,39 @@ pub fn my_checksums(db: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+impl MyDb {
+    /// Schemas whose names start with this one's (staged and old copies included).
+    pub fn schemas(&self) -> Vec<String> {
+        let out = mysql(
+            None,
+            &format!(
+                "SELECT schema_name FROM information_schema.schemata \
+                 WHERE schema_name LIKE '{}%' ORDER BY 1;",
+                self.name
+            ),
+        )
+        .expect("list");
+        out.lines().map(str::to_owned).collect()
+    }
+}
+
 impl Drop for MyDb {
     fn drop(&mut self) {
-        for db in self.family() {
+        for db in self.schemas() {
             let _ = mysql(None, &format!("DROP DATABASE IF EXISTS `{db}`;"));
         }
     }
+}
+
+/// Checks `checking savings transfers` sums: nothing created or lost, each transfer logged.
+pub fn assert_transfers(out: &str) {
+    let v: Vec<i64> = out
+        .split_whitespace()
+        .map(|x| x.parse().expect("number"))
+        .collect();
+    assert_eq!(v[0] + v[1], 20_000, "money created or lost: {out}");
+    assert_eq!(v[1] - 10_000, v[2], "transfers do not match savings: {out}");
+    assert!(v[2] > 0, "the writer made no transfer: {out}");
 }
 
 /// A loopback port nothing listens on.
