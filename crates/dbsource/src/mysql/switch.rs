@@ -216,6 +216,42 @@ fn create_objects(conn: &Conn, schema: &str, saved: &[&Saved]) -> Result<()> {
     Ok(())
 }
 
+/// Step 3: the one `RENAME TABLE`, unless live's saved tables already are in `outgoing`.
+fn move_tables(
+    conn: &Conn,
+    live: &str,
+    incoming: &str,
+    outgoing: &str,
+    saved: &[Saved],
+) -> Result<()> {
+    let coming = base_tables(conn, incoming)?;
+    let leaving: Vec<&str> = saved
+        .iter()
+        .filter(|s| s.kind == "TABLE")
+        .map(|s| s.stmt.as_str())
+        .collect();
+    let gone = base_tables(conn, outgoing)?;
+    let renamed = if leaving.is_empty() {
+        coming.is_empty()
+    } else {
+        leaving.iter().any(|t| gone.iter().any(|g| g == t))
+    };
+    if renamed {
+        return Ok(());
+    }
+    let (l, i, o) = (ident(live), ident(incoming), ident(outgoing));
+    let moves: Vec<String> = base_tables(conn, live)?
+        .iter()
+        .map(|t| format!("{l}.{t} TO {o}.{t}", t = ident(t)))
+        .chain(
+            coming
+                .iter()
+                .map(|t| format!("{i}.{t} TO {l}.{t}", t = ident(t))),
+        )
+        .collect();
+    run_sql(conn, None, &format!("RENAME TABLE {};", moves.join(", "))).map(|_| ())
+}
+
 /// Steps 2–5, repeatable.
 fn complete(conn: &Conn, live: &str, incoming: &str, outgoing: &str) -> Result<()> {
     let saved = read_book(conn, outgoing)?;
@@ -226,31 +262,7 @@ fn complete(conn: &Conn, live: &str, incoming: &str, outgoing: &str) -> Result<(
     let incoming_exists = exists(conn, incoming)?;
     if incoming_exists {
         drop_objects(conn, incoming, true)?;
-        let coming = base_tables(conn, incoming)?;
-        let leaving: Vec<&str> = saved
-            .iter()
-            .filter(|s| s.kind == "TABLE")
-            .map(|s| s.stmt.as_str())
-            .collect();
-        let gone = base_tables(conn, outgoing)?;
-        let renamed = if leaving.is_empty() {
-            coming.is_empty()
-        } else {
-            leaving.iter().any(|t| gone.iter().any(|g| g == t))
-        };
-        if !renamed {
-            let (l, i, o) = (ident(live), ident(incoming), ident(outgoing));
-            let moves: Vec<String> = base_tables(conn, live)?
-                .iter()
-                .map(|t| format!("{l}.{t} TO {o}.{t}", t = ident(t)))
-                .chain(
-                    coming
-                        .iter()
-                        .map(|t| format!("{i}.{t} TO {l}.{t}", t = ident(t))),
-                )
-                .collect();
-            run_sql(conn, None, &format!("RENAME TABLE {};", moves.join(", ")))?;
-        }
+        move_tables(conn, live, incoming, outgoing, &saved)?;
     }
     drop_objects(conn, outgoing, false)?;
     let pick = |target: &str| {
@@ -332,3 +344,7 @@ pub(crate) fn recover(conn: &Conn, state: &SwitchState, forward: bool) -> Result
         (false, false, _) => Ok(false),
     }
 }
+
+#[cfg(test)]
+#[path = "switch_tests.rs"]
+mod tests;

@@ -39,6 +39,9 @@ pub fn round_trip_after_mutation(f: &impl Fixture) {
     f.mutate();
     let mutated = f.checksums();
     assert_ne!(mutated, before);
+    let discarded = restore(&f.source(), &bytes[..], &summary.info).expect("restore");
+    discarded.discard().expect("discard");
+    assert_eq!(f.family().len(), 1, "discarded: {:?}", f.family());
     let staged = restore(&f.source(), &bytes[..], &summary.info).expect("restore");
     assert_eq!(staged.info().tables, summary.info.tables);
     assert_eq!(

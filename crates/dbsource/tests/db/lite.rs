@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::collections::BTreeMap;
 
-use dsbackup_dbsource::{DbKind, DbSource, dump, probe};
+use dsbackup_dbsource::{DbKind, DbSource, dump, probe, recover, restore};
 use rusqlite::Connection;
 
 use crate::flows::{self, Fixture};
@@ -258,4 +258,30 @@ fn a_missing_file_is_a_clear_error() {
         .expect_err("missing")
         .to_string();
     assert!(err.contains("nope.db"), "{err}");
+}
+
+#[test]
+fn recover_after_a_crash_between_link_and_rename() {
+    for forward in [true, false] {
+        let f = Lite::seeded();
+        let original = f.checksums();
+        let (bytes, summary) = read_dump(dump(&f.source()).expect("dump"));
+        f.mutate();
+        let mutated = f.checksums();
+        let state = restore(&f.source(), &bytes[..], &summary.info)
+            .expect("restore")
+            .state()
+            .clone();
+        // The switch's first half: the live file linked as the old copy.
+        std::fs::hard_link(&f.path, f.dir.path().join(&state.old)).expect("link");
+        let switched = recover(&f.source(), &state, forward).expect("recover");
+        if forward {
+            assert_eq!(f.checksums(), original);
+            switched.expect("old left").finish(false).expect("finish");
+        } else {
+            assert!(switched.is_none());
+            assert_eq!(f.checksums(), mutated);
+        }
+        assert_eq!(f.family(), ["app.db"]);
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::process::Stdio;
 
-use dsbackup_dbsource::{DbError, DbSource, dump, probe};
+use dsbackup_dbsource::{DbError, DbSource, dump, probe, restore};
 
 use crate::flows::{self, Fixture};
 use crate::support::{self, PgDb, pg_up, read_dump};
@@ -263,4 +263,100 @@ fn a_refused_password_is_scrubbed_and_never_on_the_command_line() {
     );
     let argv = std::fs::read_to_string(&args).expect("args");
     assert!(!argv.contains("Pa55"), "{argv}");
+}
+
+#[test]
+fn switch_ends_the_other_sessions_of_the_live_database() {
+    if !pg_up() {
+        return;
+    }
+    let db = <PgDb as Fixture>::seeded();
+    let (bytes, summary) = read_dump(dump(&db.source()).expect("dump"));
+    let app = format!("idle_{}", db.name);
+    let mut idle = support::psql_cmd(&db.name);
+    idle.env("PGAPPNAME", &app)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut idle = idle.spawn().expect("idle session");
+    let seen = format!("SELECT count(*) FROM pg_stat_activity WHERE application_name = '{app}';");
+    while support::psql("postgres", &seen).expect("activity").trim() == "0" {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let staged = restore(&db.source(), &bytes[..], &summary.info).expect("restore");
+    staged
+        .switch()
+        .expect("switch despite the idle session")
+        .finish(false)
+        .expect("finish");
+    assert_eq!(
+        support::psql("postgres", &seen).expect("activity").trim(),
+        "0"
+    );
+    drop(idle.stdin.take());
+    let _ = idle.wait();
+}
+
+#[test]
+fn a_failing_or_unfinished_dump_says_so_without_secrets() {
+    if !pg_up() {
+        return;
+    }
+    let db = <PgDb as Fixture>::seeded();
+    let with_password = DbSource {
+        url: Some(format!(
+            "postgres://postgres:Sup3rSecret@127.0.0.1:5432/{}",
+            db.name
+        )),
+        ..db.source()
+    };
+    // Read only a little, then finish: refused, and the tool is stopped.
+    let mut d = dump(&with_password).expect("dump");
+    let mut head = [0u8; 5];
+    std::io::Read::read_exact(&mut d, &mut head).expect("head");
+    let err = d.finish().expect_err("unfinished").to_string();
+    assert!(err.contains("not read to its end"), "{err}");
+
+    // A pg_dump that fails after some output: its message, scrubbed, at finish.
+    let bin = tempfile::tempdir().expect("tmp");
+    support::shim(
+        bin.path(),
+        "pg_dump",
+        "if [ \"$1\" = --version ]; then echo 'pg_dump (PostgreSQL) 99.0'; exit 0; fi\n\
+         printf PGDMP; echo \"pg_dump: error: lost connection (password $PGPASSWORD)\" >&2; exit 1",
+    );
+    let failing = DbSource {
+        bin_dir: Some(bin.path().to_owned()),
+        ..with_password.clone()
+    };
+    let d = dump(&failing).expect("starts");
+    let mut out = Vec::new();
+    let mut d = d;
+    std::io::Read::read_to_end(&mut d, &mut out).expect("read");
+    assert_eq!(out, b"PGDMP");
+    let err = d.finish().expect_err("failed dump");
+    assert!(matches!(err, DbError::ToolFailed { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("lost connection (password ********)"),
+        "{text}"
+    );
+
+    // Restoring into an unreachable server fails before anything, without the secret.
+    let port = support::closed_port();
+    let closed = DbSource {
+        url: Some(format!(
+            "postgres://postgres:Sup3rSecret@127.0.0.1:{port}/{}",
+            db.name
+        )),
+        ..db.source()
+    };
+    let info = probe(&db.source()).expect("probe");
+    let text = restore(&closed, &b"PGDMP"[..], &info)
+        .expect_err("closed")
+        .to_string();
+    assert!(
+        text.contains("onnection refused") && !text.contains("Sup3rSecret"),
+        "{text}"
+    );
 }
