@@ -9,7 +9,8 @@
 //! - [`restore`]: loads a dump beside the live database and checks it ([`Staged`]);
 //!   [`Staged::switch`] swaps it in atomically, [`Switched::finish`] drops or keeps the
 //!   previous one, and [`recover`] resolves a switch a crash cut short, from its
-//!   [`SwitchState`].
+//!   [`SwitchState`]; [`sweep_staged`] drops staged copies a crash left before any journal
+//!   knew of them.
 //!
 //! Everything here is blocking (`std::process`, `std::io`); callers in async code run it on a
 //! blocking thread. The client tools (`psql`, `pg_dump`, `pg_restore`, `mariadb`,
@@ -33,7 +34,7 @@ pub use config::{DbKind, DbSource};
 pub use dump::Dump;
 pub use error::{DbError, Result};
 pub use info::{DbInfo, DumpSummary, TableRows};
-pub use restore::{Staged, SwitchState, Switched, recover, restore};
+pub use restore::{Staged, SwitchState, Switched, recover, restore, sweep_staged};
 
 /// A short random id for staged and old copies (`__dsb_new_<id>`): 8 lowercase hex digits.
 pub(crate) fn new_id() -> String {

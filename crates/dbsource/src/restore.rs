@@ -66,19 +66,11 @@ impl SwitchState {
 
     fn check(&self, conn: &Conn) -> Result<()> {
         let fresh = SwitchState::new(conn)?;
-        let ours = |name: &str, what: &str| {
-            name.strip_prefix(&fresh.live)
-                .and_then(|rest| rest.strip_prefix(what))
-                .is_some_and(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()))
-        };
-        let (new, old) = match self.kind {
-            DbKind::Sqlite => (".dsb-new-", ".dsb-old-"),
-            _ => ("__dsb_new_", "__dsb_old_"),
-        };
+        let (new, old) = markers(self.kind);
         if self.kind != conn.kind
             || self.live != fresh.live
-            || !ours(&self.staged, new)
-            || !ours(&self.old, old)
+            || !is_copy(&fresh.live, new, &self.staged)
+            || !is_copy(&fresh.live, old, &self.old)
         {
             return Err(DbError::Recover {
                 name: conn.name.clone(),
@@ -87,6 +79,21 @@ impl SwitchState {
         }
         Ok(())
     }
+}
+
+/// What follows the live name in a staged and an old copy's name.
+fn markers(kind: DbKind) -> (&'static str, &'static str) {
+    match kind {
+        DbKind::Sqlite => (".dsb-new-", ".dsb-old-"),
+        _ => ("__dsb_new_", "__dsb_old_"),
+    }
+}
+
+/// Whether `name` is `live` + `marker` + an 8-hex-digit id.
+fn is_copy(live: &str, marker: &str, name: &str) -> bool {
+    name.strip_prefix(live)
+        .and_then(|rest| rest.strip_prefix(marker))
+        .is_some_and(|id| id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// A checked copy of the backup, loaded beside the live database and not yet switched in.
@@ -261,4 +268,34 @@ pub fn recover(source: &DbSource, state: &SwitchState, forward: bool) -> Result<
         conn,
         state: state.clone(),
     }))
+}
+
+/// Drops the staged copies (`<db>__dsb_new_<id>`, `<file>.dsb-new-<id>`) that restores
+/// interrupted before their switch was journaled left behind, and returns their names. Copies
+/// of previous databases (`__dsb_old_`) are left alone: they may be kept on purpose. Call it
+/// only while no restore of this source runs, after journaled switches went through
+/// [`recover`].
+///
+/// # Errors
+/// The connection errors of [`crate::probe`], [`DbError::Io`] for SQLite files.
+pub fn sweep_staged(source: &DbSource) -> Result<Vec<String>> {
+    let conn = source.resolve()?;
+    let live = SwitchState::new(&conn)?.live;
+    let (marker, _) = markers(conn.kind);
+    let prefix = format!("{live}{marker}");
+    let names = match conn.kind {
+        DbKind::Postgres => postgres::restore::names_with_prefix(&conn, &prefix)?,
+        DbKind::Mysql => mysql::restore::names_with_prefix(&conn, &prefix)?,
+        DbKind::Sqlite => sqlite::restore::names_with_prefix(&conn, &prefix)?,
+    };
+    let mut dropped = Vec::new();
+    for name in names.into_iter().filter(|n| is_copy(&live, marker, n)) {
+        match conn.kind {
+            DbKind::Postgres => postgres::restore::drop_db(&conn, &name)?,
+            DbKind::Mysql => mysql::restore::drop_schema(&conn, &name)?,
+            DbKind::Sqlite => sqlite::restore::remove(&conn, &name)?,
+        }
+        dropped.push(name);
+    }
+    Ok(dropped)
 }

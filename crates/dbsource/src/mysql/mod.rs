@@ -116,26 +116,36 @@ pub(crate) fn count_rows(conn: &Conn, database: &str) -> Result<Vec<TableRows>> 
     }
     let sql = tables
         .iter()
-        .map(|t| format!("SELECT COUNT(*) FROM {}.{}", ident(database), ident(t)))
+        .map(|t| {
+            let table = ident(t);
+            format!(
+                "SELECT {}, COUNT(*) FROM {}.{table}",
+                literal(t),
+                ident(database)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
         + ";";
     let out = run_sql(conn, None, &sql)?;
-    let counts: Vec<&str> = out.lines().collect();
-    if counts.len() != tables.len() {
+    let mut counted: Vec<TableRows> = rows(&out)
+        .into_iter()
+        .map(|r| match &r[..] {
+            [name, n] => n
+                .parse()
+                .map(|rows| TableRows {
+                    name: name.clone(),
+                    rows,
+                })
+                .map_err(|_| DbError::unexpected("row counts", n.as_str())),
+            _ => Err(DbError::unexpected("row counts", r.join(" "))),
+        })
+        .collect::<Result<_>>()?;
+    counted.sort_by(|a, b| a.name.cmp(&b.name));
+    if counted.len() != tables.len() {
         return Err(DbError::unexpected("row counts", out));
     }
-    tables
-        .into_iter()
-        .zip(counts)
-        .map(|(name, n)| {
-            let rows = n
-                .trim()
-                .parse()
-                .map_err(|_| DbError::unexpected("row counts", n))?;
-            Ok(TableRows { name, rows })
-        })
-        .collect()
+    Ok(counted)
 }
 
 fn server_version(conn: &Conn) -> Result<String> {

@@ -88,3 +88,24 @@ pub(crate) fn drop_schema(conn: &Conn, name: &str) -> Result<()> {
     )
     .map(|_| ())
 }
+
+/// Schemas whose names start with `prefix`.
+///
+/// # Errors
+/// As [`run_sql`].
+pub(crate) fn names_with_prefix(conn: &Conn, prefix: &str) -> Result<Vec<String>> {
+    let out = run_sql(
+        conn,
+        None,
+        &format!(
+            "SELECT schema_name FROM information_schema.schemata WHERE LEFT(schema_name, {}) = {};",
+            prefix.chars().count(),
+            literal(prefix)
+        ),
+    )?;
+    Ok(rows(&out)
+        .into_iter()
+        .filter_map(|r| r.into_iter().next())
+        .filter(|n| n.starts_with(prefix))
+        .collect())
+}

@@ -197,3 +197,21 @@ pub(crate) fn recover(conn: &Conn, state: &SwitchState, forward: bool) -> Result
         (false, false, _) => Ok(false),
     }
 }
+
+/// Databases whose names start with `prefix`.
+///
+/// # Errors
+/// [`DbError::ToolFailed`].
+pub(crate) fn names_with_prefix(conn: &Conn, prefix: &str) -> Result<Vec<String>> {
+    let live = postgres::live_name(conn);
+    let out = admin_sql(
+        conn,
+        live,
+        &format!(
+            "SELECT datname FROM pg_database WHERE left(datname, {}) = {};",
+            prefix.len(),
+            literal(prefix)
+        ),
+    )?;
+    Ok(out.lines().map(str::to_owned).collect())
+}

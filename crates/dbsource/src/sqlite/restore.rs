@@ -135,6 +135,22 @@ pub(crate) fn remove(conn: &Conn, name: &str) -> Result<()> {
     sync_dir(conn)
 }
 
+/// Files next to the live one whose names start with `prefix` (not their `-wal`, `-shm` or
+/// `-journal` companions).
+///
+/// # Errors
+/// [`DbError::Io`] when the directory cannot be read.
+pub(crate) fn names_with_prefix(conn: &Conn, prefix: &str) -> Result<Vec<String>> {
+    let d = dir(conn);
+    let entries = fs::read_dir(&d).map_err(io_err("listing", &d))?;
+    Ok(entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with(prefix) && !n.ends_with("-wal") && !n.ends_with("-shm"))
+        .filter(|n| !n.ends_with("-journal"))
+        .collect())
+}
+
 /// Live → old (hard link, after a WAL checkpoint), staged → live (rename).
 ///
 /// # Errors

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use dsbackup_dbsource::{DbError, DbSource, DumpSummary, dump, recover, restore};
+use dsbackup_dbsource::{DbError, DbSource, DumpSummary, dump, recover, restore, sweep_staged};
 
 use crate::support::read_dump;
 
@@ -115,6 +115,13 @@ pub fn recover_forward_and_back(f: &impl Fixture) {
     let mutated = f.checksums();
     let source = f.source();
 
+    // A crash before anything was journaled leaves a staged copy: swept, the old kept.
+    let forgotten = restore(&source, &bytes[..], &summary.info).expect("restore");
+    let name = forgotten.state().staged.clone();
+    drop(forgotten);
+    assert_eq!(sweep_staged(&source).expect("sweep"), [name]);
+    assert_eq!((f.family().len(), f.checksums()), (1, mutated.clone()));
+
     // Crash before the switch, then back: the staged copy goes, live stays.
     let state = restore(&source, &bytes[..], &summary.info)
         .expect("restore")
@@ -145,7 +152,17 @@ pub fn recover_forward_and_back(f: &impl Fixture) {
         .expect("forward again")
         .expect("old left");
     drop(switched);
-    again.finish(false).expect("finish");
+    again.finish(true).expect("keep the old copy");
+    assert!(
+        sweep_staged(&source).expect("sweep").is_empty(),
+        "old copies are kept"
+    );
+    assert_eq!(f.family().len(), 2);
+    recover(&source, &state, true)
+        .expect("forward")
+        .expect("old left")
+        .finish(false)
+        .expect("drop");
     assert_eq!((f.family().len(), f.checksums()), (1, original.clone()));
     assert!(
         recover(&source, &state, false)
