@@ -63,9 +63,14 @@ fn shape(c: &Conn, schema: &str) -> String {
     .replace('\t', " ")
 }
 
-fn cleanup(c: &Conn, state: &SwitchState) {
-    for schema in [&state.live, &state.staged, &state.old] {
-        let _ = drop_schema(c, schema);
+/// Drops the three schemas when the test ends, passed or not.
+struct Cleanup(Conn, SwitchState);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for schema in [&self.1.live, &self.1.staged, &self.1.old] {
+            let _ = drop_schema(&self.0, schema);
+        }
     }
 }
 
@@ -85,6 +90,7 @@ fn recover_finishes_or_undoes_a_swap_cut_after_any_step() {
                 staged: format!("{live}__dsb_new_{id}"),
                 old: format!("{live}__dsb_old_{id}"),
             };
+            let _cleanup = Cleanup(conn(&live), state.clone());
             setup(&c, &state);
             let (l, s, o) = (&state.live, &state.staged, &state.old);
             write_book(&c, l, s, o).expect("book");
@@ -121,7 +127,6 @@ fn recover_finishes_or_undoes_a_swap_cut_after_any_step() {
             }
             // The trigger still fires in live.
             mysql_in(&c, l, "CALL p();").expect("procedure and trigger");
-            cleanup(&c, &state);
         }
     }
 }
