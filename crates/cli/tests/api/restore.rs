@@ -213,8 +213,10 @@ pub async fn add_portal_content(s: &TestServer, tag: &str) {
 
 #[tokio::test]
 async fn random_portals_round_trip_exactly() {
-    for seed in [1u64, 7, 42] {
-        let r = rig().await;
+    // Format 2 is written by default; a format 1 archive written by today's code (the
+    // `archive_format = 1` option) must still restore exactly.
+    for (seed, format) in [(1u64, 1), (7, 2), (42, 2)] {
+        let r = rig_with(&format!("archive_format = {format}"), vec![]).await;
         random_tree(&r.source, seed);
         add_portal_content(&r.s, "before").await;
         let source_before = tree(&r.source);
@@ -222,6 +224,19 @@ async fn random_portals_round_trip_exactly() {
         let catalog_before = catalog(&r.s);
         let p = start(&r.s, &local(&r.root)).await;
         assert_eq!(wait_done(&r.s, false).await["status"], 2);
+        let name = std::fs::read_dir(&r.root)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let first = archive_paths(&std::fs::read(&name).unwrap())[0].clone();
+        let want = if format == 1 {
+            "manifest.json"
+        } else {
+            "dsbackup.json"
+        };
+        assert_eq!(first, want, "seed {seed}");
 
         change_everything(&r.source);
         add_portal_content(&r.s, "after").await;

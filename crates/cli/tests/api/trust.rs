@@ -21,21 +21,48 @@ struct Edit {
 }
 
 impl Edit {
+    /// Opens a format 1 archive as it is, or a format 2 archive as the equivalent format 1
+    /// archive (its header as the manifest, its entries listed with their BLAKE3): the forged
+    /// archives below are then written in format 1, which every restore still reads.
     fn open(bytes: &[u8]) -> Self {
         let tar = zstd::decode_all(bytes).unwrap();
         let mut archive = tar::Archive::new(tar.as_slice());
         let mut manifest = Value::Null;
         let mut files = std::collections::HashMap::new();
+        let mut listed = Vec::new();
         for e in archive.entries().unwrap() {
             let mut e = e.unwrap();
             let path = e.path().unwrap().display().to_string();
             let mut data = Vec::new();
             e.read_to_end(&mut data).unwrap();
-            if path == "manifest.json" {
+            let h = e.header();
+            let kind = h.entry_type();
+            if path == "manifest.json" || path == "dsbackup.json" {
                 manifest = serde_json::from_slice(&data).unwrap();
-            } else if e.header().entry_type().is_file() {
-                files.insert(path, data);
+                continue;
             }
+            if path == "dsbackup.index" {
+                continue;
+            }
+            let mut entry = json!({
+                "path": path.trim_end_matches('/'),
+                "type": if kind.is_dir() { "dir" } else if kind.is_symlink() { "symlink" } else { "file" },
+                "size": if kind.is_file() { data.len() } else { 0 },
+                "mode": h.mode().unwrap(),
+                "mtime": h.mtime().unwrap(),
+            });
+            if kind.is_file() {
+                entry["blake3"] = json!(blake3::hash(&data).to_hex().to_string());
+                files.insert(path, data);
+            } else if kind.is_symlink() {
+                entry["target"] = json!(e.link_name().unwrap().unwrap().display().to_string());
+            }
+            listed.push(entry);
+        }
+        if manifest["formatVersion"] == 2 {
+            manifest["formatVersion"] = json!(1);
+            manifest.as_object_mut().unwrap().remove("plannedBytes");
+            manifest["entries"] = json!(listed);
         }
         Self { manifest, files }
     }
