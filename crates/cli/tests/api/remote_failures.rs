@@ -1,8 +1,10 @@
 //! Remote backups that go wrong, against a real S3-protocol server (`servers.rs`): the server
-//! killed in the middle of a multipart upload, a backup canceled in the middle of one (nothing
-//! dangles), refused credentials, an endpoint nobody listens on. Each ends with a clear error
-//! naming the storage, no history record, and no secret in any answer or log line. (The store
-//! down during `getbackuphistory` is in `remote.rs`.)
+//! killed in the middle of a multipart upload, or cut off by a proxy and brought back (the
+//! upload whose abort could not reach it is aborted once it answers), a backup canceled in the
+//! middle of one (nothing dangles), uploads earlier backups left open swept by the next one,
+//! refused credentials, an endpoint nobody listens on. Each ends with a clear error naming the
+//! storage, no history record, and no secret in any answer or log line. (The store down during
+//! `getbackuphistory` is in `remote.rs`.)
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +95,88 @@ async fn s3_killed_mid_upload_fails_clearly_and_leaves_no_object_or_record() {
     assert!(err.contains("bkt"), "the error names the storage: {err}");
     assert!(history(&r.s, false).await.is_empty(), "no record");
     assert_secret_free(&r, &[&started, &p, &done], &[SECRET, "s3cr3t"]);
+}
+
+/// Waits until `f` holds (checked every 200 ms, for up to `secs`); panics with `what` after.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// moto loses its state when it restarts, so the outage is a proxy cut: the store itself
+/// keeps the upload, and the abort that could not reach it happens once it is back.
+#[tokio::test]
+async fn s3_cut_off_mid_upload_fails_and_the_upload_is_aborted_once_back() {
+    let Some(m) = moto().await else { return };
+    let mut proxy = Proxy::to(&m.url).await;
+    let r = rig().await;
+    make_large(&r);
+    let started = start(&r.s, &custom_cloud(&proxy.url, "AKIDTEST", SECRET)).await;
+    let p = mid_upload(&r, &m, 30).await;
+    proxy.cut().await;
+
+    let done = wait_done(&r.s, false).await;
+    assert_eq!(done["status"], 4, "Failed: {done}");
+    let err = done["error"].as_str().unwrap();
+    assert!(err.contains("bkt"), "the error names the storage: {err}");
+    assert!(history(&r.s, false).await.is_empty(), "no record");
+    // The abort could not reach the store: behind the cut, the upload is still open.
+    assert!(
+        !open_uploads(&m).await.is_empty(),
+        "the outage kept the upload open"
+    );
+    assert_eq!(keys(&m, "").await, Vec::<String>::new(), "no object");
+
+    proxy.restore().await;
+    eventually(60, "the dangling upload is aborted", || async {
+        open_uploads(&m).await.is_empty()
+    })
+    .await;
+    assert_eq!(keys(&m, "").await, Vec::<String>::new(), "no object");
+    assert!(history(&r.s, false).await.is_empty(), "still no record");
+    assert_secret_free(&r, &[&started, &p, &done], &[SECRET, "s3cr3t"]);
+}
+
+const BEGIN_UPLOADS: &str =
+    "for k in sys.argv[1:]: s3.create_multipart_upload(Bucket='bkt', Key=k)";
+const LIST_UPLOADS: &str = "print('\\n'.join(sorted(u['Key'] for u in \
+    s3.list_multipart_uploads(Bucket='bkt').get('Uploads', []))))";
+
+/// The next backup of a portal to a bucket aborts the uploads its earlier archives left open,
+/// and only those; on a server that checks signatures (the listing and the aborts are signed
+/// by dsbackup itself, not by OpenDAL).
+#[tokio::test]
+async fn a_backup_sweeps_the_uploads_earlier_backups_left_open() {
+    let Some((m, id, secret)) = moto_with_auth().await else {
+        return;
+    };
+    let user = (id.as_str(), secret.as_str());
+    let dead = "backup/default_2020-01-01_00-00-00.tar.zst";
+    let others = [
+        "backup/other_2020-01-01_00-00-00.tar.zst", // another portal's
+        "elsewhere/default_2020-01-01_00-00-00.tar.zst", // outside the archive folder
+    ];
+    boto(&m, user, BEGIN_UPLOADS, &[dead, others[0], others[1]]);
+    let listed = |m: &Moto| boto(m, user, LIST_UPLOADS, &[]);
+    assert_eq!(listed(&m).lines().count(), 3);
+
+    let r = rig().await;
+    start(&r.s, &custom_cloud(&m.url, &id, &secret)).await;
+    let done = wait_done(&r.s, false).await;
+    assert_eq!(done["status"], 2, "{done}");
+    eventually(30, "the dead upload is aborted", || {
+        let left = listed(&m);
+        async move { left.lines().collect::<Vec<_>>() == others }
+    })
+    .await;
+    assert!(!r.s.log().contains(&secret), "no secret in the log");
 }
 
 #[tokio::test]

@@ -1,7 +1,9 @@
 //! Real storage servers for the remote tests: `moto_server` (S3 protocol) on a free loopback
 //! port, found through `DSBACKUP_TEST_MOTO` or `PATH` (`./scripts/test` provides it; missing,
 //! the tests skip, and fail under `CI=true`), with a bucket `bkt` made by a plain PUT; one with
-//! signatures checked against an IAM user; and the unsigned listings the tests look through.
+//! signatures checked against an IAM user; the unsigned listings the tests look through; and
+//! a TCP proxy that can cut a server off and bring it back with its state intact (moto keeps
+//! nothing across a restart).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -126,16 +128,7 @@ pub async fn moto_with_auth() -> Option<(Moto, String, String)> {
         return None;
     }
     accepting(&m).await;
-    let out = Command::new(python)
-        .args(["-c", IAM_SETUP, &m.url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = stdout_of(Command::new(python).args(["-c", IAM_SETUP, &m.url]));
     let (id, secret) = text.trim().split_once(' ').unwrap();
     Some((m, id.to_string(), secret.to_string()))
 }
@@ -184,4 +177,98 @@ pub async fn open_uploads(m: &Moto) -> Vec<String> {
         .skip(1)
         .filter_map(|s| s.split_once("</UploadId>").map(|(k, _)| k.to_string()))
         .collect()
+}
+
+/// A TCP proxy on a loopback port to `upstream` (`host:port`): [`Proxy::cut`] closes the port
+/// and resets every connection through it, as an outage would; [`Proxy::restore`] listens on
+/// the same port again.
+pub struct Proxy {
+    pub url: String,
+    addr: std::net::SocketAddr,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// A proxy to the server at `url` (`http://host:port`).
+    pub async fn to(url: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = url.trim_start_matches("http://").to_string();
+        let task = Some(tokio::spawn(relay(listener, upstream.clone())));
+        Self {
+            url: format!("http://{addr}"),
+            addr,
+            upstream,
+            task,
+        }
+    }
+
+    /// Stops listening and drops every connection (their tasks end, their sockets close).
+    pub async fn cut(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Listens on the same port again.
+    pub async fn restore(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.task = Some(tokio::spawn(relay(listener, self.upstream.clone())));
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Accepts on `listener` and pipes each connection to `upstream`; aborting it drops the
+/// connections' tasks with it.
+async fn relay(listener: tokio::net::TcpListener, upstream: String) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let Ok((mut inbound, _)) = listener.accept().await else {
+            continue;
+        };
+        let upstream = upstream.clone();
+        conns.spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+        while conns.try_join_next().is_some() {}
+    }
+}
+
+/// Runs `script` with boto3 (from moto's venv, beside `moto_server`) against `m`, signed as the
+/// user `id`/`secret`: the script sees an S3 client `s3` and `args` as `sys.argv[1:]`. Its
+/// standard output.
+pub fn boto(m: &Moto, (id, secret): (&str, &str), script: &str, args: &[&str]) -> String {
+    let python = moto_binary().unwrap().with_file_name("python");
+    let prelude = "import boto3, sys\ns3 = boto3.client('s3', endpoint_url=sys.argv[1], \
+        region_name='us-east-1', aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])\n\
+        sys.argv = sys.argv[3:]\n";
+    stdout_of(
+        Command::new(python)
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .args([m.url.as_str(), id, secret])
+            .args(args),
+    )
+}
+
+/// Runs `cmd` to its end; its standard output. Panics with its standard error when it fails.
+fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

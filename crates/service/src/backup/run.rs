@@ -126,6 +126,22 @@ async fn free_name(backend: &dyn WriteBackend, name: &str) -> Result<String, Fai
     ))
 }
 
+/// In the background, aborts what earlier backups of `alias` left unfinished on the remote
+/// store (S3 multipart uploads an outage kept open): one backup per portal (or dump) runs at a
+/// time, so any such upload other than `key`'s is dead. A failure is only logged.
+fn sweep_unfinished(backend: Arc<dyn WriteBackend>, alias: &str, key: &str) {
+    let (prefix, key) = (format!("{alias}_"), key.to_string());
+    tokio::spawn(async move {
+        match backend.abort_unfinished(&prefix, &key).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(storage = %backend.describe(), aborted = n,
+                "aborted multipart uploads earlier backups left unfinished"),
+            Err(e) => tracing::warn!(storage = %backend.describe(), error = %e,
+                "could not look for uploads earlier backups left unfinished"),
+        }
+    });
+}
+
 fn write_options(state: &Service, spec: &Spec, alias: &str) -> WriteOptions {
     WriteOptions {
         level: state.config().zstd_level,
@@ -337,6 +353,9 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
         Target::Documents { .. } => format!("pending-{}", job.id),
         _ => free_name(backend.as_ref(), &title).await?,
     };
+    if matches!(spec.target, Target::Remote { .. }) {
+        sweep_unfinished(backend.clone(), &alias, &key);
+    }
     let opts = write_options(state, &spec, &alias);
     let (summary, warnings) = write_archive(
         job.clone(),

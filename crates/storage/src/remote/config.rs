@@ -10,6 +10,8 @@ use dsbackup_core::{CoreError, CoreResult};
 use opendal::Operator;
 use opendal::services::{Azblob, Gcs, S3, Webdav};
 
+use super::errors::Redactor;
+use super::s3_uploads::{S3Place, S3Uploads};
 use super::{Secret, Tuning};
 
 /// Server-side encryption S3 applies to new objects.
@@ -108,11 +110,13 @@ pub struct WebDavConfig {
     pub root: String,
 }
 
-/// What an operator was built from: the operator, a description and the secrets to scrub.
+/// What an operator was built from: the operator, a description and the secrets to scrub;
+/// for S3, what lists and aborts its multipart uploads.
 pub(crate) struct Built {
     pub op: Operator,
     pub name: String,
     pub secrets: Vec<Secret>,
+    pub uploads: Option<S3Uploads>,
 }
 
 /// The operator's root: `/` plus the configured folder, with one slash at each end.
@@ -235,10 +239,27 @@ impl S3Config {
             &self.root,
             endpoint.as_deref().unwrap_or("s3.amazonaws.com"),
         );
+        let signed = !(self.access_key.is_empty() && self.secret_key.is_empty());
+        let place = S3Place {
+            endpoint: endpoint.as_deref(),
+            region,
+            bucket: &self.bucket,
+            root: &self.root,
+            path_style,
+            credential: signed.then_some((self.access_key.as_str(), self.secret_key.expose())),
+        };
+        let secrets = vec![self.secret_key.clone()];
+        let uploads = S3Uploads::new(
+            &place,
+            name.clone(),
+            Redactor::new(&secrets),
+            tuning.timeout,
+        )?;
         Ok(Built {
             op: tuning.layer(finish("s3", &name, Operator::new(b))?),
             name,
-            secrets: vec![self.secret_key.clone()],
+            secrets,
+            uploads: Some(uploads),
         })
     }
 }
@@ -287,6 +308,7 @@ impl GcsConfig {
             op: tuning.layer(finish("gcs", &name, Operator::new(b))?),
             name,
             secrets,
+            uploads: None,
         })
     }
 }
@@ -311,6 +333,7 @@ impl AzureConfig {
             op: tuning.layer(finish("azure", &name, Operator::new(b))?),
             name,
             secrets: vec![self.account_key.clone()],
+            uploads: None,
         })
     }
 }
@@ -339,6 +362,7 @@ impl WebDavConfig {
             op: tuning.layer(finish("webdav", &name, Operator::new(b))?),
             name,
             secrets: vec![self.password.clone()],
+            uploads: None,
         })
     }
 }

@@ -10,6 +10,7 @@
 mod config;
 mod errors;
 mod opendal_backend;
+mod s3_uploads;
 mod webdav;
 
 use std::fmt;

@@ -2,9 +2,12 @@
 //! Google Cloud Storage, Azure Blob). Uploads stream through OpenDAL's chunked writer (S3
 //! multipart, GCS resumable), so memory stays bounded by the part size; the object appears only
 //! when the writer closes, and a failed or dropped upload is aborted, so no multipart upload is
-//! left behind. Listings walk the store recursively and keep what matches the prefix.
+//! left behind: on S3, when the abort cannot reach the store, the upload is looked up and
+//! aborted in the background once the store answers again (`s3_uploads.rs`). Listings walk the
+//! store recursively and keep what matches the prefix.
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,6 +21,7 @@ use opendal::{ErrorKind, Metadata, Operator, Writer};
 
 use super::config::Built;
 use super::errors::{Doing, Redactor, body_failed, map_err};
+use super::s3_uploads::S3Uploads;
 use super::{AzureConfig, GcsConfig, S3Config, Tuning};
 use crate::common::{check_limit, check_range, exists, missing, page};
 
@@ -46,6 +50,8 @@ pub struct OpendalBackend {
     sorted: bool,
     part_size: usize,
     parallel_parts: usize,
+    /// S3: lists and aborts multipart uploads the writer could not abort itself.
+    uploads: Option<Arc<S3Uploads>>,
 }
 
 impl std::fmt::Debug for OpendalBackend {
@@ -67,6 +73,7 @@ impl OpendalBackend {
             sorted,
             part_size: tuning.part_size.max(5 << 20),
             parallel_parts: tuning.parallel_parts.max(1),
+            uploads: b.uploads.map(Arc::new),
         }
     }
 
@@ -209,7 +216,7 @@ impl OpendalBackend {
         let writer = writer
             .await
             .map_err(|e| self.error(Doing::Write, key, &e))?;
-        let mut upload = AbortOnDrop::new(writer);
+        let mut upload = AbortOnDrop::new(writer, key, self.uploads.clone());
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
@@ -242,15 +249,21 @@ impl OpendalBackend {
 }
 
 /// Holds an open writer; a writer still held when this drops (a dropped `put`) is aborted on
-/// the runtime, so no multipart upload dangles.
+/// the runtime, so no multipart upload dangles. On S3 every abort is followed by a look for
+/// uploads of the key still open (the abort may not have reached the store), retried in the
+/// background until the store answers.
 struct AbortOnDrop {
     writer: Option<Writer>,
+    key: String,
+    uploads: Option<Arc<S3Uploads>>,
 }
 
 impl AbortOnDrop {
-    fn new(writer: Writer) -> Self {
+    fn new(writer: Writer, key: &str, uploads: Option<Arc<S3Uploads>>) -> Self {
         Self {
             writer: Some(writer),
+            key: key.to_string(),
+            uploads,
         }
     }
 
@@ -264,10 +277,13 @@ impl AbortOnDrop {
         self.writer = None;
     }
 
-    /// Aborts now; a failing abort leaves what the store's own lifecycle rules clean.
+    /// Aborts now; what a failing abort leaves open is cleaned in the background (S3).
     async fn abort(&mut self) {
         if let Some(mut w) = self.writer.take() {
             let _ = w.abort().await;
+            if let Some(u) = &self.uploads {
+                u.clean_in_background(&self.key);
+            }
         }
     }
 }
@@ -275,8 +291,12 @@ impl AbortOnDrop {
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         if let (Some(mut w), Ok(rt)) = (self.writer.take(), tokio::runtime::Handle::try_current()) {
+            let (uploads, key) = (self.uploads.take(), std::mem::take(&mut self.key));
             rt.spawn(async move {
                 let _ = w.abort().await;
+                if let Some(u) = uploads {
+                    u.clean_in_background(&key);
+                }
             });
         }
     }
@@ -378,6 +398,14 @@ impl WriteBackend for OpendalBackend {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
             Err(e) => Err(self.error(Doing::Delete, key, &e)),
+        }
+    }
+
+    async fn abort_unfinished(&self, prefix: &str, except: &str) -> CoreResult<usize> {
+        check_prefix(prefix)?;
+        match &self.uploads {
+            Some(u) => u.abort_unfinished(prefix, except).await,
+            None => Ok(0),
         }
     }
 }
