@@ -5,6 +5,7 @@
 //! shutdown future completes, finishing requests in flight.
 
 pub mod auth;
+pub mod console;
 pub mod extract;
 pub mod present;
 pub mod present_backup;

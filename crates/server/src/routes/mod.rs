@@ -153,6 +153,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(uploads)
         .route("/healthz", get(healthz))
+        .route("/", get(crate::console::index))
+        .route("/console/{*file}", get(crate::console::file))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
