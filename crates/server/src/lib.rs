@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod console;
 pub mod extract;
+pub mod metrics;
 pub mod present;
 pub mod present_backup;
 pub mod ratelimit;
@@ -74,6 +75,8 @@ impl Server {
             source,
         })?;
         let lock = datadir::DataDirLock::acquire(&config.data_dir)?;
+        // Before any job can end, so every outcome is counted.
+        metrics::install();
         let catalog = dsbackup_catalog::open(&config.catalog_url())
             .await
             .map_err(StartError::Catalog)?;
