@@ -102,7 +102,10 @@ pub struct BackupProgressDto {
     pub task_id: String,
 }
 
-/// `BackupHistoryRecord`.
+/// `BackupHistoryRecord`, plus dsbackup's `size` (bytes), `hash` (upper-case hex SHA-256 of
+/// the stored archive), `isScheduled` and `link` (where it can be downloaded; left out for a
+/// Local archive). Clients ignore unknown fields; upstream's web client reads these from its
+/// private API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupHistoryRecordDto {
@@ -113,6 +116,14 @@ pub struct BackupHistoryRecordDto {
     pub created_on: DateTime<Utc>,
     #[serde(with = "crate::datetime::wire")]
     pub expires_on: DateTime<Utc>,
+    #[serde(default)]
+    pub size: i64,
+    #[serde(default)]
+    pub hash: String,
+    #[serde(default)]
+    pub is_scheduled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 /// `BackupServiceStateDto`.

@@ -5,7 +5,9 @@
 //! shutdown future completes, finishing requests in flight.
 
 pub mod auth;
+pub mod console;
 pub mod extract;
+pub mod metrics;
 pub mod present;
 pub mod present_backup;
 pub mod ratelimit;
@@ -73,6 +75,8 @@ impl Server {
             source,
         })?;
         let lock = datadir::DataDirLock::acquire(&config.data_dir)?;
+        // Before any job can end, so every outcome is counted.
+        metrics::install();
         let catalog = dsbackup_catalog::open(&config.catalog_url())
             .await
             .map_err(StartError::Catalog)?;

@@ -108,6 +108,9 @@ pub struct Config {
     /// or base64. Empty means `data_dir/secrets.key`, generated on first start; a key given
     /// here (better: in `DSBACKUP_SECRETS_KEY`) keeps it off the data disk.
     pub secrets_key: Secret,
+    /// When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>`; empty leaves
+    /// it open (bind to loopback or put it behind a proxy).
+    pub metrics_token: Secret,
     /// Create portal `default` and its owner on an empty data directory.
     pub bootstrap: bool,
     /// `<alias>.<base_domain>` in `Host` selects a portal; empty disables it.
@@ -171,6 +174,7 @@ impl Default for Config {
             registration: Registration::Closed,
             admin_secret: Secret::default(),
             secrets_key: Secret::default(),
+            metrics_token: Secret::default(),
             bootstrap: true,
             base_domain: String::new(),
             catalog: String::new(),
@@ -243,6 +247,7 @@ const VARS: &[(&str, &str, Kind)] = &[
     ("DSBACKUP_BOOTSTRAP", "bootstrap", Kind::Bool),
     ("DSBACKUP_ADMIN_SECRET", "admin_secret", Kind::Text),
     ("DSBACKUP_SECRETS_KEY", "secrets_key", Kind::Text),
+    ("DSBACKUP_METRICS_TOKEN", "metrics_token", Kind::Text),
     ("DSBACKUP_BASE_DOMAIN", "base_domain", Kind::Text),
     ("DSBACKUP_CATALOG", "catalog", Kind::Text),
     ("DSBACKUP_NOTIFY_WEBHOOK", "notify_webhook", Kind::Text),
@@ -675,6 +680,9 @@ mod tests {
                         == "abababababababababababababababababababababababababababababababab"
                 },
             ),
+            ("DSBACKUP_METRICS_TOKEN", "scrape", |c| {
+                c.metrics_token == Secret("scrape".into())
+            }),
             ("DSBACKUP_BASE_DOMAIN", "b.example", |c| {
                 c.base_domain == "b.example"
             }),

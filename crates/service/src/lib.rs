@@ -15,6 +15,7 @@ pub mod crypt;
 pub mod datadir;
 pub mod error;
 pub mod fault;
+pub mod metrics;
 pub mod notify;
 pub mod portals;
 pub mod remote;

@@ -14,6 +14,7 @@ mod harness;
 mod hygiene;
 mod keys;
 mod logs;
+mod metrics;
 mod portal;
 mod remote;
 mod remote_failures;

@@ -121,11 +121,13 @@ fn tenant_of(caller: &Caller, dump: bool) -> PortalId {
 /// retention gives it up only after repeated checks over time (`schedule/retention.rs`).
 pub async fn history(
     State(state): State<AppState>,
+    headers: HeaderMap,
     caller: Caller,
     q: QueryMap,
 ) -> Result<Envelope<Vec<BackupHistoryRecordDto>>, ApiError> {
     caller.admin(READ)?;
     let dump = dump_query(&state, &caller, &q)?;
+    let (base, now) = (base_url(&headers), Utc::now());
     let mut out = Vec::new();
     for r in state
         .catalog()
@@ -149,6 +151,10 @@ pub async fn history(
             expires_on: r
                 .expires_on
                 .unwrap_or_else(dsbackup_api_types::datetime::dotnet_min_value),
+            size: r.size,
+            hash: r.hash.clone(),
+            is_scheduled: r.is_scheduled,
+            link: link::for_record(&base, state.instance_key(), &r, now),
         });
     }
     Ok(Envelope::of(out))

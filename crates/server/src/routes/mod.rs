@@ -153,12 +153,17 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(uploads)
         .route("/healthz", get(healthz))
+        .route("/metrics", get(crate::metrics::serve))
+        .route("/", get(crate::console::index))
+        .route("/console/{*file}", get(crate::console::file))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::limit,
         ))
         .layer(middleware::from_fn(wire::finalize))
+        // Per route (so the route template is known), outside the rate limiter: 429s count too.
+        .layer(middleware::from_fn(crate::metrics::track))
         .layer(middleware::from_fn(crate::log_request))
         .with_state(state)
 }

@@ -2,6 +2,8 @@
 //! signature=S`, where S is HMAC-SHA256 over `{id}:{T}` with the instance key. Valid until T
 //! (24 h after the backup), like the pre-signed URL upstream hands out.
 
+use chrono::{DateTime, Duration, Utc};
+use dsbackup_core::{ArchiveLocation, BackupRecord};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
@@ -34,6 +36,25 @@ pub fn url(base: &str, key: &[u8], id: Uuid, expires: i64) -> String {
         "{base}/api/2.0/backup/download/{id}?expires={expires}&signature={}",
         sign(key, id, expires)
     )
+}
+
+/// Where a history record's archive can be downloaded from `base`, as of `now`: Documents
+/// through `filehandler.ashx` (the caller's session is the credential), DataStore and remote
+/// stores through a signed link valid for 24 hours; `None` for a Local archive, which stays on
+/// the server's disk.
+pub fn for_record(base: &str, key: &[u8], r: &BackupRecord, now: DateTime<Utc>) -> Option<String> {
+    match &r.location {
+        ArchiveLocation::Documents { file, .. } => Some(format!(
+            "{base}/filehandler.ashx?action=download&fileid={file}"
+        )),
+        ArchiveLocation::Local { .. } => None,
+        ArchiveLocation::DataStore { .. } | ArchiveLocation::Remote { .. } => Some(url(
+            base,
+            key,
+            r.id,
+            (now + Duration::hours(24)).timestamp(),
+        )),
+    }
 }
 
 #[cfg(test)]

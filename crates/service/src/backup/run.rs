@@ -21,6 +21,7 @@ use super::jobs::Job;
 use super::link;
 use super::target::Target;
 use crate::crypt::{self, Recipients};
+use crate::metrics::Outcome;
 use crate::{Service, ServiceError, archives};
 
 /// Everything a job needs, resolved and validated by the caller.
@@ -76,8 +77,17 @@ impl From<ServiceError> for Failure {
 pub async fn run(state: Service, spec: Spec) {
     let job = spec.job.clone();
     job.set_running();
-    match execute(&state, spec).await {
-        Ok(()) | Err(Failure::Canceled) => {}
+    let (storage, scheduled) = (spec.target.kind(), spec.scheduled);
+    let started = std::time::Instant::now();
+    let outcome = execute(&state, spec).await;
+    let (result, bytes) = match &outcome {
+        Ok(bytes) => (Outcome::Completed, Some(*bytes)),
+        Err(Failure::Canceled) => (Outcome::Canceled, None),
+        Err(_) => (Outcome::Failed, None),
+    };
+    crate::metrics::backup_ended(storage, scheduled, result, started.elapsed(), bytes);
+    match outcome {
+        Ok(_) | Err(Failure::Canceled) => {}
         Err(Failure::Client(msg)) => {
             tracing::warn!(job = %job.id, error = %msg, "backup failed");
             job.fail(msg);
@@ -332,7 +342,8 @@ fn unread_warning(warnings: &[String]) -> Option<String> {
     ))
 }
 
-async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
+/// Makes the archive and its record; the archive's size.
+async fn execute(state: &Service, spec: Spec) -> Result<u64, Failure> {
     let job = spec.job.clone();
     let contents = gather::gather(state, &spec.portals, spec.dump).await?;
     let alias = if spec.dump {
@@ -399,5 +410,5 @@ async fn execute(state: &Service, spec: Spec) -> Result<(), Failure> {
         return Err(Failure::Canceled);
     }
     tracing::info!(job = %job.id, bytes = summary.size, entries = summary.entries, "backup completed");
-    Ok(())
+    Ok(summary.size)
 }

@@ -48,6 +48,8 @@ pub struct Source {
     pub expect_sha256: Option<String>,
     /// The archive is a chunked upload, removed once the restore ends.
     pub upload: bool,
+    /// The kind of storage it is read from (for metrics).
+    pub storage: StorageKind,
 }
 
 fn not_found(msg: impl Into<String>) -> ServiceError {
@@ -84,6 +86,7 @@ async fn of_history(
     let archive = archives::of_record(state, &r).await?.ok_or_else(missing)?;
     Ok(Source {
         archive: present(archive, missing()).await?,
+        storage: r.storage(),
         expect_sha256: Some(r.hash),
         upload: false,
     })
@@ -211,6 +214,7 @@ async fn locate(
         archive: present(archive, missing).await?,
         expect_sha256: None,
         upload,
+        storage: req.storage,
     })
 }
 

@@ -22,6 +22,7 @@ use super::swap::{self, Journal, PortalSwaps, Swap};
 use crate::Service;
 use crate::backup::jobs::Job;
 use crate::crypt::{self, CryptError, Identities};
+use crate::metrics::Outcome;
 
 /// A validated restore, ready to run.
 #[derive(Debug)]
@@ -52,7 +53,15 @@ pub async fn run(state: Service, spec: Spec) {
     let portals = spec.portals.clone();
     let notify = spec.notify;
     let upload = spec.source.upload.then(|| spec.source.archive.clone());
+    let storage = spec.source.storage;
+    let started = std::time::Instant::now();
     let outcome = execute(&state, spec).await;
+    let result = if outcome.is_ok() {
+        Outcome::Completed
+    } else {
+        Outcome::Failed
+    };
+    crate::metrics::restore_ended(storage, result, started.elapsed());
     if let Some(a) = upload
         && let Err(e) = a.backend.delete(&a.key).await
     {
