@@ -13,7 +13,7 @@ use crate::frames::FrameSink;
 use crate::header::{HEADER_PATH, Header, INDEX_PATH};
 use crate::index::{IndexEntry, trailer};
 use crate::layout;
-use crate::manifest::{Entry, EntryKind};
+use crate::manifest::{Entry, EntryKind, SourceInfo};
 use crate::plan::{Origin, Plan, Planned, Stamp, Streamed};
 use crate::write::{ArchiveSummary, Control, WriteOptions, header_for, progressing};
 
@@ -66,7 +66,7 @@ pub fn write_v2<W: Write>(
     for p in &plan.entries {
         control.check()?;
         let first = state.entries == 1;
-        append(&mut tar, p, first, &mut state, control)?;
+        append(&mut tar, p, first, &plan.sources, &mut state, control)?;
     }
 
     // The index: every frame so far is written and listed; it starts a frame of its own.
@@ -92,6 +92,14 @@ pub fn write_v2<W: Write>(
             warnings: state.warnings,
         },
     ))
+}
+
+/// The source whose archive directory holds `path`.
+fn source_of<'a>(sources: &'a [SourceInfo], path: &str) -> Option<&'a SourceInfo> {
+    sources.iter().find(|s| {
+        path.strip_prefix(&s.prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 struct Progress {
@@ -120,6 +128,7 @@ fn append<W: Write>(
     tar: &mut tar::Builder<FrameSink<W>>,
     p: &Planned,
     first: bool,
+    sources: &[SourceInfo],
     state: &mut Progress,
     control: &Control,
 ) -> EngineResult<()> {
@@ -150,6 +159,17 @@ fn append<W: Write>(
             let file = match std::fs::File::open(path) {
                 Ok(f) => f,
                 Err(err) => {
+                    // A file gone is left out with a warning, as planning does; the whole
+                    // source gone fails the backup.
+                    if let Some(s) = source_of(sources, &e.path)
+                        && !std::path::Path::new(&s.origin).is_dir()
+                    {
+                        return Err(EngineError::Source {
+                            name: s.name.clone(),
+                            path: s.origin.clone().into(),
+                            message: "disappeared during the backup".into(),
+                        });
+                    }
                     state.warnings.push(format!("{}: {err}", path.display()));
                     return Ok(());
                 }
