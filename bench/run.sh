@@ -5,6 +5,8 @@
 # CustomCloud) and back. Each tool's best of RUNS (default 3) runs, warm page cache.
 # Prints wall time, throughput, output size and ratios, and dsbackup's peak RSS.
 # Usage: bench/run.sh [SIZE_MIB] [WORKDIR]   (defaults: 1024, /tmp/dsbackup-bench)
+# BENCH_PG=1 adds the database part first (bench/db.sh: a pgbench database of BENCH_PG_SCALE,
+# default 20, against pg_dump | zstd); BENCH_PG=only runs just that part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE=${1:-1024}
@@ -16,6 +18,10 @@ for tool in restic borg zstd; do
 done
 cargo build --release -p dsbackup --locked -q
 BIN=$PWD/target/release/dsbackup
+if [ -n "${BENCH_PG:-}" ] && [ "${BENCH_PG}" != 0 ]; then
+  bench/db.sh "$BIN" "${BENCH_PG_SCALE:-20}" "$WORK/db"
+  [ "$BENCH_PG" = only ] && exit 0
+fi
 
 [ -d "$DATA" ] || python3 bench/gen_portal.py "$DATA" "$SIZE"
 rm -rf "$OUT" && mkdir -p "$OUT"

@@ -4,10 +4,12 @@
 //! manifest entry before anything is handed to a placer, so `restore` and `verify` refuse the
 //! same archives. A manifest's own `sources` list is informational only.
 //!
-//! A portal backup holds `catalog/<table>`, `documents/<folder>/<file>` (numeric ids) and
-//! `sources/<name>/…`; a dump holds `instance/portals.jsonl` and the same parts of each portal
-//! under `portals/<alias>/`. Links may exist only inside a source and must resolve, through
-//! any other links of the archive, without leaving that source's directory.
+//! A portal backup holds `catalog/<table>`, `documents/<folder>/<file>` (numeric ids),
+//! `sources/<name>/…` and `databases/<name>/{part-NNNNNN,info.json}`; a dump holds
+//! `instance/portals.jsonl`, the instance's own databases under `instance/databases/<name>/`
+//! and the same parts of each portal under `portals/<alias>/`. Links may exist only inside a
+//! source and must resolve, through any other links of the archive, without leaving that
+//! source's directory.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -64,6 +66,10 @@ pub fn database_part(n: u64) -> String {
 /// The file that follows a database dump's parts: what the dump tool reported (versions, row
 /// counts), as JSON.
 pub const DATABASE_INFO: &str = "info.json";
+
+/// The archive prefix of a dump's instance-level parts: its databases go to
+/// `database_path(INSTANCE_PREFIX, name)` = `instance/databases/<name>`.
+pub const INSTANCE_PREFIX: &str = "instance/";
 
 /// The archive path of a dump's list of portals.
 pub fn instance_portals_path() -> String {
@@ -131,6 +137,14 @@ pub fn classify(path: &str, dump: bool) -> Option<Part<'_>> {
     match path.split_once('/') {
         None => matches!(path, "instance" | "portals").then_some(Part::Frame),
         Some(("instance", INSTANCE_PORTALS)) => Some(Part::InstancePortals),
+        Some(("instance", below)) => match portal_part(below, None) {
+            Some(part @ (Part::Database { .. } | Part::Frame))
+                if below.starts_with("databases") =>
+            {
+                Some(part)
+            }
+            _ => None,
+        },
         Some(("portals", rest)) => match rest.split_once('/') {
             None => Some(Part::Frame),
             Some((alias, below)) => portal_part(below, Some(alias)),
@@ -408,6 +422,27 @@ mod tests {
                 file: "part-000002"
             })
         );
+        assert_eq!(
+            classify(
+                &format!("{}/info.json", database_path(INSTANCE_PREFIX, "docspace")),
+                true
+            ),
+            Some(Part::Database {
+                portal: None,
+                name: "docspace",
+                file: "info.json"
+            })
+        );
+        assert_eq!(classify("instance/databases", true), Some(Part::Frame));
+        for bad in [
+            "instance/databases/app/x",
+            "instance/catalog/users.jsonl",
+            "instance/sources/x",
+            "instance/documents",
+        ] {
+            assert_eq!(classify(bad, true), None, "{bad}");
+        }
+        assert_eq!(classify("instance/databases/app", false), None);
         for bad in [
             "databases/app/part-1",
             "databases/app/x",

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use dsbackup_core::Mode;
+use dsbackup_dbsource::{DbKind, DbSource};
 use figment::providers::{Format, Toml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
@@ -54,16 +55,140 @@ pub struct PortalConfig {
 pub enum SourceKind {
     /// A directory tree, archived file by file.
     Directory,
+    /// A PostgreSQL database, archived as a `pg_dump` stream.
+    Postgres,
+    /// A MySQL or MariaDB database, archived as a `mariadb-dump` stream.
+    Mysql,
+    /// An SQLite file, archived as a consistent copy made with the online backup API.
+    Sqlite,
 }
 
-/// A source of a portal's backups.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+impl SourceKind {
+    /// The database engine of a database source; `None` for a directory.
+    pub fn database(self) -> Option<DbKind> {
+        match self {
+            SourceKind::Directory => None,
+            SourceKind::Postgres => Some(DbKind::Postgres),
+            SourceKind::Mysql => Some(DbKind::Mysql),
+            SourceKind::Sqlite => Some(DbKind::Sqlite),
+        }
+    }
+}
+
+/// A source of a portal's backups (`[[portals.sources]]`), or of whole-instance dumps
+/// (`[[instance.sources]]`, databases only). A directory takes `path`; PostgreSQL and MySQL take
+/// `url` (and optionally `password_file`, `bin_dir`); SQLite takes `path` to the database file.
+/// `Debug` never shows a password.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     pub kind: SourceKind,
-    /// Unique within the portal: `[a-zA-Z0-9_-]`; archived under `sources/<name>/`.
+    /// Unique within the portal (or the instance): `[a-zA-Z0-9_-]`; archived under
+    /// `sources/<name>/` (directories) or `databases/<name>/` (databases).
     pub name: String,
-    pub path: PathBuf,
+    /// The directory, or the SQLite file.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `postgres://user@host:port/db` or `mysql://user@host:port/db`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file whose first line is the database password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Where the database client tools are looked for before `PATH`.
+    #[serde(default)]
+    pub bin_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.database() {
+            Some(db) => db.fmt(f),
+            None => f
+                .debug_struct("SourceConfig")
+                .field("kind", &self.kind)
+                .field("name", &self.name)
+                .field("path", &self.path)
+                .finish(),
+        }
+    }
+}
+
+impl SourceConfig {
+    /// The live directory of a directory source; `None` for a database.
+    pub fn directory(&self) -> Option<&Path> {
+        match self.kind {
+            SourceKind::Directory => self.path.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The database of a database source; `None` for a directory.
+    pub fn database(&self) -> Option<DbSource> {
+        Some(DbSource {
+            kind: self.kind.database()?,
+            name: self.name.clone(),
+            url: self.url.clone(),
+            path: self.path.clone(),
+            password_file: self.password_file.clone(),
+            bin_dir: self.bin_dir.clone(),
+        })
+    }
+
+    /// Where the source is, without any credential: the directory or file, or
+    /// `scheme://host:port/database` for a server.
+    pub fn origin(&self) -> String {
+        match (&self.url, &self.path) {
+            (Some(url), _) => public_origin(url),
+            (None, Some(path)) => path.display().to_string(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// Checks one source of `owner` (`portal <alias>` or `instance`).
+    fn check(&self, owner: &str, format: u32) -> Result<(), ConfigError> {
+        let bad = |m: String| ConfigError::Invalid(format!("{owner}: source {:?}: {m}", self.name));
+        let Some(db) = self.database() else {
+            if self.url.is_some() || self.password_file.is_some() || self.bin_dir.is_some() {
+                return Err(bad("a directory source takes `path` only".into()));
+            }
+            return match &self.path {
+                Some(p) if p.is_absolute() => Ok(()),
+                _ => Err(bad("a directory source needs an absolute `path`".into())),
+            };
+        };
+        db.validate().map_err(|e| bad(e.to_string()))?;
+        if self.path.as_deref().is_some_and(|p| !p.is_absolute()) {
+            return Err(bad("`path` must be absolute".into()));
+        }
+        if format < 2 {
+            return Err(bad(
+                "database sources need archive_format = 2 (format 1 cannot hold a dump)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]/database` of a server URL: no user, password or parameters.
+fn public_origin(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return String::new();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}/{path}")
+}
+
+/// Instance-wide settings (`[instance]`).
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Databases of the instance itself, archived by whole-instance dumps only, under
+    /// `instance/databases/<name>/`.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
 }
 
 /// A string that never prints.
@@ -158,7 +283,12 @@ pub struct Config {
     /// age identity files (`AGE-SECRET-KEY-1…` lines) restores decrypt archives with
     /// (`DSBACKUP_AGE_IDENTITY_FILE`, `:`-separated); a `[[portals]]` block can add its own.
     pub identity_files: Vec<PathBuf>,
+    /// After a restore switched a database in, keep the previous one (renamed
+    /// `<db>__dsb_old_<id>`, `<file>.dsb-old-<id>`) instead of dropping it.
+    pub keep_old_databases: bool,
     pub portals: Vec<PortalConfig>,
+    /// Instance-level sources (`[[instance.sources]]`).
+    pub instance: InstanceConfig,
     #[serde(skip)]
     pub owner: OwnerPreset,
 }
@@ -198,7 +328,9 @@ impl Default for Config {
             restore_quota_bytes: 64 << 30,
             encrypt_to: Vec::new(),
             identity_files: Vec::new(),
+            keep_old_databases: false,
             portals: Vec::new(),
+            instance: InstanceConfig::default(),
             owner: OwnerPreset::default(),
         }
     }
@@ -496,9 +628,14 @@ impl Config {
             self.encrypt_to.iter().chain(recipients).map(String::as_str),
         )
         .map_err(|e| ConfigError::Invalid(format!("encrypt_to: {e}")))?;
-        for p in &self.portals {
+        let owners = self
+            .portals
+            .iter()
+            .map(|p| (format!("portal {}", p.alias), &p.sources))
+            .chain([("instance".to_string(), &self.instance.sources)]);
+        for (owner, sources) in owners {
             let mut names = std::collections::HashSet::new();
-            for src in &p.sources {
+            for src in sources {
                 let ok = !src.name.is_empty()
                     && src
                         .name
@@ -506,16 +643,17 @@ impl Config {
                         .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
                 if !ok || !names.insert(src.name.as_str()) {
                     return Err(ConfigError::Invalid(format!(
-                        "portal {}: source names must be unique and of [a-zA-Z0-9_-]: {:?}",
-                        p.alias, src.name
-                    )));
-                }
-                if !src.path.is_absolute() {
-                    return Err(ConfigError::Invalid(format!(
-                        "source {} must have an absolute path",
+                        "{owner}: source names must be unique and of [a-zA-Z0-9_-]: {:?}",
                         src.name
                     )));
                 }
+                if owner == "instance" && src.kind == SourceKind::Directory {
+                    return Err(ConfigError::Invalid(format!(
+                        "instance: source {:?}: instance sources are databases only",
+                        src.name
+                    )));
+                }
+                src.check(&owner, self.archive_format)?;
             }
         }
         if let Some(key) = &self.owner.api_key
@@ -609,11 +747,74 @@ mod tests {
             cfg.local_roots,
             vec![PathBuf::from("/a"), PathBuf::from("/b")]
         );
-        assert_eq!(cfg.sources_of("a")[0].path, PathBuf::from("/srv/files"));
+        assert_eq!(
+            cfg.sources_of("a")[0].directory(),
+            Some(Path::new("/srv/files"))
+        );
         assert_eq!(cfg.listen.port(), 9000);
         assert_eq!(cfg.mode, Mode::Standalone);
         assert!(!cfg.bootstrap);
         assert_eq!(cfg.portals[0].hosts, vec!["h.example".to_string()]);
+    }
+
+    #[test]
+    fn database_sources_are_checked_and_never_print_their_password() {
+        let base = "[[portals]]\nalias = \"a\"\n[[portals.sources]]\n";
+        let (_d, file) = file_with(&format!(
+            "{base}kind = \"postgres\"\nname = \"appdb\"\nurl = \"postgres://app:s3cr%65t@db.example:5433/app?sslmode=require\"\n\
+             [[portals.sources]]\nkind = \"sqlite\"\nname = \"lite\"\npath = \"/srv/app.db\"\n\
+             [[instance.sources]]\nkind = \"mysql\"\nname = \"docspace\"\nurl = \"mysql://root@127.0.0.1/onlyoffice\"\n"
+        ));
+        let cfg = Config::load(Some(&file), Vec::new()).unwrap();
+        let srcs = cfg.sources_of("a");
+        assert_eq!(srcs[0].origin(), "postgres://db.example:5433/app");
+        assert_eq!(srcs[1].origin(), "/srv/app.db");
+        assert!(srcs[0].directory().is_none() && srcs[0].database().is_some());
+        assert_eq!(
+            cfg.instance.sources[0].origin(),
+            "mysql://127.0.0.1/onlyoffice"
+        );
+        let text = format!("{cfg:?}");
+        assert!(!text.contains("s3cr"), "{text}");
+
+        for (body, want) in [
+            (
+                "kind = \"postgres\"\nname = \"pg\"\nurl = \"mysql://h/db\"\n",
+                "source \"pg\"",
+            ),
+            (
+                "kind = \"sqlite\"\nname = \"lite\"\npath = \"rel.db\"\n",
+                "source \"lite\": `path` must be absolute",
+            ),
+            (
+                "kind = \"directory\"\nname = \"d\"\nurl = \"postgres://h/db\"\n",
+                "source \"d\": a directory source takes `path` only",
+            ),
+            (
+                "kind = \"mysql\"\nname = \"my\"\nurl = \"mysql://u:pw0rd@h/\"\n",
+                "source \"my\"",
+            ),
+        ] {
+            let (_d, file) = file_with(&format!("{base}{body}"));
+            let err = Config::load(Some(&file), Vec::new())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(!err.contains("pw0rd"), "{err}");
+        }
+        let (_d, file) = file_with(&format!(
+            "archive_format = 1\n{base}kind = \"sqlite\"\nname = \"lite\"\npath = \"/a.db\"\n"
+        ));
+        let err = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("archive_format = 2"), "{err}");
+        let (_d, file) =
+            file_with("[[instance.sources]]\nkind = \"directory\"\nname = \"d\"\npath = \"/d\"\n");
+        let err = Config::load(Some(&file), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("databases only"), "{err}");
     }
 
     fn file_with(text: &str) -> (tempfile::TempDir, PathBuf) {

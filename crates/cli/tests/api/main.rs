@@ -8,6 +8,7 @@ mod backup;
 mod backup_errors;
 mod bad_input;
 mod cli;
+mod databases;
 mod encryption;
 mod golden;
 mod harness;

@@ -521,7 +521,7 @@ async fn hostile_and_damaged_archives_are_refused_with_the_portal_unchanged() {
     assert!(!staging.exists() || std::fs::read_dir(&staging).unwrap().next().is_none());
 }
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+pub async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     for _ in 0..1500 {
         if check() {
             return;

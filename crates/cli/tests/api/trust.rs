@@ -527,7 +527,8 @@ async fn login_status(s: &TestServer, email: &str, password: &str) -> u16 {
 
 #[tokio::test]
 async fn roles_cannot_be_forged_through_an_archive() {
-    let r = rig().await;
+    // `Edit` rewrites a manifest-first (format 1) archive.
+    let r = rig_with("archive_format = 1", Vec::new()).await;
     let admin = r.s.member("DocSpaceAdmin", "admin@example.org").await;
     let real = Edit::open(&fresh_backup(&r).await);
     let users = real.rows("users.jsonl");
@@ -608,7 +609,8 @@ async fn roles_cannot_be_forged_through_an_archive() {
 
 #[tokio::test]
 async fn restored_rows_pass_the_api_validation() {
-    let r = rig().await;
+    // `Edit` rewrites a manifest-first (format 1) archive.
+    let r = rig_with("archive_format = 1", Vec::new()).await;
     add_portal_content(&r.s, "rows").await;
     let real = Edit::open(&fresh_backup(&r).await);
     let edit_title = |table: &'static str, title: String| {

@@ -1,14 +1,17 @@
 //! What goes into a backup, gathered before the blocking work starts: each portal's catalog
-//! rows (inline entries), its documents area and its configured sources (trees), and, for a
-//! dump, the instance's list of portals. Archive paths come from the engine's layout module;
+//! rows (inline entries), its documents area and its configured sources (directory trees, and
+//! databases dumped while the archive is written), and, for a dump, the instance's list of
+//! portals and its own database sources. Archive paths come from the engine's layout module;
 //! earlier backup archives kept in Documents are left out.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use dsbackup_core::{ArchiveLocation, DUMP_TENANT, Portal, PortalId};
 use dsbackup_engine::{Control, EngineResult, Plan, Planner, layout};
 
+use super::dbstream::DumpStream;
 use super::export;
 use crate::{Service, ServiceResult};
 
@@ -21,12 +24,25 @@ pub struct Tree {
     pub prefix: String,
 }
 
+/// A database to dump into the archive.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub name: String,
+    /// `postgres`, `mysql` or `sqlite`.
+    pub kind: String,
+    /// Where it is, without credentials (for the archive's header).
+    pub origin: String,
+    pub prefix: String,
+    pub source: dsbackup_dbsource::DbSource,
+}
+
 /// Everything one backup archives.
 #[derive(Debug, Default)]
 pub struct Contents {
     /// Catalog rows: `(archive path, bytes)`.
     pub inline: Vec<(String, Vec<u8>)>,
     pub trees: Vec<Tree>,
+    pub databases: Vec<Database>,
     /// Documents files that are earlier backup archives: never archived again.
     pub skip_files: HashSet<i64>,
 }
@@ -73,21 +89,43 @@ pub async fn gather(svc: &Service, portals: &[Portal], dump: bool) -> ServiceRes
             });
         }
         for src in svc.config().sources_of(&p.alias) {
-            out.trees.push(Tree {
-                name: src.name.clone(),
-                kind: "directory",
-                root: src.path.clone(),
-                prefix: layout::source_path(&prefix, &src.name),
-            });
+            if let Some(root) = src.directory() {
+                out.trees.push(Tree {
+                    name: src.name.clone(),
+                    kind: "directory",
+                    root: root.to_path_buf(),
+                    prefix: layout::source_path(&prefix, &src.name),
+                });
+            }
         }
+        add_databases(&mut out, svc.config().sources_of(&p.alias), &prefix);
     }
     if dump {
+        add_databases(
+            &mut out,
+            &svc.config().instance.sources,
+            layout::INSTANCE_PREFIX,
+        );
         let all = svc.catalog().portals().await?;
         out.inline
             .push((layout::instance_portals_path(), export::jsonl(&all)?));
     }
     out.skip_files = skip_files;
     Ok(out)
+}
+
+fn add_databases(out: &mut Contents, sources: &[crate::config::SourceConfig], prefix: &str) {
+    for src in sources {
+        if let Some(db) = src.database() {
+            out.databases.push(Database {
+                name: src.name.clone(),
+                kind: db.kind.to_string(),
+                origin: src.origin(),
+                prefix: layout::database_path(prefix, &src.name),
+                source: db,
+            });
+        }
+    }
 }
 
 /// Plans the archive (blocking: walks every source; for format 1 also hashes every file). In
@@ -100,6 +138,10 @@ pub fn plan(contents: Contents, format: u32, control: &Control) -> EngineResult<
     let mut planner = Planner::new();
     for (path, bytes) in contents.inline {
         planner.add_inline(&path, bytes)?;
+    }
+    for d in contents.databases {
+        let stream = Arc::new(DumpStream::new(d.source));
+        planner.add_stream(&d.name, &d.kind, &d.origin, &d.prefix, stream)?;
     }
     let skip = contents.skip_files;
     for t in &contents.trees {

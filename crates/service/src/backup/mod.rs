@@ -1,6 +1,7 @@
 //! The backup service: validating and starting jobs, the job slots, targets, the runner, and
 //! what history, delete and counts need. HTTP handlers in `routes/backup.rs` call into this.
 
+pub mod dbstream;
 pub mod durable;
 pub mod export;
 pub mod gather;

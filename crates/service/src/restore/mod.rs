@@ -3,6 +3,7 @@
 //! request to it but `getrestoreprogress` answers 403; other portals are unaffected.
 
 pub mod contents;
+pub mod databases;
 pub mod place;
 pub mod run;
 pub mod swap;

@@ -4,7 +4,10 @@
 //! portals and configured sources; the manifest decides nothing. Documents go to
 //! `data_dir/staging/<job>/<portal>/documents`, catalog tables to `…/<portal>/catalog` (on disk,
 //! never in memory), each configured source to a hidden sibling of its live directory (same
-//! file system, so the swap is a rename). Before the first entry, the declared sizes are held
+//! file system, so the swap is a rename), each configured database's dump parts and
+//! `info.json` to private files under `…/<portal>/databases/<name>` (a dump's instance
+//! databases under `…/instance/databases/<name>`), loaded only once the whole archive verified
+//! (`databases.rs`). Before the first entry, the declared sizes are held
 //! against each portal's restore quota and the free space. Every path is joined from checked
 //! components under a root this placer created, and every parent is a directory it made.
 
@@ -30,6 +33,8 @@ pub struct PortalTarget {
     pub tables: PathBuf,
     /// Configured source name → staged directory.
     pub sources: HashMap<String, PathBuf>,
+    /// Configured database source name → directory its dump is staged in.
+    pub databases: HashMap<String, PathBuf>,
     /// What this portal's part of the archive may stage, in bytes.
     pub quota: u64,
 }
@@ -46,6 +51,19 @@ pub struct Staged {
     pub archived_sources: HashSet<String>,
 }
 
+/// A database dump staged as files, to be loaded once the archive verified.
+#[derive(Debug, Clone)]
+pub struct StagedDb {
+    /// The target (portal) it belongs to; `None` for an instance database of a dump.
+    pub target: Option<usize>,
+    pub name: String,
+    pub dir: PathBuf,
+    /// `part-NNNNNN` files in archive order.
+    pub parts: Vec<PathBuf>,
+    /// The staged `info.json`.
+    pub info: Option<PathBuf>,
+}
+
 /// The placer of a restore.
 #[derive(Debug)]
 pub struct Stager {
@@ -54,12 +72,18 @@ pub struct Stager {
     pub warnings: Vec<String>,
     /// Whether the archive must be a dump.
     pub dump: bool,
+    /// A dump's configured instance database name → directory its dump is staged in.
+    pub instance_databases: HashMap<String, PathBuf>,
+    /// Database dumps staged so far.
+    pub databases: Vec<StagedDb>,
     /// Directories to give their mode and mtime once everything is written.
     dirs: Vec<(PathBuf, u32, i64)>,
     /// Every staging root made, for cleanup.
     pub roots: Vec<PathBuf>,
     /// Names already warned about (sources or portals that do not exist here).
     warned: HashSet<String>,
+    /// Content bytes of instance databases placed so far.
+    placed_instance: u64,
     /// Content bytes placed so far per target, held to its quota as they arrive (a format 2
     /// archive declares no sizes up front).
     placed: Vec<u64>,
@@ -83,6 +107,13 @@ enum Where {
     Under(usize, PathBuf),
     /// The documents area or a configured source's directory itself.
     Root(usize, PathBuf, Option<String>),
+    /// A database's directory (`file` empty), dump part or info file.
+    Db {
+        target: Option<usize>,
+        name: String,
+        dir: PathBuf,
+        file: String,
+    },
     Skip,
 }
 
@@ -94,6 +125,9 @@ impl Stager {
             staged,
             warnings: Vec::new(),
             dump,
+            instance_databases: HashMap::new(),
+            databases: Vec::new(),
+            placed_instance: 0,
             dirs: Vec::new(),
             roots: Vec::new(),
             warned: HashSet::new(),
@@ -116,7 +150,17 @@ impl Stager {
                 t.quota, t.alias
             )));
         }
-        let total: u64 = self.placed.iter().sum();
+        self.check_free()
+    }
+
+    /// Counts `size` more bytes of an instance database (held to the free space only).
+    fn charge_instance(&mut self, size: u64) -> EngineResult<()> {
+        self.placed_instance = self.placed_instance.saturating_add(size);
+        self.check_free()
+    }
+
+    fn check_free(&self) -> EngineResult<()> {
+        let total: u64 = self.placed.iter().sum::<u64>() + self.placed_instance;
         if let Some(free) = self.free
             && total > free
         {
@@ -147,6 +191,31 @@ impl Stager {
         })?;
         if matches!(part, Part::Frame | Part::InstancePortals) {
             return Ok(Where::Skip);
+        }
+        if let Part::Database {
+            portal: None,
+            name,
+            file,
+        } = part
+            && self.dump
+        {
+            return Ok(match self.instance_databases.get(name) {
+                Some(dir) => Where::Db {
+                    target: None,
+                    name: name.into(),
+                    dir: dir.clone(),
+                    file: file.into(),
+                },
+                None => {
+                    self.warn_once(
+                        format!("instance database {name}"),
+                        format!(
+                            "instance database {name:?} is not configured here; it was not restored"
+                        ),
+                    );
+                    Where::Skip
+                }
+            });
         }
         let Some(i) = self.target_of(&part) else {
             let alias = part.portal().unwrap_or_default().to_string();
@@ -179,13 +248,23 @@ impl Stager {
                     Where::Skip
                 }
             },
-            Part::Database { name, .. } => {
-                self.warn_once(
-                    format!("database {name}"),
-                    format!("database {name:?} is in the archive but database restores are not wired in yet; it was not restored"),
-                );
-                Where::Skip
-            }
+            Part::Database { name, file, .. } => match t.databases.get(name) {
+                Some(dir) => Where::Db {
+                    target: Some(i),
+                    name: name.into(),
+                    dir: dir.clone(),
+                    file: file.into(),
+                },
+                None => {
+                    self.warn_once(
+                        format!("database {name}"),
+                        format!(
+                            "database {name:?} is not configured here as a database source; it was not restored"
+                        ),
+                    );
+                    Where::Skip
+                }
+            },
             Part::Frame | Part::InstancePortals => Where::Skip,
         })
     }
@@ -246,15 +325,66 @@ impl Stager {
         Ok(())
     }
 
+    /// The staged database at `dir`, its directory made on first use.
+    fn db_slot(&mut self, target: Option<usize>, name: &str, dir: &Path) -> EngineResult<usize> {
+        if let Some(k) = self.databases.iter().position(|d| d.dir == dir) {
+            return Ok(k);
+        }
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io(dir, e))?;
+        self.databases.push(StagedDb {
+            target,
+            name: name.into(),
+            dir: dir.to_path_buf(),
+            parts: Vec::new(),
+            info: None,
+        });
+        Ok(self.databases.len() - 1)
+    }
+
+    /// Stages one file of a database (a dump part or its info) as a private file.
+    fn stage_db_file(
+        &mut self,
+        target: Option<usize>,
+        name: &str,
+        dir: &Path,
+        file: &str,
+        e: &Entry,
+        content: &mut dyn Read,
+    ) -> EngineResult<()> {
+        match target {
+            Some(i) => self.charge(i, e.size)?,
+            None => self.charge_instance(e.size)?,
+        }
+        let k = self.db_slot(target, name, dir)?;
+        let path = dir.join(file);
+        write_new(&path, &e.path, 0o600, content)?;
+        let db = &mut self.databases[k];
+        if file == layout::DATABASE_INFO {
+            db.info = Some(path);
+        } else {
+            db.parts.push(path);
+        }
+        Ok(())
+    }
+
     /// What each target's share of the archive declares, in bytes.
     fn declared(&mut self, m: &Manifest) -> EngineResult<Vec<u64>> {
         let mut per = vec![0u64; self.targets.len()];
         for e in &m.entries {
             match self.locate(&e.path)? {
-                Where::Table(i) | Where::Under(i, _) | Where::Root(i, ..) => {
+                Where::Table(i)
+                | Where::Under(i, _)
+                | Where::Root(i, ..)
+                | Where::Db {
+                    target: Some(i), ..
+                } => {
                     per[i] = per[i].saturating_add(e.size);
                 }
-                Where::Skip => {}
+                Where::Db { target: None, .. } | Where::Skip => {}
             }
         }
         Ok(per)
@@ -366,8 +496,14 @@ impl Placer for Stager {
                 self.dirs.push((dir, e.mode, e.mtime));
                 Ok(())
             }
-            Where::Table(..) => Err(EngineError::Corrupt(format!(
-                "{}: a directory where a table belongs",
+            Where::Db {
+                target,
+                name,
+                dir,
+                file,
+            } if file.is_empty() => self.db_slot(target, &name, &dir).map(|_| ()),
+            Where::Table(..) | Where::Db { .. } => Err(EngineError::Corrupt(format!(
+                "{}: a directory where a file belongs",
                 e.path
             ))),
             Where::Skip => Ok(()),
@@ -388,7 +524,13 @@ impl Placer for Stager {
                 );
                 Ok(())
             }
-            Where::Root(..) => Err(EngineError::Corrupt(format!(
+            Where::Db {
+                target,
+                name,
+                dir,
+                file,
+            } if !file.is_empty() => self.stage_db_file(target, &name, &dir, &file, e, content),
+            Where::Root(..) | Where::Db { .. } => Err(EngineError::Corrupt(format!(
                 "{}: must be a directory",
                 e.path
             ))),
@@ -401,10 +543,12 @@ impl Placer for Stager {
             Where::Under(_, path) => {
                 std::os::unix::fs::symlink(target, &path).map_err(|err| io(&path, err))
             }
-            Where::Table(..) | Where::Root(..) => Err(EngineError::Corrupt(format!(
-                "{}: a link where a table or a directory belongs",
-                e.path
-            ))),
+            Where::Table(..) | Where::Root(..) | Where::Db { .. } => {
+                Err(EngineError::Corrupt(format!(
+                    "{}: a link where a table, a database or a directory belongs",
+                    e.path
+                )))
+            }
             Where::Skip => Ok(()),
         }
     }

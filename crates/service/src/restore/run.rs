@@ -7,6 +7,7 @@
 //! fixed layout (places, kinds, links inside their source) and the stager holds the declared
 //! sizes to each portal's restore quota, all before anything is written to staging.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use uuid::Uuid;
 
 use super::Source;
 use super::contents::{self, Live};
+use super::databases;
 use super::place::{PortalTarget, Stager};
 use super::swap::{self, Journal, PortalSwaps, Swap};
 use crate::Service;
@@ -144,13 +146,21 @@ fn targets(state: &Service, spec: &Spec, staging: &Path) -> Vec<PortalTarget> {
                 .config()
                 .sources_of(&p.alias)
                 .iter()
-                .map(|s| {
-                    let staged = hidden_sibling(&s.path, &format!("dsbackup-restore-{job}"));
-                    (s.name.clone(), staged)
+                .filter_map(|s| {
+                    let staged = hidden_sibling(s.directory()?, &format!("dsbackup-restore-{job}"));
+                    Some((s.name.clone(), staged))
                 })
                 .collect();
             let root = staging.join(p.id.to_string());
+            let databases = state
+                .config()
+                .sources_of(&p.alias)
+                .iter()
+                .filter(|s| s.database().is_some())
+                .map(|s| (s.name.clone(), root.join("databases").join(&s.name)))
+                .collect();
             PortalTarget {
+                databases,
                 portal_id: p.id,
                 alias: p.alias.clone(),
                 documents: root.join("documents"),
@@ -182,6 +192,7 @@ fn open_archive<R: std::io::Read>(
 async fn stage(
     spec: &Spec,
     targets: Vec<PortalTarget>,
+    instance_databases: HashMap<String, PathBuf>,
     expect: Option<String>,
     identity_files: Vec<PathBuf>,
 ) -> Result<Stager, String> {
@@ -202,6 +213,7 @@ async fn stage(
         )?;
         let expect = input.engine_expect(expect.as_deref());
         let mut stager = Stager::new(targets, dump);
+        stager.instance_databases = instance_databases;
         let result = read_archive(input, expect, Some(dump), &mut stager, &control)
             .and_then(|_| stager.finish_dirs());
         match result {
@@ -325,6 +337,7 @@ fn journal(state: &Service, spec: &Spec, stager: &Stager, staging: &Path) -> Jou
         job,
         portals: Vec::new(),
         staging: vec![staging.to_path_buf()],
+        databases: Vec::new(),
     };
     for ((t, st), p) in stager.targets.iter().zip(&stager.staged).zip(&spec.portals) {
         let mut swaps = Vec::new();
@@ -336,11 +349,13 @@ fn journal(state: &Service, spec: &Spec, stager: &Stager, staging: &Path) -> Jou
             staged: t.documents.clone(),
         });
         for src in state.config().sources_of(&p.alias) {
-            if st.sources.contains(&src.name) {
+            if let Some(path) = src.directory()
+                && st.sources.contains(&src.name)
+            {
                 swaps.push(Swap {
-                    had_live: src.path.exists(),
-                    old: hidden_sibling(&src.path, &format!("dsbackup-old-{job}")),
-                    live: src.path.clone(),
+                    had_live: path.exists(),
+                    old: hidden_sibling(path, &format!("dsbackup-old-{job}")),
+                    live: path.to_path_buf(),
                     staged: t.sources[&src.name].clone(),
                 });
                 journal.staging.push(t.sources[&src.name].clone());
@@ -366,12 +381,33 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
         let _ = std::fs::remove_dir_all(&staging);
     };
 
+    if swap::unresolved(state) {
+        return Err(
+            "The restore failed: an earlier restore's database switch is unresolved; restart the server once its databases answer"
+                .into(),
+        );
+    }
+
     // 1. Authorise, then stage and verify in one streaming pass.
     let expect = authorise(state, &spec).await?;
     let targets = targets(state, &spec, &staging);
+    let instance_databases = if spec.dump {
+        state
+            .config()
+            .instance
+            .sources
+            .iter()
+            .map(|s| {
+                let dir = staging.join("instance").join("databases").join(&s.name);
+                (s.name.clone(), dir)
+            })
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let aliases = spec.portals.iter().map(|p| p.alias.as_str());
     let identity_files = state.config().identity_files_of(aliases);
-    let mut stager = match stage(&spec, targets, expect, identity_files).await {
+    let mut stager = match stage(&spec, targets, instance_databases, expect, identity_files).await {
         Ok(s) => s,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&staging);
@@ -398,15 +434,42 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
         };
     }
 
-    // 3. Journal, swap, commit.
-    let journal = journal(state, &spec, &stager, &staging);
+    // 3. Databases: each staged dump loaded beside its live database and checked; a failure
+    // drops every loaded copy and leaves the live databases as they are.
+    job.advance(86);
+    let svc = state.clone();
+    let staged_dbs = stager.databases.clone();
+    let ids: Vec<(i64, String)> = spec
+        .portals
+        .iter()
+        .map(|p| (p.id, p.alias.clone()))
+        .collect();
+    let loaded = match blocking(move || databases::load(svc.config(), &staged_dbs, &ids)).await {
+        Ok(l) => l,
+        Err(e) => {
+            cleanup(&stager);
+            return Err(e);
+        }
+    };
+
+    // 4. Journal (directories and databases), swap directories, switch databases, commit.
+    let mut journal = journal(state, &spec, &stager, &staging);
+    journal.databases = loaded.iter().map(|l| l.switch.clone()).collect();
     job.advance(90);
     let outcome: Result<(), CoreError> = async {
-        swap::write_journal(state, &journal)?;
+        if let Err(e) = swap::write_journal(state, &journal) {
+            databases::discard(loaded);
+            return Err(e);
+        }
         let j = journal.clone();
         crate::trace::spawn_blocking(move || swap::apply(&j))
             .await
             .map_err(|e| CoreError::Internal(e.to_string()))??;
+        crate::fault::delay_async("restore-databases").await;
+        crate::trace::spawn_blocking(move || databases::switch(loaded))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))?
+            .map_err(CoreError::Internal)?;
         crate::fault::delay_async("restore-swap").await;
         state.catalog().replace_contents(contents, job.id).await?;
         Ok(())

@@ -7,6 +7,13 @@
 //! marker — the commit point. On start-up, a journal left behind is resolved by that marker:
 //! committed portals keep the new state (the old directories are removed), others get their
 //! old directories back. Either way the portals end Active.
+//!
+//! Databases switch with the directories: the journal also lists every database switch
+//! (`databases.rs`: names only) before the first rename, the databases are switched right after
+//! the directory swap and before the catalog commit, and resolving completes them (committed)
+//! or swaps the previous databases back (not committed), so files and databases of a portal
+//! are never half restored. A database that cannot be resolved (its server is down) keeps the
+//! journal: the next start tries again, and no other restore starts meanwhile.
 
 use std::fs;
 use std::io::Write;
@@ -16,6 +23,7 @@ use dsbackup_core::{CoreError, CoreResult, PortalId, PortalStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::databases::{self, DbSwitch};
 use super::place::make_writable;
 use crate::Service;
 
@@ -43,6 +51,9 @@ pub struct Journal {
     pub portals: Vec<PortalSwaps>,
     /// Staging roots to remove at the end, whatever happens.
     pub staging: Vec<PathBuf>,
+    /// Database switches, resolved with their portal's commit.
+    #[serde(default)]
+    pub databases: Vec<DbSwitch>,
 }
 
 fn journal_path(state: &Service) -> PathBuf {
@@ -74,6 +85,12 @@ pub fn write_journal(state: &Service, j: &Journal) -> CoreResult<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Whether the journal of an earlier restore is still there (a database switch could not be
+/// resolved yet): no restore may start until a restart resolves it.
+pub fn unresolved(state: &Service) -> bool {
+    journal_path(state).exists()
 }
 
 /// Renames the live directories aside and the staged ones into place.
@@ -123,8 +140,33 @@ fn roll_forward(p: &PortalSwaps) {
 /// Active. Returns the portals that were rolled back.
 pub async fn resolve(state: &Service, j: &Journal) -> CoreResult<Vec<PortalId>> {
     let mut rolled_back = Vec::new();
+    let mut committed = Vec::new();
     for p in &j.portals {
-        let committed = state.catalog().restore_marker(p.portal_id).await? == Some(j.job);
+        if state.catalog().restore_marker(p.portal_id).await? == Some(j.job) {
+            committed.push(p.portal_id);
+        }
+    }
+    let all_committed = !j.portals.is_empty() && committed.len() == j.portals.len();
+    let svc = state.clone();
+    let switches = j.databases.clone();
+    let forward: Vec<bool> = switches
+        .iter()
+        .map(|s| {
+            s.portal_id
+                .map_or(all_committed, |id| committed.contains(&id))
+        })
+        .collect();
+    let db_errors = crate::trace::spawn_blocking(move || {
+        switches
+            .iter()
+            .zip(forward)
+            .filter_map(|(s, fwd)| databases::resolve(svc.config(), s, fwd).err())
+            .collect::<Vec<String>>()
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("restore cleanup: {e}")))?;
+    for p in &j.portals {
+        let committed = committed.contains(&p.portal_id);
         let p2 = p.clone();
         crate::trace::spawn_blocking(move || {
             if committed {
@@ -148,6 +190,15 @@ pub async fn resolve(state: &Service, j: &Journal) -> CoreResult<Vec<PortalId>> 
     }
     for root in &j.staging {
         remove_tree(root);
+    }
+    if !db_errors.is_empty() {
+        for e in &db_errors {
+            tracing::error!(job = %j.job, error = %e, "a database switch could not be resolved; the restore journal is kept");
+        }
+        return Err(CoreError::Internal(format!(
+            "databases could not be resolved (the journal is kept and resolved at the next start): {}",
+            db_errors.join("; ")
+        )));
     }
     let _ = fs::remove_file(journal_path(state));
     Ok(rolled_back)
@@ -173,8 +224,12 @@ pub async fn recover(state: &Service) -> CoreResult<()> {
         }
     }
     remove_tree(&state.config().data_dir.join("staging"));
+    let svc = state.clone();
+    crate::trace::spawn_blocking(move || databases::sweep(svc.config()))
+        .await
+        .map_err(|e| CoreError::Internal(format!("sweeping staged databases: {e}")))?;
     for src in state.config().portals.iter().flat_map(|p| &p.sources) {
-        if let Some(parent) = src.path.parent()
+        if let Some(parent) = src.directory().and_then(|d| d.parent())
             && let Ok(rd) = fs::read_dir(parent)
         {
             for e in rd.flatten() {
