@@ -49,6 +49,10 @@ pub struct SourceInfo {
     pub origin: String,
     /// The archive directory that holds it.
     pub prefix: String,
+    /// What produced it, when known before the entries (database sources: server and dump
+    /// tool versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// The manifest.

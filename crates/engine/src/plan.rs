@@ -44,6 +44,12 @@ pub trait StreamReader: Read + Send {
     ///
     /// Fails when the producer failed; the backup then fails with the message.
     fn finish(self: Box<Self>) -> std::io::Result<Vec<u8>>;
+
+    /// What produced the content (e.g. server and tool versions), for the archive's header;
+    /// never a secret.
+    fn version(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An entry and where to read it from.
@@ -156,6 +162,7 @@ impl Planner {
             kind: kind.into(),
             origin: origin.into(),
             prefix: prefix.into(),
+            version: None,
         });
         self.plan.entries.push(Planned {
             entry: Entry {
@@ -244,6 +251,7 @@ impl Planner {
             kind: kind.into(),
             origin: root.display().to_string(),
             prefix: prefix.into(),
+            version: None,
         });
         self.walk(root, prefix, prefix, keep)
     }

@@ -14,7 +14,7 @@ use crate::header::{HEADER_PATH, Header, INDEX_PATH};
 use crate::index::{IndexEntry, trailer};
 use crate::layout;
 use crate::manifest::{Entry, EntryKind, SourceInfo};
-use crate::plan::{Origin, Plan, Planned, Stamp, Streamed};
+use crate::plan::{Origin, Plan, Planned, Stamp, StreamReader};
 use crate::write::{ArchiveSummary, Control, WriteOptions, header_for, progressing};
 
 fn sink_err(e: io::Error) -> EngineError {
@@ -32,11 +32,19 @@ pub fn write_v2<W: Write>(
     opts: &WriteOptions,
     control: &Control,
 ) -> EngineResult<(W, ArchiveSummary)> {
+    // Streamed sources start first, so the header can say what produces them.
+    let mut streams = open_streams(plan, control)?;
+    let mut sources = plan.sources.clone();
+    for s in &mut sources {
+        if let Some((_, reader)) = streams.iter().find(|(path, _)| *path == s.prefix) {
+            s.version = reader.version();
+        }
+    }
     let header = Header::new(
         opts.dsbackup_version.clone(),
         opts.portal.clone(),
         opts.dump,
-        plan.sources.clone(),
+        sources,
         plan.total_bytes(),
     );
     let header_bytes =
@@ -66,7 +74,15 @@ pub fn write_v2<W: Write>(
     for p in &plan.entries {
         control.check()?;
         let first = state.entries == 1;
-        append(&mut tar, p, first, &plan.sources, &mut state, control)?;
+        append(
+            &mut tar,
+            p,
+            first,
+            &plan.sources,
+            &mut streams,
+            &mut state,
+            control,
+        )?;
     }
 
     // The index: every frame so far is written and listed; it starts a frame of its own.
@@ -92,6 +108,28 @@ pub fn write_v2<W: Write>(
             warnings: state.warnings,
         },
     ))
+}
+
+/// Starts every streamed source of `plan`, keyed by its archive directory.
+///
+/// Fails with `Source` naming the first that cannot start.
+fn open_streams(
+    plan: &Plan,
+    control: &Control,
+) -> EngineResult<Vec<(String, Box<dyn StreamReader>)>> {
+    let mut out = Vec::new();
+    for p in &plan.entries {
+        if let Origin::Stream(source) = &p.origin {
+            control.check()?;
+            let reader = source.open().map_err(|e| EngineError::Source {
+                name: p.entry.path.clone(),
+                path: p.entry.path.clone().into(),
+                message: e.to_string(),
+            })?;
+            out.push((p.entry.path.clone(), reader));
+        }
+    }
+    Ok(out)
 }
 
 /// The source whose archive directory holds `path`.
@@ -129,19 +167,28 @@ fn append<W: Write>(
     p: &Planned,
     first: bool,
     sources: &[SourceInfo],
+    streams: &mut Vec<(String, Box<dyn StreamReader>)>,
     state: &mut Progress,
     control: &Control,
 ) -> EngineResult<()> {
     let e = &p.entry;
     let mtime = e.mtime.max(0) as u64;
     match (e.kind, &p.origin) {
-        (EntryKind::Dir, Origin::Stream(source)) => {
+        (EntryKind::Dir, Origin::Stream(_)) => {
             begin(tar, &e.path, e.kind, 0, first)?;
             let mut h = header_for(tar::EntryType::Directory, 0, e.mode, mtime);
             tar.append_data(&mut h, &e.path, io::empty())
                 .map_err(sink_err)?;
             state.entries += 1;
-            return stream_parts(tar, e, source.as_ref(), state, control);
+            let at = streams.iter().position(|(path, _)| *path == e.path);
+            let Some(at) = at else {
+                return Err(EngineError::Corrupt(format!(
+                    "{}: stream not opened",
+                    e.path
+                )));
+            };
+            let (_, reader) = streams.swap_remove(at);
+            return stream_parts(tar, e, reader, state, control);
         }
         (EntryKind::Dir, _) => {
             begin(tar, &e.path, e.kind, 0, first)?;
@@ -225,7 +272,7 @@ const PART: usize = 4 << 20;
 fn stream_parts<W: Write>(
     tar: &mut tar::Builder<FrameSink<W>>,
     dir: &Entry,
-    source: &dyn Streamed,
+    mut reader: Box<dyn StreamReader>,
     state: &mut Progress,
     control: &Control,
 ) -> EngineResult<()> {
@@ -234,7 +281,6 @@ fn stream_parts<W: Write>(
         path: dir.path.clone().into(),
         message,
     };
-    let mut reader = source.open().map_err(|e| failed(e.to_string()))?;
     let mut buf = vec![0u8; PART];
     for n in 1u64.. {
         control.check()?;

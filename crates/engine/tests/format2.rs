@@ -387,6 +387,10 @@ impl dsbackup_engine::StreamReader for Producing {
         }
         Ok(br#"{"tables":[]}"#.to_vec())
     }
+
+    fn version(&self) -> Option<String> {
+        Some("server 15.19; pg_dump (PostgreSQL) 15.19".into())
+    }
 }
 
 impl dsbackup_engine::Streamed for Producer {
@@ -428,6 +432,23 @@ fn streamed_content_is_archived_in_parts_read_once() {
     let len = 9 * 1024 * 1024 + 123;
     let (archive, summary) = with_stream(len, false, 2).unwrap();
     assert_eq!(summary.content_bytes, len as u64 + 13);
+    // The header, first in the archive, names what produced the dump.
+    let app = &summary.manifest.sources[0];
+    assert_eq!((app.name.as_str(), app.kind.as_str()), ("app", "postgres"));
+    assert_eq!(
+        app.version.as_deref(),
+        Some("server 15.19; pg_dump (PostgreSQL) 15.19")
+    );
+    let head = zstd::decode_all(
+        &archive[..archive
+            .windows(4)
+            .skip(4)
+            .position(|w| w == [0x28, 0xb5, 0x2f, 0xfd])
+            .unwrap()
+            + 4],
+    )
+    .unwrap();
+    assert!(String::from_utf8_lossy(&head).contains("pg_dump (PostgreSQL) 15.19"));
     let out = extract_all(&archive, &summary.sha256);
     let dir = out.path().join("databases/app");
     let mut joined = Vec::new();

@@ -45,4 +45,13 @@ impl StreamReader for Dumping {
         let summary = self.0.finish().map_err(io::Error::other)?;
         serde_json::to_vec_pretty(&summary).map_err(io::Error::other)
     }
+
+    /// The server's and the dump tool's versions, for the archive's header.
+    fn version(&self) -> Option<String> {
+        let info = self.0.info();
+        Some(format!(
+            "server {}; {}",
+            info.server_version, info.tool_version
+        ))
+    }
 }
