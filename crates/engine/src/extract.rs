@@ -7,10 +7,14 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::error::{EngineError, EngineResult};
+use crate::frames::FRAME_MAX;
 use crate::header::INDEX_PATH;
 use crate::index::{FrameRecord, IndexReader, TRAILER_LEN, parse_trailer};
 use crate::manifest::{Entry, EntryKind};
 use crate::read::corrupt;
+
+/// The largest frame a reader accepts: the writer's limit plus zstd's worst-case expansion.
+const MAX_FRAME: u64 = FRAME_MAX as u64 + (FRAME_MAX as u64 >> 7) + (64 << 10);
 
 /// A frame to read: where it is and what it must hash to.
 #[derive(Debug, Clone)]
@@ -97,6 +101,17 @@ impl<R: Read + Seek> Read for Checked<'_, R> {
             let Some(s) = self.spans.next() else {
                 return Ok(0);
             };
+            // The index is the archive's own word: no frame this engine writes is larger than
+            // FRAME_MAX, so nothing larger is allocated for one.
+            if s.ulen > MAX_FRAME || s.clen > MAX_FRAME {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "the frame at byte {} is larger than any frame dsbackup writes",
+                        s.offset
+                    ),
+                ));
+            }
             self.archive.seek(SeekFrom::Start(s.offset))?;
             let mut compressed = Vec::with_capacity(s.clen as usize);
             (&mut *self.archive)

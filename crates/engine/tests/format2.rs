@@ -235,6 +235,16 @@ fn index_tampering_is_detected() {
         &with_index(&archive, |r| r[1].entries[0].size += 1),
         "entries differ",
     );
+    // Taking an entry out trusts the index's lengths only up to the largest frame dsbackup
+    // writes: a forged length is refused, not allocated.
+    let huge = with_index(&archive, |r| r[1].ulen = 1 << 40);
+    let err = extract_entry(
+        &mut Cursor::new(&huge),
+        "catalog/users.jsonl",
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("larger than any frame"), "{err}");
     refused(
         &with_index(&archive, |r| {
             r.pop();
