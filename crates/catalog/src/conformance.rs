@@ -90,6 +90,7 @@ pub async fn run_all(cat: Arc<dyn Catalog>) {
     schedules::schedules(cat).await;
     schedules::claim_schedule(cat).await;
     jobs::jobs(cat).await;
+    jobs::leases(cat).await;
     consumers::consumers(cat).await;
     consumers::rewrite_secrets(cat).await;
 }

@@ -102,3 +102,66 @@ async fn concurrent_claims_from_two_handles_take_a_run_once() {
         }
     }
 }
+
+/// Two handles on one file (two nodes) race 2×20 claims of one portal's backup slot: exactly
+/// one job is recorded, and every loser is told about the winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_job_claims_from_two_handles_record_one_job() {
+    use chrono::{Duration, Utc};
+    use dsbackup_core::catalog::Claim;
+    use dsbackup_core::{Catalog, JobKind, JobRecord, JobSlot, JobState};
+    use tokio::sync::Barrier;
+
+    const PER_HANDLE: usize = 20;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let first: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(&path).await.unwrap());
+    let second: Arc<dyn Catalog> = Arc::new(SqliteCatalog::open(&path).await.unwrap());
+    let start = Arc::new(Barrier::new(2 * PER_HANDLE));
+    let blockers = [JobSlot {
+        kind: JobKind::Backup,
+        tenant: Some(5),
+    }];
+    let mut tasks = Vec::new();
+    for i in 0..2 * PER_HANDLE {
+        let cat = if i % 2 == 0 { &first } else { &second }.clone();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            let now = Utc::now();
+            let job = JobRecord {
+                id: uuid::Uuid::new_v4(),
+                kind: JobKind::Backup,
+                tenant_id: 5,
+                started_by: 5,
+                state: JobState::Created,
+                progress: 0,
+                error: String::new(),
+                warning: None,
+                link: String::new(),
+                node: format!("node-{}", i % 2),
+                heartbeat: now,
+                started_on: now,
+                finished_on: None,
+                scheduled: false,
+            };
+            start.wait().await;
+            let claim = cat
+                .claim_job(job.clone(), &blockers, now - Duration::seconds(30), "lost")
+                .await
+                .unwrap();
+            (job.id, claim)
+        }));
+    }
+    let mut won = Vec::new();
+    let mut told = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (id, Claim::Claimed) => won.push(id),
+            (_, Claim::Busy(running)) => told.push(running.id),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one claim wins");
+    assert!(told.iter().all(|id| *id == won[0]), "losers see the winner");
+    let last = first.last_job(JobKind::Backup, 5).await.unwrap().unwrap();
+    assert_eq!(last.id, won[0]);
+}

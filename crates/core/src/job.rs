@@ -101,6 +101,23 @@ pub struct JobRecord {
     pub started_on: DateTime<Utc>,
     /// Set when the job reaches a final state.
     pub finished_on: Option<DateTime<Utc>>,
+    /// A backup the scheduler started (its loss is the schedule's failure).
+    pub scheduled: bool,
+}
+
+/// A set of jobs that may block a new one: those of `kind` for `tenant`, or for every tenant
+/// when `tenant` is `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobSlot {
+    pub kind: JobKind,
+    pub tenant: Option<PortalId>,
+}
+
+impl JobSlot {
+    /// Whether `job` is in this set.
+    pub fn covers(&self, job: &JobRecord) -> bool {
+        job.kind == self.kind && self.tenant.is_none_or(|t| t == job.tenant_id)
+    }
 }
 
 impl JobRecord {

@@ -18,5 +18,5 @@ pub mod validate;
 pub use actor::Actor;
 pub use catalog::Catalog;
 pub use error::{CoreError, CoreResult};
-pub use job::{JobKind, JobRecord, JobState};
+pub use job::{JobKind, JobRecord, JobSlot, JobState};
 pub use model::*;

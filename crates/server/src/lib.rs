@@ -81,7 +81,13 @@ impl Server {
             .await
             .map_err(StartError::Catalog)?;
         let addr = config.listen;
-        let key = bootstrap::instance_key(&config.data_dir).map_err(StartError::InstanceKey)?;
+        let key = match config.instance_key.0.trim() {
+            "" => bootstrap::instance_key(&config.data_dir).map_err(StartError::InstanceKey)?,
+            // Checked to be at least 32 bytes of hex when the configuration loaded.
+            hex_key => hex::decode(hex_key).map_err(|e| {
+                StartError::InstanceKey(dsbackup_core::CoreError::Invalid(e.to_string()))
+            })?,
+        };
         let (secrets_key, _) =
             dsbackup_service::secrets::load_key(&config.secrets_key.0, &config.data_dir)?;
         let sealer = dsbackup_service::secrets::Sealer::new(&secrets_key);
@@ -131,7 +137,7 @@ impl Server {
         let service = state.service().clone();
         // Job progress goes to the catalog until the jobs were interrupted at shutdown.
         let (flush_stop, flush_rx) = tokio::sync::watch::channel(false);
-        let flusher = tokio::spawn(backup::durable::flusher(service.clone(), flush_rx));
+        let flusher = tokio::spawn(backup::lease::flusher(service.clone(), flush_rx));
         let app = routes::router(state);
         let served = axum::serve(
             listener,

@@ -33,7 +33,7 @@ pub async fn run(state: &Service) -> CoreResult<()> {
         .map(|s| s.0.clone())
         .unwrap_or_else(secret::new_password);
     let password = dsbackup_core::validate::password(Some(&password))?;
-    let (portal, owner) = portals::create(
+    let created = portals::create(
         state,
         "default".into(),
         NewOwner {
@@ -45,7 +45,13 @@ pub async fn run(state: &Service) -> CoreResult<()> {
         "en-US".into(),
         "UTC".into(),
     )
-    .await?;
+    .await;
+    let (portal, owner) = match created {
+        Ok(made) => made,
+        // Another node on the same catalog made it in the meantime.
+        Err(CoreError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e),
+    };
     let key = cfg.owner.api_key.as_ref().map(|s| s.0.clone());
     let key = portals::issue_key(state, &owner, "bootstrap", key).await?;
     let text = format!(

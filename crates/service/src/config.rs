@@ -233,6 +233,20 @@ pub struct Config {
     /// or base64. Empty means `data_dir/secrets.key`, generated on first start; a key given
     /// here (better: in `DSBACKUP_SECRETS_KEY`) keeps it off the data disk.
     pub secrets_key: Secret,
+    /// The key that signs download links: 32 bytes as 64 hex characters. Empty means
+    /// `data_dir/instance.key`, generated on first start. Nodes that share a catalog must share
+    /// it (`DSBACKUP_INSTANCE_KEY`), so a link made by one is honoured by every other.
+    pub instance_key: Secret,
+    /// Where portals' documents live; empty means `data_dir/portals`. Nodes that share a
+    /// catalog must see the same tree here (a shared file system mounted at one path).
+    pub portals_dir: PathBuf,
+    /// A running job writes a heartbeat to the catalog every second; one whose heartbeat is
+    /// older than this many seconds is taken as dead (its node stopped) by any node, which
+    /// marks it Failed and frees its portal.
+    pub job_lease_secs: u64,
+    /// How many scheduled backups this node runs at once; due runs beyond it are left to other
+    /// nodes or to this node's next pass.
+    pub max_scheduled_jobs: u32,
     /// When set, `GET /metrics` asks for `Authorization: Bearer <metrics_token>`; empty leaves
     /// it open (bind to loopback or put it behind a proxy).
     pub metrics_token: Secret,
@@ -304,6 +318,10 @@ impl Default for Config {
             registration: Registration::Closed,
             admin_secret: Secret::default(),
             secrets_key: Secret::default(),
+            instance_key: Secret::default(),
+            portals_dir: PathBuf::new(),
+            job_lease_secs: 30,
+            max_scheduled_jobs: 4,
             metrics_token: Secret::default(),
             bootstrap: true,
             base_domain: String::new(),
@@ -379,6 +397,14 @@ const VARS: &[(&str, &str, Kind)] = &[
     ("DSBACKUP_BOOTSTRAP", "bootstrap", Kind::Bool),
     ("DSBACKUP_ADMIN_SECRET", "admin_secret", Kind::Text),
     ("DSBACKUP_SECRETS_KEY", "secrets_key", Kind::Text),
+    ("DSBACKUP_INSTANCE_KEY", "instance_key", Kind::Text),
+    ("DSBACKUP_PORTALS_DIR", "portals_dir", Kind::Text),
+    ("DSBACKUP_JOB_LEASE_SECS", "job_lease_secs", Kind::Number),
+    (
+        "DSBACKUP_MAX_SCHEDULED_JOBS",
+        "max_scheduled_jobs",
+        Kind::Number,
+    ),
     ("DSBACKUP_METRICS_TOKEN", "metrics_token", Kind::Text),
     ("DSBACKUP_BASE_DOMAIN", "base_domain", Kind::Text),
     ("DSBACKUP_CATALOG", "catalog", Kind::Text),
@@ -597,6 +623,19 @@ impl Config {
                 "login_attempts and login_block_secs must be positive".into(),
             ));
         }
+        if self.job_lease_secs < 3 || self.max_scheduled_jobs == 0 {
+            return Err(ConfigError::Invalid(
+                "job_lease_secs must be at least 3 and max_scheduled_jobs at least 1".into(),
+            ));
+        }
+        if !self.instance_key.0.trim().is_empty() {
+            let key = hex::decode(self.instance_key.0.trim()).unwrap_or_default();
+            if key.len() < 32 {
+                return Err(ConfigError::Invalid(
+                    "instance_key / DSBACKUP_INSTANCE_KEY must be 64 hex characters".into(),
+                ));
+            }
+        }
         if self.missing_archive_checks == 0 {
             return Err(ConfigError::Invalid(
                 "missing_archive_checks must be at least 1".into(),
@@ -705,6 +744,15 @@ impl Config {
             }
         }
         files
+    }
+
+    /// Where portals' documents live.
+    pub fn portals_root(&self) -> PathBuf {
+        if self.portals_dir.as_os_str().is_empty() {
+            self.data_dir.join("portals")
+        } else {
+            self.portals_dir.clone()
+        }
     }
 
     /// The catalog URL in effect.

@@ -124,11 +124,7 @@ impl Service {
 
     /// The directory that holds everything of one portal.
     pub fn portal_dir(&self, portal: PortalId) -> PathBuf {
-        self.inner
-            .config
-            .data_dir
-            .join("portals")
-            .join(portal.to_string())
+        self.inner.config.portals_root().join(portal.to_string())
     }
 
     /// The portal's documents area: one directory per folder id, files stored by id.

@@ -19,6 +19,9 @@ pub const RESTORES: &str = "dsbackup_restores_total";
 /// How long restores ran, by `result` and `storage`.
 pub const RESTORE_SECONDS: &str = "dsbackup_restore_duration_seconds";
 
+/// Jobs of dead nodes this node found and failed, by `kind` (`backup`, `restore`).
+pub const JOBS_LOST: &str = "dsbackup_jobs_lost_total";
+
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -75,4 +78,9 @@ pub fn restore_ended(storage: StorageKind, outcome: Outcome, took: Duration) {
     metrics::counter!(RESTORES, "result" => outcome.label(), "storage" => storage).increment(1);
     metrics::histogram!(RESTORE_SECONDS, "result" => outcome.label(), "storage" => storage)
         .record(took.as_secs_f64());
+}
+
+/// This node failed a job whose node stopped sending heartbeats.
+pub fn job_lost(kind: dsbackup_core::JobKind) {
+    metrics::counter!(JOBS_LOST, "kind" => kind.as_str()).increment(1);
 }

@@ -1,8 +1,12 @@
 //! Conformance checks for `JobStore`: the state machine the catalog enforces, per-node
-//! recovery and last-job lookups.
+//! recovery, last-job lookups, and what several nodes rely on: claims that see live and dead
+//! jobs, cancel that dismisses, completion together with its record, and expiry.
 
 use chrono::{DateTime, Duration, Utc};
-use dsbackup_core::{Catalog, CoreError, DUMP_TENANT, JobKind, JobRecord, JobState, PortalId};
+use dsbackup_core::catalog::Claim;
+use dsbackup_core::{
+    Catalog, CoreError, DUMP_TENANT, JobKind, JobRecord, JobSlot, JobState, PortalId,
+};
 use uuid::Uuid;
 
 /// A time every backend stores exactly (microseconds), `minutes` from a fixed start.
@@ -28,6 +32,7 @@ fn job(kind: JobKind, tenant: PortalId, node: &str, started: i64) -> JobRecord {
         heartbeat: at(started),
         started_on: at(started),
         finished_on: None,
+        scheduled: kind == JobKind::Backup && tenant % 2 == 0,
     }
 }
 
@@ -198,4 +203,184 @@ pub(super) async fn jobs(cat: &dyn Catalog) {
         cat.job(dump.id).await.unwrap().map(|j| j.state),
         Some(JobState::Failed)
     );
+}
+
+/// Claims with blockers and dead jobs, cancel that dismisses, atomic completion, expiry.
+/// Expects every job already in the catalog to be finished.
+pub(super) async fn leases(cat: &dyn Catalog) {
+    let slot = |kind, tenant| JobSlot { kind, tenant };
+    let backup_blockers = |t: PortalId| {
+        [
+            slot(JobKind::Backup, Some(t)),
+            slot(JobKind::Restore, Some(t)),
+            slot(JobKind::Restore, Some(DUMP_TENANT)),
+        ]
+    };
+    let (stale, alive) = (at(29), "the node stopped");
+    let j1 = job(JobKind::Backup, 20, "node-a", 30);
+    let claim = |j: JobRecord, blockers: Vec<JobSlot>, before| async move {
+        cat.claim_job(j, &blockers, before, alive).await.unwrap()
+    };
+    assert_eq!(
+        claim(j1.clone(), backup_blockers(20).to_vec(), stale).await,
+        Claim::Claimed
+    );
+    assert_eq!(cat.job(j1.id).await.unwrap(), Some(j1.clone()));
+    let j2 = job(JobKind::Backup, 20, "node-b", 31);
+    assert_eq!(
+        claim(j2.clone(), backup_blockers(20).to_vec(), stale).await,
+        Claim::Busy(j1.clone()),
+        "one backup per portal"
+    );
+    assert_eq!(
+        cat.job(j2.id).await.unwrap(),
+        None,
+        "a busy claim records nothing"
+    );
+    let restore = job(JobKind::Restore, 20, "node-b", 31);
+    let restore_blockers = vec![
+        slot(JobKind::Backup, Some(20)),
+        slot(JobKind::Backup, Some(DUMP_TENANT)),
+        slot(JobKind::Restore, Some(20)),
+        slot(JobKind::Restore, Some(DUMP_TENANT)),
+    ];
+    assert_eq!(
+        claim(restore.clone(), restore_blockers, stale).await,
+        Claim::Busy(j1.clone()),
+        "a restore waits for the portal's backup"
+    );
+    let other = job(JobKind::Backup, 21, "node-b", 32);
+    assert_eq!(
+        claim(other.clone(), backup_blockers(21).to_vec(), stale).await,
+        Claim::Claimed,
+        "other portals are independent"
+    );
+    let everything = vec![slot(JobKind::Backup, None), slot(JobKind::Restore, None)];
+    let dump_restore = job(JobKind::Restore, DUMP_TENANT, "node-c", 33);
+    assert_eq!(
+        claim(dump_restore.clone(), everything, stale).await,
+        Claim::Busy(other.clone()),
+        "a whole-instance restore waits for every job; the newest is named"
+    );
+
+    // A blocker whose heartbeat is older than the cut-off is dead: failed, and the claim wins.
+    let j3 = job(JobKind::Backup, 20, "node-b", 35);
+    assert_eq!(
+        claim(j3.clone(), backup_blockers(20).to_vec(), at(31)).await,
+        Claim::Claimed
+    );
+    let dead = cat.job(j1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (dead.state, dead.error.as_str(), dead.finished_on),
+        (JobState::Failed, alive, Some(j3.started_on))
+    );
+    assert_eq!(
+        cat.job(other.id).await.unwrap().unwrap().state,
+        JobState::Created,
+        "a job outside the blockers is not touched, however old"
+    );
+    assert!(matches!(
+        cat.claim_job(j3.clone(), &[], stale, alive).await,
+        Err(CoreError::Conflict(_))
+    ));
+
+    // Cancel dismisses every backup job the portal started and cancels the unfinished ones.
+    let dismissed = cat
+        .cancel_jobs(JobKind::Backup, 20, "Backup cancelled", at(40))
+        .await
+        .unwrap();
+    let canceled = JobRecord {
+        state: JobState::Canceled,
+        warning: Some("Backup cancelled".into()),
+        finished_on: Some(at(40)),
+        ..j3.clone()
+    };
+    assert_eq!(dismissed, vec![dead.clone(), canceled.clone()]);
+    assert_eq!(cat.job(j3.id).await.unwrap(), Some(canceled.clone()));
+    assert_eq!(
+        cat.last_job(JobKind::Backup, 20).await.unwrap(),
+        None,
+        "dismissed"
+    );
+    assert_eq!(
+        cat.last_job(JobKind::Backup, 21)
+            .await
+            .unwrap()
+            .map(|j| j.id),
+        Some(other.id),
+        "another portal's jobs stay"
+    );
+    assert!(
+        cat.cancel_jobs(JobKind::Backup, 20, "x", at(41))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to dismiss"
+    );
+    let j4 = job(JobKind::Backup, 20, "node-a", 42);
+    cat.insert_job(j4.clone()).await.unwrap();
+    assert_eq!(
+        cat.last_job(JobKind::Backup, 20)
+            .await
+            .unwrap()
+            .map(|j| j.id),
+        Some(j4.id),
+        "a new job shows again"
+    );
+
+    // Completion and its record, atomically and only for an unfinished job.
+    let rec = super::history::record(20, 1, false);
+    let done = JobRecord {
+        progress: 100,
+        link: "https://x/j4".into(),
+        ..ended(&j4, JobState::Completed, 43)
+    };
+    assert!(cat.complete_backup(&done, rec.clone()).await.unwrap());
+    assert_eq!(cat.job(j4.id).await.unwrap(), Some(done.clone()));
+    assert!(cat.backup(rec.id).await.unwrap().is_some(), "recorded");
+    let late = super::history::record(20, 1, false);
+    let canceled_done = JobRecord {
+        progress: 100,
+        ..ended(&j3, JobState::Completed, 44)
+    };
+    assert!(
+        !cat.complete_backup(&canceled_done, late.clone())
+            .await
+            .unwrap(),
+        "a canceled job is never completed"
+    );
+    assert!(cat.backup(late.id).await.unwrap().is_none(), "nor recorded");
+    assert_eq!(cat.job(j3.id).await.unwrap(), Some(canceled));
+    assert!(matches!(
+        cat.complete_backup(&job(JobKind::Backup, 20, "n", 45), late.clone())
+            .await,
+        Err(CoreError::NotFound(_))
+    ));
+
+    // Expiry: only unfinished jobs whose heartbeat is older than the cut-off.
+    let j5 = job(JobKind::Backup, 22, "node-a", 50);
+    let j6 = job(JobKind::Restore, 23, "node-b", 60);
+    for j in [&j5, &j6] {
+        cat.insert_job(j.clone()).await.unwrap();
+    }
+    let expired = cat.expire_jobs(at(55), "lost", at(70)).await.unwrap();
+    let failed = |j: &JobRecord| JobRecord {
+        state: JobState::Failed,
+        error: "lost".into(),
+        finished_on: Some(at(70)),
+        ..j.clone()
+    };
+    assert_eq!(expired, vec![failed(&other), failed(&j5)], "oldest first");
+    assert_eq!(
+        cat.job(j6.id).await.unwrap(),
+        Some(j6.clone()),
+        "a live job stays"
+    );
+    assert_eq!(
+        cat.job(j4.id).await.unwrap(),
+        Some(done),
+        "finished jobs stay"
+    );
+    let restore_done = ended(&j6, JobState::Completed, 71);
+    assert!(cat.update_job(&restore_done).await.unwrap());
 }

@@ -15,39 +15,7 @@ use super::{SqliteCatalog, insert_user, internal, is_unique_violation};
 #[async_trait]
 impl HistoryStore for SqliteCatalog {
     async fn insert_backup(&self, r: BackupRecord) -> CoreResult<()> {
-        let (base, path) = r.location.columns();
-        self.with(move |c| {
-            c.execute(
-                &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
-                params![
-                    r.id.to_string(),
-                    r.tenant_id,
-                    r.is_scheduled,
-                    r.name,
-                    r.hash,
-                    r.size,
-                    r.location.kind() as i64,
-                    base,
-                    path,
-                    serde_json::to_string(&r.storage_params).unwrap_or_else(|_| "{}".into()),
-                    ts(r.created_on),
-                    r.expires_on.map(ts),
-                    r.removed,
-                    r.paid,
-                    r.missing.map(|m| ts(m.since)),
-                    r.missing.map_or(0, |m| m.checks)
-                ],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    CoreError::Conflict(format!("Backup {} already recorded", r.id))
-                } else {
-                    internal(e)
-                }
-            })?;
-            Ok(())
-        })
-        .await
+        self.with(move |c| insert_backup_row(c, &r)).await
     }
 
     async fn backup(&self, id: Uuid) -> CoreResult<Option<BackupRecord>> {
@@ -297,5 +265,39 @@ fn insert_contents(
             params![contents.time_zone, contents.language, contents.owner_id.map(|u| u.to_string()), marker.to_string(), portal],
         )
         .map_err(internal)?;
+    Ok(())
+}
+
+/// Inserts a backup record; `Conflict` when its id exists.
+pub(super) fn insert_backup_row(c: &rusqlite::Connection, r: &BackupRecord) -> CoreResult<()> {
+    let (base, path) = r.location.columns();
+    c.execute(
+        &format!("INSERT INTO backups ({BACKUP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+        params![
+            r.id.to_string(),
+            r.tenant_id,
+            r.is_scheduled,
+            r.name,
+            r.hash,
+            r.size,
+            r.location.kind() as i64,
+            base,
+            path,
+            serde_json::to_string(&r.storage_params).unwrap_or_else(|_| "{}".into()),
+            ts(r.created_on),
+            r.expires_on.map(ts),
+            r.removed,
+            r.paid,
+            r.missing.map(|m| ts(m.since)),
+            r.missing.map_or(0, |m| m.checks)
+        ],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            CoreError::Conflict(format!("Backup {} already recorded", r.id))
+        } else {
+            internal(e)
+        }
+    })?;
     Ok(())
 }

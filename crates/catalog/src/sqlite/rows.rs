@@ -19,7 +19,7 @@ pub const FOLDER_COLS: &str =
 pub const BACKUP_COLS: &str = "id, tenant_id, is_scheduled, name, hash, size, storage_type, storage_base_path, storage_path, storage_params, created_on, expires_on, removed, paid, missing_since, missing_checks";
 pub const FILE_COLS: &str =
     "id, portal_id, folder_id, title, size, created_by, created_on, is_backup";
-pub const JOB_COLS: &str = "id, kind, tenant_id, started_by, state, progress, error, warning, link, node, heartbeat, started_on, finished_on";
+pub const JOB_COLS: &str = "id, kind, tenant_id, started_by, state, progress, error, warning, link, node, heartbeat, started_on, finished_on, scheduled";
 
 /// The stored text of a time stamp.
 pub fn ts(t: DateTime<Utc>) -> String {
@@ -244,5 +244,6 @@ pub fn job(row: &Row) -> rusqlite::Result<JobRecord> {
         heartbeat: time(row, 10)?,
         started_on: time(row, 11)?,
         finished_on: opt_time(row, 12)?,
+        scheduled: row.get(13)?,
     })
 }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_backup_files_and_missing_archives.sql"),
     include_str!("../../migrations/sqlite/0006_jobs.sql"),
     include_str!("../../migrations/sqlite/0007_consumer_settings.sql"),
+    include_str!("../../migrations/sqlite/0008_job_leases.sql"),
 ];
 
 /// Brings a database up to the newest schema.

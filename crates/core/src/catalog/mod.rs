@@ -34,7 +34,7 @@ mod types;
 pub use consumers::{ConsumerProps, ConsumerStore, ParamRewrite};
 pub use files::FileStore;
 pub use history::HistoryStore;
-pub use jobs::JobStore;
+pub use jobs::{Claim, JobStore};
 pub use keys::KeyStore;
 pub use portals::PortalStore;
 pub use schedules::ScheduleStore;

@@ -109,7 +109,9 @@ pub async fn cancel(
     caller: Caller,
 ) -> Result<Envelope<bool>, ApiError> {
     caller.admin(WRITE)?;
-    Ok(Envelope::of(backup::cancel(state.service(), &caller).await))
+    Ok(Envelope::of(
+        backup::cancel(state.service(), &caller).await?,
+    ))
 }
 
 fn tenant_of(caller: &Caller, dump: bool) -> PortalId {

@@ -1,12 +1,14 @@
-//! Jobs in the catalog, which is the truth about them: a job is recorded when it is created,
-//! its progress is written while it runs (at most about once a second), and its end when it
+//! Jobs in the catalog, which is the truth about them for every node: a job is claimed there
+//! before it starts (no live job of a conflicting slot on any node), its progress and
+//! heartbeat are written while it runs (about once a second, `lease.rs`), and its end when it
 //! ends. The in-memory slots (`jobs.rs`) are the fast path of the process that runs the job;
-//! after a restart the last job of a portal is read back from the catalog, and a job that was
-//! running when the process died is reported Failed as interrupted.
+//! every other node, and this one after a restart, reads the job back from the catalog. A job
+//! that was running when its process died is reported Failed, as interrupted (at that node's
+//! restart) or as lost (by any node, once its heartbeat is older than the lease).
 
 use chrono::Utc;
-use dsbackup_core::{DUMP_TENANT, JobKind, JobRecord, JobState, PortalId};
-use tokio::sync::watch;
+use dsbackup_core::catalog::Claim;
+use dsbackup_core::{DUMP_TENANT, JobKind, JobRecord, JobSlot, JobState, PortalId};
 
 use super::jobs::{Job, JobKey, JobStatus, Snapshot};
 use crate::Service;
@@ -14,6 +16,10 @@ use crate::Service;
 /// The error of a job that was running when its server stopped.
 pub const INTERRUPTED: &str =
     "The job was interrupted: the server stopped while it was running. Start it again";
+
+/// The error of a job whose node stopped sending heartbeats (killed, cut off from the
+/// catalog) for longer than the lease.
+pub const LOST: &str = "The job was lost: the server running it stopped answering. Start it again";
 
 /// The catalog's kind and tenant of a job slot.
 pub fn kind_and_tenant(key: JobKey) -> (JobKind, PortalId) {
@@ -45,9 +51,102 @@ fn status_of(state: JobState) -> JobStatus {
     }
 }
 
+/// The unfinished jobs that keep a job of `key` from starting: its own slot's (on any node),
+/// and those [`JobKey::conflicts_with`] names.
+pub fn blockers(key: JobKey) -> Vec<JobSlot> {
+    let slot = |kind, tenant| JobSlot { kind, tenant };
+    let dump = Some(DUMP_TENANT);
+    match key {
+        JobKey::Portal(p) => vec![
+            slot(JobKind::Backup, Some(p)),
+            slot(JobKind::Restore, Some(p)),
+            slot(JobKind::Restore, dump),
+        ],
+        JobKey::Dump => vec![slot(JobKind::Backup, dump), slot(JobKind::Restore, None)],
+        JobKey::RestorePortal(p) => vec![
+            slot(JobKind::Restore, Some(p)),
+            slot(JobKind::Backup, Some(p)),
+            slot(JobKind::Backup, dump),
+            slot(JobKind::Restore, dump),
+        ],
+        JobKey::RestoreDump => vec![slot(JobKind::Backup, None), slot(JobKind::Restore, None)],
+    }
+}
+
+/// What the catalog said of a claim.
+#[derive(Debug)]
+pub enum Claimed {
+    /// Recorded: this node runs the job.
+    Yes,
+    /// The same slot's job runs (on some node): its progress.
+    Same(Snapshot),
+    /// A conflicting job runs.
+    Conflict,
+}
+
+/// Records a new job, unless a live job on any node blocks it (dead ones are failed as
+/// [`LOST`] on the way). When blocked, the job's slot in this process is given back.
+///
+/// Fails when the catalog fails.
+pub async fn claim(svc: &Service, job: &Job) -> dsbackup_core::CoreResult<Claimed> {
+    let now = Utc::now();
+    let stale = now - lease(svc);
+    let claim = svc
+        .catalog()
+        .claim_job(
+            record(job, &svc.config().node_id),
+            &blockers(job.key),
+            stale,
+            LOST,
+        )
+        .await?;
+    Ok(match claim {
+        Claim::Claimed => Claimed::Yes,
+        Claim::Busy(running) => {
+            svc.jobs().release(job);
+            if (running.kind, running.tenant_id) == kind_and_tenant(job.key) {
+                Claimed::Same(snapshot(&running))
+            } else {
+                Claimed::Conflict
+            }
+        }
+    })
+}
+
+/// Claims `job` for a start request: `None` when this node runs it now, `Some(progress)` of
+/// the same slot's job running elsewhere, `busy` when a conflicting job runs; a catalog that
+/// cannot record it fails the job with `unrecorded` and the start.
+///
+/// Fails with `busy()` or the catalog's error.
+pub async fn claim_for_start(
+    svc: &Service,
+    job: &Job,
+    busy: impl FnOnce() -> crate::ServiceError,
+    unrecorded: &str,
+) -> Result<Option<Snapshot>, crate::ServiceError> {
+    match claim(svc, job).await {
+        Ok(Claimed::Yes) => Ok(None),
+        Ok(Claimed::Same(running)) => Ok(Some(running)),
+        Ok(Claimed::Conflict) => Err(busy()),
+        Err(e) => {
+            job.fail(unrecorded.into());
+            Err(e.into())
+        }
+    }
+}
+
+/// How long a job may go without a heartbeat before any node takes it for dead.
+pub fn lease(svc: &Service) -> chrono::Duration {
+    chrono::Duration::seconds(svc.config().job_lease_secs as i64)
+}
+
 /// The catalog row of a job as it is now.
 pub fn record(job: &Job, node: &str) -> JobRecord {
-    let s = job.snapshot();
+    row(job, job.snapshot(), node)
+}
+
+/// The catalog row of `job` showing `s`.
+pub fn row(job: &Job, s: Snapshot, node: &str) -> JobRecord {
     let (kind, tenant_id) = kind_and_tenant(job.key);
     let now = Utc::now();
     let finished_on = s.is_completed().then_some(now);
@@ -65,6 +164,7 @@ pub fn record(job: &Job, node: &str) -> JobRecord {
         heartbeat: now,
         started_on: job.started_on,
         finished_on,
+        scheduled: job.scheduled,
     }
 }
 
@@ -82,15 +182,6 @@ pub fn snapshot(r: &JobRecord) -> Snapshot {
     }
 }
 
-/// Records a new job. A catalog that cannot record it fails the start.
-///
-/// Fails when the catalog fails.
-pub async fn created(svc: &Service, job: &Job) -> dsbackup_core::CoreResult<()> {
-    svc.catalog()
-        .insert_job(record(job, &svc.config().node_id))
-        .await
-}
-
 /// Writes a job's current state (its end, or its progress). A failure is logged: the job goes
 /// on, and its end is written again by the flusher's next pass while it is in memory.
 pub async fn save(svc: &Service, job: &Job) {
@@ -103,24 +194,23 @@ pub async fn save(svc: &Service, job: &Job) {
     }
 }
 
-/// The progress of a slot: the job in memory, else the last one the catalog has (after a
-/// restart). A canceled job is not shown, as upstream drops it from the queue.
+/// The progress of a slot, the same on every node: the newest job the catalog holds for it
+/// (none after a cancel dismissed it, as upstream drops a canceled job from its queue), shown
+/// from this process's memory while it runs here (fresher than the last heartbeat).
 ///
 /// Fails when the catalog fails.
 pub async fn progress(svc: &Service, key: JobKey) -> dsbackup_core::CoreResult<Option<Snapshot>> {
-    if let Some(job) = svc.jobs().get(key) {
-        return Ok(Some(job.snapshot()));
-    }
-    if svc.jobs().is_cleared(key) {
+    let (kind, tenant) = kind_and_tenant(key);
+    let Some(stored) = svc.catalog().last_job(kind, tenant).await? else {
+        return Ok(None);
+    };
+    if stored.state == JobState::Canceled {
         return Ok(None);
     }
-    let (kind, tenant) = kind_and_tenant(key);
-    Ok(svc
-        .catalog()
-        .last_job(kind, tenant)
-        .await?
-        .filter(|r| r.state != JobState::Canceled)
-        .map(|r| snapshot(&r)))
+    Ok(Some(match svc.jobs().get(key) {
+        Some(job) if job.id == stored.id && !stored.is_finished() => job.snapshot(),
+        _ => snapshot(&stored),
+    }))
 }
 
 /// At start-up: every job this node left unfinished ended with the process that ran it.
@@ -135,23 +225,4 @@ pub async fn interrupt_leftovers(svc: &Service) -> dsbackup_core::CoreResult<usi
         tracing::warn!(job = %j.id, kind = ?j.kind, tenant = j.tenant_id, "a job was interrupted by a stop; recorded as failed");
     }
     Ok(jobs.len())
-}
-
-/// Writes the progress of running jobs about once a second until `stop` turns true.
-pub async fn flusher(svc: Service, mut stop: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => break,
-        }
-        for job in svc.jobs().all() {
-            if !job.snapshot().is_completed() {
-                save(&svc, &job).await;
-            }
-        }
-    }
-    for job in svc.jobs().all() {
-        save(&svc, &job).await;
-    }
 }

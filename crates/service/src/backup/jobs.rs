@@ -1,9 +1,12 @@
-//! Running backup jobs and their progress, one per portal and one dump per instance.
+//! The jobs this process runs, and their progress: one backup per portal and one dump per
+//! instance, one restore per portal and one of the whole instance.
 //!
 //! A job moves Created → Running → Completed / Canceled / Failed. Its progress only grows and
-//! stays below 100 until it completes. Cancel takes the job out of the progress view (as
-//! upstream dequeues it) and flags the worker, which removes its partial archive. Completion
-//! and cancel take the same lock, so a job is either recorded or canceled, never both.
+//! stays below 100 until it completes. These slots are the fast path of the node that runs a
+//! job; the catalog is the truth every node shares (`durable.rs`): it decides which node may
+//! start a job (`claim_job`), whether a cancel or a completion wins (`cancel_jobs`,
+//! `complete_backup`), and this process follows. Cancel takes the job out of the progress view
+//! (as upstream dequeues it) and flags the worker, which removes its partial archive.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,6 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use dsbackup_core::PortalId;
 use uuid::Uuid;
+
+/// The warning of a canceled backup, as upstream words it.
+pub const CANCELED: &str = "Backup cancelled";
 
 /// Which slot a job occupies: a backup and a restore per portal, and one of each for dumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,18 +92,21 @@ pub struct Job {
     pub key: JobKey,
     /// The portal that started it (a dump keeps its starter's id, as upstream).
     pub tenant_id: PortalId,
+    /// Started by the scheduler.
+    pub scheduled: bool,
     pub started_on: chrono::DateTime<chrono::Utc>,
     cancel: AtomicBool,
     state: Mutex<Snapshot>,
 }
 
 impl Job {
-    fn new(key: JobKey, tenant_id: PortalId) -> Self {
+    fn new(key: JobKey, tenant_id: PortalId, scheduled: bool) -> Self {
         let id = Uuid::new_v4();
         Self {
             id,
             key,
             tenant_id,
+            scheduled,
             started_on: chrono::Utc::now(),
             cancel: AtomicBool::new(false),
             state: Mutex::new(Snapshot {
@@ -148,15 +157,40 @@ impl Job {
     /// Completes the job unless it was canceled; returns `false` when canceled, leaving the
     /// caller to undo what it recorded.
     pub fn finish(&self, link: String, warning: Option<String>) -> bool {
-        let mut s = self.lock();
         if self.is_canceled() {
             return false;
         }
+        self.complete(link, warning);
+        true
+    }
+
+    /// Completes the job whatever this process thinks: the catalog recorded its completion
+    /// before any cancel reached it.
+    pub fn complete(&self, link: String, warning: Option<String>) {
+        let mut s = self.lock();
         s.status = JobStatus::Completed;
         s.progress = 100;
         s.link = link;
         s.warning = warning;
-        true
+    }
+
+    /// What the job looks like completed, for the catalog to decide on before this process
+    /// shows it.
+    pub fn completed_view(&self, link: &str, warning: Option<&str>) -> Snapshot {
+        Snapshot {
+            status: JobStatus::Completed,
+            progress: 100,
+            link: link.to_string(),
+            warning: warning.map(str::to_string),
+            ..self.snapshot()
+        }
+    }
+
+    /// The catalog ended the job on another node's word (its lease ran out, or a node found
+    /// it dead): the worker stops and removes what it made, and the job shows `message`.
+    pub fn abandon(&self, message: String) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.fail(message);
     }
 
     /// Ends the job as failed with a message for the client, unless it already ended (a
@@ -174,7 +208,7 @@ impl Job {
         self.cancel.store(true, Ordering::Relaxed);
         if !s.is_completed() {
             s.status = JobStatus::Canceled;
-            s.warning = Some("Backup cancelled".into());
+            s.warning = Some(CANCELED.into());
         }
     }
 }
@@ -183,9 +217,6 @@ impl Job {
 #[derive(Debug, Default)]
 pub struct Jobs {
     slots: Mutex<HashMap<JobKey, Arc<Job>>>,
-    /// Slots a cancel cleared from the progress view in this process: the catalog's copy of
-    /// their last job is not shown either.
-    cleared: Mutex<std::collections::HashSet<JobKey>>,
 }
 
 impl Jobs {
@@ -195,7 +226,12 @@ impl Jobs {
 
     /// Takes the slot for a new job. The one lock over every slot decides: the job still
     /// running in the slot, or any running job it conflicts with, wins.
-    pub fn start(&self, key: JobKey, tenant_id: PortalId) -> Result<Arc<Job>, Busy> {
+    pub fn start(
+        &self,
+        key: JobKey,
+        tenant_id: PortalId,
+        scheduled: bool,
+    ) -> Result<Arc<Job>, Busy> {
         let mut slots = self.slots();
         for (k, existing) in slots.iter() {
             if existing.snapshot().is_completed() {
@@ -208,19 +244,17 @@ impl Jobs {
                 return Err(Busy::Conflict(existing.clone()));
             }
         }
-        let job = Arc::new(Job::new(key, tenant_id));
+        let job = Arc::new(Job::new(key, tenant_id, scheduled));
         slots.insert(key, job.clone());
-        self.cleared().remove(&key);
         Ok(job)
     }
 
-    fn cleared(&self) -> MutexGuard<'_, std::collections::HashSet<JobKey>> {
-        self.cleared.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Whether a cancel cleared `key` from the view since its last job started.
-    pub fn is_cleared(&self, key: JobKey) -> bool {
-        self.cleared().contains(&key)
+    /// Gives back the slot `job` took (the catalog refused it: another node runs the slot).
+    pub fn release(&self, job: &Job) {
+        let mut slots = self.slots();
+        if slots.get(&job.key).is_some_and(|j| j.id == job.id) {
+            slots.remove(&job.key);
+        }
     }
 
     /// Every job in a slot, running or finished.
@@ -243,7 +277,6 @@ impl Jobs {
             .map(|(k, _)| *k)
             .collect();
         let mut canceled = Vec::new();
-        self.cleared().extend(keys.iter().copied());
         for k in &keys {
             if let Some(job) = slots.remove(k) {
                 job.mark_canceled();
@@ -281,13 +314,13 @@ mod tests {
     #[test]
     fn one_job_per_slot_and_cancel_clears() {
         let jobs = Jobs::default();
-        let a = jobs.start(JobKey::Portal(1), 1).unwrap();
-        let Err(Busy::Same(again)) = jobs.start(JobKey::Portal(1), 1) else {
+        let a = jobs.start(JobKey::Portal(1), 1, false).unwrap();
+        let Err(Busy::Same(again)) = jobs.start(JobKey::Portal(1), 1, false) else {
             panic!("a second start returns the running job");
         };
         assert_eq!(again.id, a.id);
         assert!(
-            jobs.start(JobKey::Portal(2), 2).is_ok(),
+            jobs.start(JobKey::Portal(2), 2, false).is_ok(),
             "other portals are independent"
         );
         a.set_running();
@@ -314,42 +347,42 @@ mod tests {
     #[test]
     fn restores_and_backups_of_the_same_data_exclude_each_other() {
         let jobs = Jobs::default();
-        let backup = jobs.start(JobKey::Portal(1), 1).unwrap();
+        let backup = jobs.start(JobKey::Portal(1), 1, false).unwrap();
         assert!(matches!(
-            jobs.start(JobKey::RestorePortal(1), 1),
+            jobs.start(JobKey::RestorePortal(1), 1, false),
             Err(Busy::Conflict(_))
         ));
         assert!(matches!(
-            jobs.start(JobKey::RestoreDump, 1),
+            jobs.start(JobKey::RestoreDump, 1, false),
             Err(Busy::Conflict(_))
         ));
-        let other = jobs.start(JobKey::RestorePortal(2), 2).unwrap();
+        let other = jobs.start(JobKey::RestorePortal(2), 2, false).unwrap();
         assert!(matches!(
-            jobs.start(JobKey::Dump, 1),
+            jobs.start(JobKey::Dump, 1, false),
             Err(Busy::Conflict(_))
         ));
         backup.fail("x".into());
         other.fail("y".into());
-        let restore = jobs.start(JobKey::RestoreDump, 1).unwrap();
+        let restore = jobs.start(JobKey::RestoreDump, 1, false).unwrap();
         for key in [JobKey::Portal(3), JobKey::Dump, JobKey::RestorePortal(3)] {
             assert!(
-                matches!(jobs.start(key, 3), Err(Busy::Conflict(_))),
+                matches!(jobs.start(key, 3, false), Err(Busy::Conflict(_))),
                 "{key:?}"
             );
         }
         restore.fail("z".into());
-        assert!(jobs.start(JobKey::Portal(3), 3).is_ok());
+        assert!(jobs.start(JobKey::Portal(3), 3, false).is_ok());
     }
 
     #[test]
     fn finished_jobs_give_way_and_failures_keep_their_message() {
         let jobs = Jobs::default();
-        let a = jobs.start(JobKey::Dump, 1).unwrap();
+        let a = jobs.start(JobKey::Dump, 1, false).unwrap();
         a.set_running();
         a.fail("disk full".into());
         let s = a.snapshot();
         assert!(s.is_completed() && s.error == "disk full");
-        let b = jobs.start(JobKey::Dump, 1).unwrap();
+        let b = jobs.start(JobKey::Dump, 1, false).unwrap();
         assert_ne!(a.id, b.id);
         assert!(b.finish("link".into(), Some("w".into())));
         assert_eq!(b.snapshot().progress, 100);

@@ -6,6 +6,7 @@ pub mod durable;
 pub mod export;
 pub mod gather;
 pub mod jobs;
+pub mod lease;
 pub mod link;
 pub mod run;
 pub mod target;
@@ -98,18 +99,16 @@ pub async fn start(
     }
     let paid = check_allowance(state, caller, req.dump).await?;
     let portals = affected_portals(state, caller, req.dump).await?;
-    let job = match state.jobs().start(key, caller.portal.id) {
+    let busy = || ServiceError::Busy("A restore is running; wait for it to finish".into());
+    let job = match state.jobs().start(key, caller.portal.id, req.scheduled) {
         Ok(job) => job,
         Err(jobs::Busy::Same(running)) => return Ok(running.snapshot()),
-        Err(jobs::Busy::Conflict(_)) => {
-            return Err(ServiceError::Busy(
-                "A restore is running; wait for it to finish".into(),
-            ));
-        }
+        Err(jobs::Busy::Conflict(_)) => return Err(busy()),
     };
-    if let Err(e) = durable::created(state, &job).await {
-        job.fail("The backup could not be recorded".into());
-        return Err(e.into());
+    if let Some(running) =
+        durable::claim_for_start(state, &job, busy, "The backup could not be recorded").await?
+    {
+        return Ok(running);
     }
     let snapshot = job.snapshot();
     tracing::info!(job = %job.id, portal = caller.portal.id, dump = req.dump, storage = ?req.storage, "backup started");
@@ -127,15 +126,31 @@ pub async fn start(
     Ok(snapshot)
 }
 
-/// Cancels the backups `caller`'s portal started (its own and a dump it started); returns
-/// whether there was any. Each one's partial archive is dropped by its worker.
-pub async fn cancel(state: &Service, caller: &Actor) -> bool {
-    let canceled = state.jobs().cancel_for(caller.portal.id);
-    for job in &canceled {
-        durable::save(state, job).await;
-        tracing::info!(job = %job.id, portal = caller.portal.id, "backup canceled");
+/// Cancels the backups `caller`'s portal started (its own and a dump it started), on every
+/// node; returns whether there was any. The catalog decides: a job it recorded complete first
+/// stays complete. Each canceled job's partial archive is dropped by its worker, here at once
+/// and on another node at its next heartbeat (about a second).
+///
+/// Fails when the catalog fails; nothing is canceled then.
+pub async fn cancel(state: &Service, caller: &Actor) -> Result<bool, ServiceError> {
+    let dismissed = state
+        .catalog()
+        .cancel_jobs(
+            dsbackup_core::JobKind::Backup,
+            caller.portal.id,
+            jobs::CANCELED,
+            Utc::now(),
+        )
+        .await?;
+    let local = state.jobs().cancel_for(caller.portal.id);
+    for job in dismissed
+        .iter()
+        .filter(|j| j.state == dsbackup_core::JobState::Canceled)
+    {
+        let here = local.iter().any(|l| l.id == job.id);
+        tracing::info!(job = %job.id, portal = caller.portal.id, node = %job.node, here, "backup canceled");
     }
-    !canceled.is_empty()
+    Ok(!dismissed.is_empty() || !local.is_empty())
 }
 
 /// Removes a history record (marked removed, as upstream keeps it) and its archive.

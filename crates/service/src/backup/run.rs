@@ -399,15 +399,30 @@ async fn execute(state: &Service, spec: Spec) -> Result<u64, Failure> {
     let mut record = record(&spec, &location, name, &summary, created_on);
     // Credentials sent inline are kept sealed (`secrets.rs`); readers open them.
     record.storage_params = state.sealer().seal_params(&record.storage_params);
-    if let Err(e) = state.catalog().insert_backup(record.clone()).await {
-        let _ = archives::delete(state, &record).await;
-        return Err(e.into());
-    }
-    if !job.finish(link, unread_warning(&warnings)) {
-        // Canceled between recording and finishing: the cancel wins.
-        let _ = state.catalog().erase_backup(record.id).await;
+    let warning = unread_warning(&warnings);
+    if job.is_canceled() {
         let _ = archives::delete(state, &record).await;
         return Err(Failure::Canceled);
+    }
+    // The catalog decides between this completion and a cancel from any node: the job is
+    // completed and its record written in one step, or neither.
+    let done = super::durable::row(
+        &job,
+        job.completed_view(&link, warning.as_deref()),
+        &state.config().node_id,
+    );
+    match state.catalog().complete_backup(&done, record.clone()).await {
+        Ok(true) => job.complete(link, warning),
+        Ok(false) => {
+            // Canceled or failed meanwhile by another node: show what the catalog holds.
+            let _ = archives::delete(state, &record).await;
+            super::lease::follow(state, &job).await;
+            return Err(Failure::Canceled);
+        }
+        Err(e) => {
+            let _ = archives::delete(state, &record).await;
+            return Err(e.into());
+        }
     }
     tracing::info!(job = %job.id, bytes = summary.size, entries = summary.entries, "backup completed");
     Ok(summary.size)

@@ -18,7 +18,7 @@ use crate::Service;
 use crate::ServiceError;
 use crate::archives::{self, Archive};
 use crate::backup::jobs::{Busy, JobKey, Snapshot};
-use crate::backup::{demand_dump, target};
+use crate::backup::{demand_dump, durable, target};
 use dsbackup_core::Actor;
 
 /// A restore request, as `startrestore` carries it.
@@ -240,18 +240,20 @@ pub async fn start(
     }
     let source = locate(state, caller, &req).await?;
     let portals = crate::backup::affected_portals(state, caller, req.dump).await?;
-    let job = match state.jobs().start(key, caller.portal.id) {
+    let busy = || {
+        ServiceError::Busy(
+            "A backup or another restore is running; wait for it or cancel it first".into(),
+        )
+    };
+    let job = match state.jobs().start(key, caller.portal.id, false) {
         Ok(job) => job,
         Err(Busy::Same(running)) => return Ok(running.snapshot()),
-        Err(Busy::Conflict(_)) => {
-            return Err(ServiceError::Busy(
-                "A backup or another restore is running; wait for it or cancel it first".into(),
-            ));
-        }
+        Err(Busy::Conflict(_)) => return Err(busy()),
     };
-    if let Err(e) = crate::backup::durable::created(state, &job).await {
-        job.fail("The restore could not be recorded".into());
-        return Err(e.into());
+    if let Some(running) =
+        durable::claim_for_start(state, &job, busy, "The restore could not be recorded").await?
+    {
+        return Ok(running);
     }
     let snapshot = job.snapshot();
     for p in &portals {

@@ -19,7 +19,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use dsbackup_core::{CoreError, CoreResult, PortalId, PortalStatus};
+use dsbackup_core::{CoreError, CoreResult, DUMP_TENANT, JobKind, PortalId, PortalStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -204,8 +204,24 @@ pub async fn resolve(state: &Service, j: &Journal) -> CoreResult<Vec<PortalId>> 
     Ok(rolled_back)
 }
 
+/// Whether the newest restore covering `portal` (its own or a whole-instance one) ran on
+/// another node: that node's journal decides how it ends, at its restart, and the portal stays
+/// Restoring (gated on every node) until then.
+async fn restoring_elsewhere(state: &Service, portal: PortalId) -> CoreResult<bool> {
+    let me = &state.config().node_id;
+    let mut newest: Option<dsbackup_core::JobRecord> = None;
+    for tenant in [portal, DUMP_TENANT] {
+        if let Some(j) = state.catalog().last_job(JobKind::Restore, tenant).await?
+            && newest.as_ref().is_none_or(|n| j.started_on > n.started_on)
+        {
+            newest = Some(j);
+        }
+    }
+    Ok(newest.is_some_and(|j| &j.node != me))
+}
+
 /// At start-up: finishes or undoes a restore a crash interrupted, removes staging leftovers,
-/// and reactivates portals left Restoring.
+/// and reactivates portals left Restoring by this node.
 pub async fn recover(state: &Service) -> CoreResult<()> {
     let path = journal_path(state);
     if let Ok(text) = fs::read(&path) {
@@ -243,7 +259,7 @@ pub async fn recover(state: &Service) -> CoreResult<()> {
         }
     }
     for p in state.catalog().portals().await? {
-        if p.status == PortalStatus::Restoring {
+        if p.status == PortalStatus::Restoring && !restoring_elsewhere(state, p.id).await? {
             state
                 .catalog()
                 .set_portal_status(p.id, PortalStatus::Active)

@@ -5,9 +5,9 @@
 //! - Partial files: `.partial-*` (a storage writer that never committed), `pending-*` (a
 //!   Documents backup not yet placed) and `.upload-*` (a file upload cut off), older than an
 //!   hour. At start-up, those inside the data directory go whatever their age: it is locked and
-//!   nothing of ours runs yet. Directories outside it (Local folders, which another server may
-//!   share) keep the hour; the scheduler's first retention pass, right after start-up, takes
-//!   them.
+//!   nothing of ours runs yet. Directories outside it (Local folders, and a `portals_dir` that
+//!   other nodes share) keep the hour; the scheduler's first retention pass, right after
+//!   start-up, takes them.
 //! - Staging directories (`data_dir/staging/<job>`) of restores that are not running.
 
 use std::collections::BTreeSet;
@@ -88,11 +88,12 @@ pub async fn staging(state: &Service, out: &mut Vec<Leftover>) -> CoreResult<()>
     Ok(())
 }
 
-/// The data directory's own areas that hold partial files: DataStore archives and documents.
+/// The areas that hold partial files: DataStore archives and documents, in the data directory
+/// or the portals directory.
 fn data_dir_areas(state: &Service) -> Vec<PathBuf> {
     let data = &state.config().data_dir;
     let mut dirs = vec![data.join("instance").join("backups")];
-    let Ok(portals) = std::fs::read_dir(data.join("portals")) else {
+    let Ok(portals) = std::fs::read_dir(state.config().portals_root()) else {
         return dirs;
     };
     for p in portals.flatten() {
@@ -119,8 +120,15 @@ pub fn remove(path: &Path) -> std::io::Result<()> {
 /// are logged.
 pub async fn sweep_at_start(state: &Service) {
     let mut plan = Plan::default();
+    let portals = state.config().portals_root();
     for dir in data_dir_areas(state) {
-        partials_in(&dir, 0, &mut plan.leftovers);
+        // Another node may be writing in a shared portals directory right now.
+        let age = if dir.starts_with(&portals) && !portals.starts_with(&state.config().data_dir) {
+            PARTIAL_AGE_SECS
+        } else {
+            0
+        };
+        partials_in(&dir, age, &mut plan.leftovers);
     }
     retention::execute(state, &plan).await;
 }

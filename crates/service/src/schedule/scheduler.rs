@@ -2,11 +2,16 @@
 //! portal owner, marked scheduled in history), records each outcome, notifies failures, prunes
 //! what retention says, and never deletes or disables a schedule. After downtime a missed run
 //! happens once: the due time is computed from the last run.
+//!
+//! Every node runs a scheduler on the shared catalog. A due run is taken by the one node whose
+//! `claim_schedule` wins, and a node takes at most `max_scheduled_jobs` at a time, in a random
+//! order, so due runs spread over the nodes; a portal whose backup runs on any node is passed
+//! over without using up its run.
 
 use std::time::Duration;
 
 use chrono::Utc;
-use dsbackup_core::{DUMP_TENANT, Portal, PortalStatus, Role, Schedule};
+use dsbackup_core::{DUMP_TENANT, Portal, PortalId, PortalStatus, Role, Schedule};
 use tokio::sync::watch;
 
 use super::{next_run, retention};
@@ -47,7 +52,13 @@ async fn portal_of(state: &Service, s: &Schedule) -> dsbackup_core::CoreResult<O
 /// One pass: due schedules, then retention.
 pub async fn tick(state: &Service) -> dsbackup_core::CoreResult<()> {
     let now = Utc::now();
-    for s in state.catalog().schedules().await? {
+    let mut schedules = state.catalog().schedules().await?;
+    // A random order, so nodes that tick together do not all race for the same rows first.
+    schedules.sort_by_cached_key(|_| uuid::Uuid::new_v4());
+    for s in schedules {
+        if running_here(state) >= state.config().max_scheduled_jobs as usize {
+            break;
+        }
         let Some(portal) = portal_of(state, &s).await? else {
             continue;
         };
@@ -60,7 +71,7 @@ pub async fn tick(state: &Service) -> dsbackup_core::CoreResult<()> {
         } else {
             backup::jobs::JobKey::Portal(portal.id)
         };
-        if state.jobs().busy(key) {
+        if state.jobs().busy(key) || running_anywhere(state, key).await? {
             continue;
         }
         run_one(state, &s, portal).await?;
@@ -70,6 +81,30 @@ pub async fn tick(state: &Service) -> dsbackup_core::CoreResult<()> {
         retention::execute(state, &plan).await;
     }
     Ok(())
+}
+
+/// The scheduled backups this node runs now.
+fn running_here(state: &Service) -> usize {
+    state
+        .jobs()
+        .all()
+        .iter()
+        .filter(|j| j.scheduled && !j.snapshot().is_completed())
+        .count()
+}
+
+/// Whether the catalog holds a live backup of `key`'s slot (on any node).
+async fn running_anywhere(
+    state: &Service,
+    key: backup::jobs::JobKey,
+) -> dsbackup_core::CoreResult<bool> {
+    let (kind, tenant) = backup::durable::kind_and_tenant(key);
+    let stale = Utc::now() - backup::durable::lease(state);
+    Ok(state
+        .catalog()
+        .last_job(kind, tenant)
+        .await?
+        .is_some_and(|j| !j.is_finished() && j.heartbeat >= stale))
 }
 
 async fn run_one(state: &Service, s: &Schedule, portal: Portal) -> dsbackup_core::CoreResult<()> {
@@ -123,10 +158,14 @@ async fn run_one(state: &Service, s: &Schedule, portal: Portal) -> dsbackup_core
         base_url: state.public_url(),
     };
     match backup::start(state, &caller, req).await {
-        Ok(snapshot) => {
+        Ok(snapshot) if state.jobs().all().iter().any(|j| j.id == snapshot.id) => {
             tracing::info!(portal = portal.id, job = %snapshot.id, "scheduled backup started");
             let (state, s) = (state.clone(), s.clone());
             tokio::spawn(async move { watch_job(&state, &s, portal, snapshot.id).await });
+        }
+        Ok(snapshot) => {
+            tracing::info!(portal = portal.id, job = %snapshot.id,
+                "scheduled run skipped: a backup of the portal runs on another node");
         }
         Err(e) => record_failure(state, s, &portal, e.to_string()).await,
     }
@@ -183,10 +222,21 @@ async fn watch_job(state: &Service, s: &Schedule, portal: Portal, id: uuid::Uuid
 }
 
 async fn record_failure(state: &Service, s: &Schedule, portal: &Portal, message: String) {
+    record_failure_of(state, s.tenant_id, portal, message).await;
+}
+
+/// Records and notifies a failed run of `tenant`'s schedule (`DUMP_TENANT` for dumps), run
+/// as `portal`.
+pub async fn record_failure_of(
+    state: &Service,
+    tenant: PortalId,
+    portal: &Portal,
+    message: String,
+) {
     tracing::warn!(portal = portal.id, error = %message, "scheduled backup failed; the schedule stays");
     if let Err(e) = state
         .catalog()
-        .schedule_outcome(s.tenant_id, Some((message.clone(), Utc::now())))
+        .schedule_outcome(tenant, Some((message.clone(), Utc::now())))
         .await
     {
         tracing::error!(error = %e, "recording a scheduled failure");
