@@ -3,11 +3,14 @@
 //! a fresh, empty catalog.
 //!
 //! Checks panic with a message naming the broken rule. Every scoped lookup has a case showing
-//! another portal's row is invisible through it.
+//! another portal's row is invisible through it. Beside the suite: [`race_claims`], run by each
+//! backend's tests with two handles on one database, and [`populate`] / [`after_copy`] for a
+//! catalog copied from one backend to another.
 
 #![allow(clippy::unwrap_used)] // a test suite: a failed step is a failed check
 
 mod consumers;
+mod copy;
 mod files;
 mod history;
 mod jobs;
@@ -17,6 +20,10 @@ mod restore;
 mod schedules;
 
 use std::sync::Arc;
+
+pub use copy::{Populated, Snapshot, after_copy, populate};
+pub use jobs::race_job_claims;
+pub use schedules::race_claims;
 
 use chrono::Utc;
 use dsbackup_core::catalog::{NewFolder, NewPortal};
@@ -87,6 +94,7 @@ pub async fn run_all(cat: Arc<dyn Catalog>) {
     history::missing_archives(cat).await;
     history::records_are_scoped(cat).await;
     restore::replace_contents(cat).await;
+    restore::restored_ids_are_not_given_again(cat).await;
     schedules::schedules(cat).await;
     schedules::claim_schedule(cat).await;
     jobs::jobs(cat).await;

@@ -17,6 +17,6 @@ pub mod validate;
 
 pub use actor::Actor;
 pub use catalog::Catalog;
-pub use error::{CoreError, CoreResult};
+pub use error::{CoreError, CoreResult, error_chain};
 pub use job::{JobKind, JobRecord, JobSlot, JobState};
 pub use model::*;

@@ -78,6 +78,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("Too many requests")]
     TooManyRequests,
+    /// A dependency (the catalog's database) does not answer; the text is for the log.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -95,6 +98,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -114,6 +118,7 @@ impl From<CoreError> for ApiError {
             CoreError::Unauthenticated => ApiError::Unauthorized,
             CoreError::Conflict(m) => ApiError::Conflict(m),
             CoreError::PaymentRequired(m) => ApiError::PaymentRequired(m),
+            CoreError::Unavailable(m) => ApiError::Unavailable(m),
             CoreError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -128,6 +133,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(m) => ApiError::NotFound(m),
             ServiceError::Conflict(m) => ApiError::Conflict(m),
             ServiceError::PaymentRequired(m) => ApiError::PaymentRequired(m),
+            ServiceError::Unavailable(m) => ApiError::Unavailable(m),
             internal @ ServiceError::Internal { .. } => ApiError::Internal(internal.chain()),
         }
     }
@@ -140,13 +146,24 @@ impl IntoResponse for ApiError {
                 tracing::error!(error = %detail, "internal error");
                 "Internal server error".to_string()
             }
+            ApiError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "unavailable");
+                UNAVAILABLE.to_string()
+            }
             other => other.to_string(),
         };
         let mut res = self.status().into_response();
+        if matches!(self, ApiError::Unavailable(_)) {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
         res.extensions_mut().insert(Failure(message));
         res
     }
 }
+
+/// What a client is told when a dependency does not answer (the detail is logged).
+const UNAVAILABLE: &str = "The service is temporarily unavailable; try again later";
 
 /// `scheme://host` of a request as the client addressed it (`Host`, `X-Forwarded-Proto`).
 pub fn base_url(headers: &axum::http::HeaderMap) -> String {
@@ -254,11 +271,22 @@ mod tests {
             (CoreError::Unauthenticated, 401),
             (CoreError::Conflict("x".into()), 409),
             (CoreError::PaymentRequired("x".into()), 402),
+            (CoreError::Unavailable("x".into()), 503),
             (CoreError::Internal("x".into()), 500),
         ];
         for (e, code) in cases {
             assert_eq!(ApiError::from(e).status().as_u16(), code);
         }
+        let down = ApiError::from(ServiceError::from(CoreError::Unavailable(
+            "PostgreSQL catalog: cannot connect: 10.0.0.5:5432".into(),
+        )));
+        assert_eq!(down.status().as_u16(), 503);
+        let res = down.into_response();
+        assert_eq!(res.headers()[header::RETRY_AFTER], "5");
+        let Some(Failure(message)) = res.extensions().get::<Failure>().cloned() else {
+            panic!("an error response carries its message");
+        };
+        assert_eq!(message, UNAVAILABLE, "the detail stays in the log");
         assert_eq!(ApiError::Forbidden.to_string(), "Access denied");
     }
 }

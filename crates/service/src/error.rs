@@ -31,6 +31,10 @@ pub enum ServiceError {
     /// A limit of the plan was reached (402).
     #[error("{0}")]
     PaymentRequired(String),
+    /// A dependency (the catalog's database) does not answer now; the text is for the log.
+    /// DocSpace clients get 503 and may retry.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something broke inside; `context` says what was being done, `source` why.
     #[error("{context}")]
     Internal {
@@ -59,7 +63,10 @@ impl ServiceError {
     /// an internal failure (a full disk, a lost connection) may pass. Bad input, missing
     /// things and missing rights stay as they are.
     pub fn retryable(&self) -> bool {
-        matches!(self, ServiceError::Busy(_) | ServiceError::Internal { .. })
+        matches!(
+            self,
+            ServiceError::Busy(_) | ServiceError::Unavailable(_) | ServiceError::Internal { .. }
+        )
     }
 
     /// The whole cause chain, for logs.
@@ -83,6 +90,7 @@ impl From<CoreError> for ServiceError {
             CoreError::Forbidden | CoreError::Unauthenticated => ServiceError::Forbidden,
             CoreError::Conflict(m) => ServiceError::Conflict(m),
             CoreError::PaymentRequired(m) => ServiceError::PaymentRequired(m),
+            CoreError::Unavailable(m) => ServiceError::Unavailable(m),
             CoreError::Internal(m) => ServiceError::Internal {
                 context: m,
                 source: None,
@@ -103,6 +111,8 @@ mod tests {
         assert!(e.retryable());
         assert!(!ServiceError::Invalid("x".into()).retryable());
         assert!(ServiceError::Busy("x".into()).retryable());
+        let down = ServiceError::from(CoreError::Unavailable("catalog down".into()));
+        assert!(matches!(&down, ServiceError::Unavailable(_)) && down.retryable());
         assert!(matches!(
             ServiceError::from(CoreError::NotFound("n".into())),
             ServiceError::NotFound(_)

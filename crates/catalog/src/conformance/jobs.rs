@@ -2,6 +2,8 @@
 //! recovery, last-job lookups, and what several nodes rely on: claims that see live and dead
 //! jobs, cancel that dismisses, completion together with its record, and expiry.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use dsbackup_core::catalog::Claim;
 use dsbackup_core::{
@@ -383,4 +385,60 @@ pub(super) async fn leases(cat: &dyn Catalog) {
     );
     let restore_done = ended(&j6, JobState::Completed, 71);
     assert!(cat.update_job(&restore_done).await.unwrap());
+}
+
+/// Two handles on one database (two nodes) race 2×20 claims of one portal's backup slot:
+/// exactly one job is recorded, and every loser is told about the winner. Needs a
+/// multi-threaded runtime.
+pub async fn race_job_claims(first: Arc<dyn Catalog>, second: Arc<dyn Catalog>) {
+    use tokio::sync::Barrier;
+
+    const PER_HANDLE: usize = 20;
+    let start = Arc::new(Barrier::new(2 * PER_HANDLE));
+    let blockers = [JobSlot {
+        kind: JobKind::Backup,
+        tenant: Some(5),
+    }];
+    let mut tasks = Vec::new();
+    for i in 0..2 * PER_HANDLE {
+        let cat = if i % 2 == 0 { &first } else { &second }.clone();
+        let start = start.clone();
+        tasks.push(tokio::spawn(async move {
+            let now = Utc::now();
+            let job = JobRecord {
+                id: uuid::Uuid::new_v4(),
+                kind: JobKind::Backup,
+                tenant_id: 5,
+                started_by: 5,
+                state: JobState::Created,
+                progress: 0,
+                error: String::new(),
+                warning: None,
+                link: String::new(),
+                node: format!("node-{}", i % 2),
+                heartbeat: now,
+                started_on: now,
+                finished_on: None,
+                scheduled: false,
+            };
+            start.wait().await;
+            let claim = cat
+                .claim_job(job.clone(), &blockers, now - Duration::seconds(30), "lost")
+                .await
+                .unwrap();
+            (job.id, claim)
+        }));
+    }
+    let mut won = Vec::new();
+    let mut told = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (id, Claim::Claimed) => won.push(id),
+            (_, Claim::Busy(running)) => told.push(running.id),
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one claim wins");
+    assert!(told.iter().all(|id| *id == won[0]), "losers see the winner");
+    let last = first.last_job(JobKind::Backup, 5).await.unwrap().unwrap();
+    assert_eq!(last.id, won[0]);
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{new_portal, new_user};
 
 /// A key stamped at a time every backend stores exactly (microseconds).
-fn key(portal: i64, user: Uuid, hash: &str) -> ApiKey {
+pub(super) fn key(portal: i64, user: Uuid, hash: &str) -> ApiKey {
     let now = Utc::now().trunc_subsecs(6);
     ApiKey {
         id: Uuid::new_v4(),

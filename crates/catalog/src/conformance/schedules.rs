@@ -1,8 +1,11 @@
 //! Conformance checks for `ScheduleStore`: one schedule per tenant, its last outcome, and
 //! taking a due run exactly once (`claim_schedule`).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use dsbackup_core::{Catalog, DUMP_TENANT, PortalId, Schedule, StorageKind};
+use tokio::sync::Barrier;
 
 /// A time every backend stores exactly (microseconds), `minutes` from a fixed start.
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -126,4 +129,68 @@ pub(super) async fn claim_schedule(cat: &dyn Catalog) {
     );
     assert!(cat.delete_schedule(tenant).await.unwrap());
     assert!(cat.delete_schedule(tenant + 1).await.unwrap());
+}
+
+/// A daily schedule of `tenant` to a Local folder that never ran.
+pub(super) fn daily(tenant: PortalId) -> Schedule {
+    use dsbackup_core::schedule::{Cron, Period};
+    Schedule {
+        tenant_id: tenant,
+        storage: StorageKind::Local,
+        storage_params: [("filePath".to_string(), "/b".to_string())].into(),
+        cron: Cron::new(Period::EveryDay, 1, None).unwrap(),
+        backups_stored: 3,
+        last_backup_time: None,
+        last_error: None,
+        last_error_time: None,
+        created_on: Utc::now(),
+    }
+}
+
+/// Two handles on one database (as two server processes or nodes would be) race 2×20 claims
+/// of one due run: exactly one wins, and its time is what the schedule keeps. Several rounds,
+/// each from the `last_backup_time` the previous one left. Needs a multi-threaded runtime.
+pub async fn race_claims(first: Arc<dyn Catalog>, second: Arc<dyn Catalog>) {
+    const PER_HANDLE: usize = 20;
+    let tenant = 3;
+    first.upsert_schedule(daily(tenant)).await.unwrap();
+    for round in 0..5 {
+        let seen = second
+            .schedule(tenant)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_backup_time;
+        assert_eq!(seen.is_none(), round == 0);
+        let start = Arc::new(Barrier::new(2 * PER_HANDLE));
+        let base = Utc::now().trunc_subsecs(6);
+        let mut tasks = Vec::new();
+        for i in 0..2 * PER_HANDLE {
+            let cat = if i % 2 == 0 { &first } else { &second }.clone();
+            let start = start.clone();
+            let now = base + Duration::microseconds(i as i64);
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                let won = cat.claim_schedule(tenant, seen, now).await.unwrap();
+                (won, now)
+            }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (won, now) = t.await.unwrap();
+            if won {
+                winners.push(now);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: exactly one claim wins");
+        for cat in [&first, &second] {
+            let kept = cat
+                .schedule(tenant)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_backup_time;
+            assert_eq!(kept, Some(winners[0]), "round {round}: the winner's time");
+        }
+    }
 }

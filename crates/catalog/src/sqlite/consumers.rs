@@ -9,6 +9,7 @@ use rusqlite::{Transaction, params};
 
 use super::rows;
 use super::{SqliteCatalog, internal};
+use crate::rewrite;
 
 fn to_json(props: &ConsumerProps) -> CoreResult<String> {
     serde_json::to_string(props).map_err(|e| CoreError::Internal(e.to_string()))
@@ -105,18 +106,6 @@ impl ConsumerStore for SqliteCatalog {
     }
 }
 
-/// Applies `f` to every value of `props`; returns how many it replaced.
-fn rewrite_props(f: &ParamRewrite, props: &mut ConsumerProps) -> CoreResult<u64> {
-    let mut changed = 0;
-    for (name, value) in props.iter_mut() {
-        if let Some(new) = f(name, value).map_err(CoreError::Internal)? {
-            *value = new;
-            changed += 1;
-        }
-    }
-    Ok(changed)
-}
-
 /// Rewrites the JSON-object column `col` of every row of `table` (keyed by `key`).
 fn rewrite_column(
     tx: &Transaction,
@@ -132,7 +121,7 @@ fn rewrite_column(
     let mut changed = 0;
     for (id, text) in stored {
         let mut props = from_json(&text)?;
-        let n = rewrite_props(f, &mut props)?;
+        let n = rewrite::props(f, &mut props)?;
         if n > 0 {
             tx.execute(
                 &format!("UPDATE {table} SET {col} = ?1 WHERE {key} = ?2"),
@@ -155,13 +144,7 @@ fn rewrite_schedules(tx: &Transaction, f: &ParamRewrite) -> CoreResult<u64> {
     for (tenant, text) in stored {
         let mut body: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| CoreError::Internal(format!("damaged schedule {tenant}: {e}")))?;
-        let Some(params) = body.get_mut("storage_params") else {
-            continue;
-        };
-        let mut props: ConsumerProps = serde_json::from_value(params.take())
-            .map_err(|e| CoreError::Internal(format!("damaged schedule {tenant}: {e}")))?;
-        let n = rewrite_props(f, &mut props)?;
-        *params = serde_json::to_value(&props).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let n = rewrite::schedule_body(f, tenant, &mut body)?;
         if n > 0 {
             let body =
                 serde_json::to_string(&body).map_err(|e| CoreError::Internal(e.to_string()))?;

@@ -109,7 +109,7 @@ impl SqliteCatalog {
     }
 
     /// Runs `f` on the connection on the blocking pool.
-    async fn with<T, F>(&self, f: F) -> CoreResult<T>
+    pub(crate) async fn with<T, F>(&self, f: F) -> CoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> CoreResult<T> + Send + 'static,

@@ -1,34 +1,23 @@
 //! Row ⇄ domain mapping for the SQLite catalog. Time stamps are stored as RFC 3339 UTC text
 //! with microseconds, so text order is time order.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use dsbackup_core::{
-    ApiKey, ArchiveLocation, BackupRecord, CoreError, CoreResult, FileEntry, Folder, FolderKind,
-    JobKind, JobRecord, JobState, MissingArchive, Portal, PortalStatus, Role, Schedule, Session,
+    ApiKey, ArchiveLocation, BackupRecord, CoreError, CoreResult, FileEntry, Folder, JobKind,
+    JobRecord, JobState, MissingArchive, Portal, PortalStatus, Role, Schedule, Session,
     StorageKind, User,
 };
 use rusqlite::{Connection, OptionalExtension, Params, Row};
 use uuid::Uuid;
 
-pub const PORTAL_COLS: &str = "id, alias, status, time_zone, language, owner_id, created_on";
-pub const USER_COLS: &str =
-    "id, portal_id, email, first_name, last_name, role, password_hash, created_on";
-pub const KEY_COLS: &str = "id, portal_id, user_id, name, key_hash, key_postfix, permissions, created_on, expires_at, last_used, is_active";
-pub const FOLDER_COLS: &str =
-    "id, portal_id, parent_id, title, kind, room_type, created_by, created_on";
-pub const BACKUP_COLS: &str = "id, tenant_id, is_scheduled, name, hash, size, storage_type, storage_base_path, storage_path, storage_params, created_on, expires_on, removed, paid, missing_since, missing_checks";
-pub const FILE_COLS: &str =
-    "id, portal_id, folder_id, title, size, created_by, created_on, is_backup";
-pub const JOB_COLS: &str = "id, kind, tenant_id, started_by, state, progress, error, warning, link, node, heartbeat, started_on, finished_on, scheduled";
+pub use crate::tables::{
+    BACKUP_COLS, FILE_COLS, FOLDER_COLS, JOB_COLS, KEY_COLS, PORTAL_COLS, USER_COLS, kind_from_row,
+    kind_to_row, round,
+};
 
 /// The stored text of a time stamp.
 pub fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
-/// A time stamp as it reads back (microsecond precision).
-pub fn round(t: DateTime<Utc>) -> DateTime<Utc> {
-    t.trunc_subsecs(6)
 }
 
 fn bad(col: usize, what: &str) -> rusqlite::Error {
@@ -117,23 +106,9 @@ pub fn api_key(row: &Row) -> rusqlite::Result<ApiKey> {
     })
 }
 
-pub fn kind_to_row(kind: FolderKind) -> (&'static str, Option<i64>) {
-    match kind {
-        FolderKind::RoomsRoot => ("rooms_root", None),
-        FolderKind::Room { room_type } => ("room", Some(room_type)),
-        FolderKind::Folder => ("folder", None),
-    }
-}
-
 pub fn folder(row: &Row) -> rusqlite::Result<Folder> {
     let kind: String = row.get(4)?;
-    let room_type: Option<i64> = row.get(5)?;
-    let kind = match (kind.as_str(), room_type) {
-        ("rooms_root", _) => FolderKind::RoomsRoot,
-        ("room", Some(room_type)) => FolderKind::Room { room_type },
-        ("folder", _) => FolderKind::Folder,
-        _ => return Err(bad(4, "folder kind")),
-    };
+    let kind = kind_from_row(&kind, row.get(5)?).ok_or_else(|| bad(4, "folder kind"))?;
     Ok(Folder {
         id: row.get(0)?,
         portal_id: row.get(1)?,

@@ -43,7 +43,7 @@ fn run(mut cmd: Command, input: &str) -> Result<String, String> {
     }
 }
 
-fn psql(db: &str, sql: &str) -> Result<String, String> {
+pub fn psql(db: &str, sql: &str) -> Result<String, String> {
     let mut cmd = Command::new("psql");
     cmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
         .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db]);

@@ -1,5 +1,6 @@
-//! Several `dsbackup serve` nodes on one catalog, one S3 bucket (moto) and one shared portals
-//! directory, each a real process with its own data directory: sessions and keys work on every
+//! Several `dsbackup serve` nodes on one catalog (a fresh database on this machine's
+//! PostgreSQL; an SQLite file when PostgreSQL does not answer outside CI), one S3 bucket (moto)
+//! and one shared portals directory, each a real process with its own data directory: sessions and keys work on every
 //! node, a due schedule runs exactly once on some node, progress and cancel reach across nodes,
 //! a restore gates its portal everywhere, and a node killed mid-backup loses its job to a
 //! survivor, which fails it, leaves no object behind, and runs the schedule again.
@@ -12,25 +13,71 @@ use chrono::Timelike;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::databases::psql;
 use crate::harness::*;
 use crate::servers::*;
 
 const INSTANCE_KEY: &str = "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 const SECRETS_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff1";
 
+/// A fresh PostgreSQL database for one test's catalog, dropped at the end.
+pub struct PgCatalog(pub String);
+
+impl PgCatalog {
+    /// `None` (a skip) when PostgreSQL does not answer; under `CI=true` that fails.
+    pub fn create() -> Option<Self> {
+        if psql("postgres", "SELECT 1").is_err() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "PostgreSQL is not answering and CI is set"
+            );
+            return None;
+        }
+        let name = format!(
+            "dsbnodes_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        psql("postgres", &format!("CREATE DATABASE {name};")).unwrap();
+        Some(Self(name))
+    }
+
+    pub fn url_via(&self, host_port: &str) -> String {
+        format!("postgres://postgres@{host_port}/{}", self.0)
+    }
+}
+
+impl Drop for PgCatalog {
+    fn drop(&mut self) {
+        let _ = psql(
+            "postgres",
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE);", self.0),
+        );
+    }
+}
+
 /// What the nodes of one test share.
 struct Shared {
     dir: tempfile::TempDir,
     catalog: String,
     moto: Moto,
+    _pg: Option<PgCatalog>,
 }
 
 impl Shared {
     async fn new() -> Option<Self> {
         let moto = moto().await?;
         let dir = tempfile::tempdir().unwrap();
-        let catalog = format!("sqlite:{}", dir.path().join("catalog.db").display());
-        Some(Self { dir, catalog, moto })
+        let pg = PgCatalog::create();
+        let catalog = match &pg {
+            Some(db) => db.url_via("127.0.0.1:5432"),
+            None => format!("sqlite:{}", dir.path().join("catalog.db").display()),
+        };
+        Some(Self {
+            dir,
+            catalog,
+            moto,
+            _pg: pg,
+        })
     }
 
     fn portals(&self) -> PathBuf {
@@ -104,6 +151,15 @@ async fn history(s: &TestServer, cred: &str) -> Vec<Value> {
         let link = r["link"].as_str().unwrap_or_default();
         let path = link.strip_prefix(&s.base).unwrap_or(link).to_string();
         r["link"] = Value::String(path);
+    }
+    records
+}
+
+/// Records without their links' query (each answer signs its link with a fresh expiry).
+fn unsigned(mut records: Vec<Value>) -> Vec<Value> {
+    for r in &mut records {
+        let link = r["link"].as_str().unwrap_or_default();
+        r["link"] = Value::String(link.split('?').next().unwrap_or_default().to_string());
     }
     records
 }
@@ -280,8 +336,13 @@ async fn three_nodes_share_sessions_run_each_due_schedule_once_and_cancel_across
         let h = history(&a, t).await;
         assert_eq!(h.len(), 1, "{alias} ran exactly once: {h:?}");
         assert_eq!(h[0]["isScheduled"], true);
-        assert_eq!(history(&b, t).await, h, "the same history from every node");
-        assert_eq!(history(&c, t).await, h);
+        let h = unsigned(h);
+        assert_eq!(
+            unsigned(history(&b, t).await),
+            h,
+            "the same history from every node"
+        );
+        assert_eq!(unsigned(history(&c, t).await), h);
         assert_eq!(shared.objects_of(alias).await.len(), 1, "{alias}");
     }
     // A link signed by one node downloads from any (one instance key).
@@ -446,4 +507,76 @@ async fn a_killed_node_loses_its_job_and_a_survivor_runs_the_schedule_again() {
     .await;
     assert!(b.log().contains("scheduled backup started"));
     assert_eq!(shared.objects_of("default").await.len(), 1);
+}
+
+/// The catalog's PostgreSQL cut off for a while during a backup (a restart, as the node sees
+/// it): requests answer 503 at once rather than hang, the backup either completes with its
+/// record or fails with neither, and the node works again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
+    let Some(moto) = moto().await else { return };
+    let Some(pg) = PgCatalog::create() else {
+        return;
+    };
+    let mut proxy = Proxy::to("127.0.0.1:5432").await;
+    let via = proxy.url.trim_start_matches("http://").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared {
+        dir,
+        catalog: pg.url_via(&via),
+        moto,
+        _pg: None,
+    };
+    let a = shared
+        .node(
+            "node-a",
+            &[("DSBACKUP_FAULT_DELAY", "backup-write:2500".into())],
+        )
+        .await;
+    let s3 = json!({"storageType": 2, "storageParams": shared.s3()});
+    let (st, v) = send(
+        a.owner(Method::POST, "/api/2.0/backup/startbackup")
+            .json(&s3),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proxy.cut().await;
+    let asked = Instant::now();
+    let (st, body) = get(&a, OWNER_KEY, "/api/2.0/backup/getbackuphistory").await;
+    assert_error(st, &body, 503);
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(!body.to_string().contains("postgres@"), "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore().await;
+
+    wait_for("the backup ends", Duration::from_secs(30), || async {
+        let (st, v) = get(&a, OWNER_KEY, "/api/2.0/backup/getbackupprogress").await;
+        st == 200 && v["response"]["isCompleted"] == true
+    })
+    .await;
+    let records = history(&a, OWNER_KEY).await;
+    let objects = shared.objects_of("default").await;
+    assert_eq!(
+        records.len(),
+        objects.len(),
+        "a record exactly when an object: {records:?} {objects:?}"
+    );
+    // The node works again, without a restart.
+    let (st, v) = send(
+        a.owner(Method::POST, "/api/2.0/backup/startbackup")
+            .json(&s3),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    wait_for("a new backup", Duration::from_secs(30), || async {
+        history(&a, OWNER_KEY).await.len() == records.len() + 1
+    })
+    .await;
+    assert_eq!(shared.objects_of("default").await.len(), records.len() + 1);
+    drop(pg);
 }
