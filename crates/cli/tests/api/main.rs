@@ -16,6 +16,7 @@ mod hygiene;
 mod keys;
 mod logs;
 mod metrics;
+mod openapi;
 mod portal;
 mod remote;
 mod remote_failures;
