@@ -19,6 +19,13 @@ pub const RESTORES: &str = "dsbackup_restores_total";
 /// How long restores ran, by `result` and `storage`.
 pub const RESTORE_SECONDS: &str = "dsbackup_restore_duration_seconds";
 
+/// How late due scheduled runs were started: from the due time to the scheduler taking it.
+pub const SCHEDULER_LAG: &str = "dsbackup_scheduler_lag_seconds";
+/// When each schedule last succeeded (its newest live scheduled backup, Unix seconds), by
+/// `tenant` (the portal's id, or -1 for the instance dump) and `portal` (alias, or `instance`);
+/// set by the server when `/metrics` is scraped.
+pub const SCHEDULE_LAST_SUCCESS: &str = "dsbackup_schedule_last_success_timestamp_seconds";
+
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -75,4 +82,9 @@ pub fn restore_ended(storage: StorageKind, outcome: Outcome, took: Duration) {
     metrics::counter!(RESTORES, "result" => outcome.label(), "storage" => storage).increment(1);
     metrics::histogram!(RESTORE_SECONDS, "result" => outcome.label(), "storage" => storage)
         .record(took.as_secs_f64());
+}
+
+/// A due scheduled run is being started `late` after its due time.
+pub fn scheduled_run_due(late: Duration) {
+    metrics::histogram!(SCHEDULER_LAG).record(late.as_secs_f64());
 }

@@ -3,6 +3,7 @@
 
 mod abuse;
 mod access;
+mod alerts;
 mod auth;
 mod backup;
 mod backup_errors;
