@@ -9,6 +9,7 @@ mod backup;
 mod backup_errors;
 mod bad_input;
 mod cli;
+mod cli_words;
 mod databases;
 mod encryption;
 mod golden;
