@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// `AuthRequestsDto`; only `userName` and `password` are acted on.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthRequest {
     pub user_name: Option<String>,
@@ -15,6 +16,7 @@ pub struct AuthRequest {
 
 /// `AuthenticationTokenDto`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthTokenDto {
     pub token: String,

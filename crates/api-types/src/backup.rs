@@ -53,6 +53,7 @@ wire_enum! {
 
 /// One `{key, value}` of `storageParams`; values of any JSON type, read as strings.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyValue {
     pub key: Value,
     pub value: Value,
@@ -78,6 +79,7 @@ pub fn storage_params(list: Option<&[KeyValue]>) -> BTreeMap<String, String> {
 
 /// `BackupDto` (startbackup).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupRequest {
     pub storage_type: Option<BackupStorageType>,
@@ -88,6 +90,7 @@ pub struct BackupRequest {
 
 /// `BackupProgress`. Nulls are left out.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupProgressDto {
     pub is_completed: bool,
@@ -107,6 +110,7 @@ pub struct BackupProgressDto {
 /// Local archive). Clients ignore unknown fields; upstream's web client reads these from its
 /// private API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupHistoryRecordDto {
     pub id: Uuid,
@@ -128,12 +132,14 @@ pub struct BackupHistoryRecordDto {
 
 /// `BackupServiceStateDto`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupServiceStateDto {
     pub enabled: bool,
 }
 
 /// `BackupsCountResultDto`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BackupsCountResultDto {
     pub free: i64,
     pub paid: i64,
@@ -175,6 +181,7 @@ mod tests {
 
 /// `cronParams` of `createbackupschedule`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CronRequest {
     pub period: Option<BackupPeriod>,
     pub hour: Option<i64>,
@@ -183,6 +190,7 @@ pub struct CronRequest {
 
 /// `BackupScheduleDto` (createbackupschedule).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleRequest {
     pub storage_type: Option<BackupStorageType>,
@@ -194,6 +202,7 @@ pub struct ScheduleRequest {
 
 /// `CronParams` of `ScheduleDto`: `day` is always an integer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CronParamsDto {
     pub period: BackupPeriod,
     pub hour: i64,
@@ -203,6 +212,7 @@ pub struct CronParamsDto {
 /// `ScheduleDto`, plus dsbackup's `nextBackupTime`, `lastError`, `lastErrorTime` (clients ignore
 /// unknown fields).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleDto {
     pub storage_type: BackupStorageType,

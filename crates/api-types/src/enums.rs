@@ -37,6 +37,16 @@ macro_rules! wire_enum {
             }
         }
 
+        #[cfg(feature = "openapi")]
+        impl ::utoipa::PartialSchema for $name {
+            fn schema() -> ::utoipa::openapi::RefOr<::utoipa::openapi::schema::Schema> {
+                $crate::enums::integer_enum_schema(stringify!($name), Self::ALL.iter().map(|x| (x.value(), x.name())))
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl ::utoipa::ToSchema for $name {}
+
         impl ::serde::Serialize for $name {
             fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.serialize_i64(self.value())
@@ -66,6 +76,35 @@ macro_rules! wire_enum {
             }
         }
     };
+}
+
+/// The OpenAPI schema of a [`wire_enum!`] type: an integer restricted to its values, described
+/// as DocSpace's specification does (`[0 - Documents, 1 - …]`), with the names in
+/// `x-enum-varnames`. Requests may also send the name; responses always carry the integer.
+#[cfg(feature = "openapi")]
+pub fn integer_enum_schema<'a>(
+    type_name: &str,
+    variants: impl Iterator<Item = (i64, &'a str)>,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::extensions::ExtensionsBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let (values, names): (Vec<i64>, Vec<&str>) = variants.unzip();
+    let described: Vec<String> = values
+        .iter()
+        .zip(&names)
+        .map(|(v, n)| format!("{v} - {n}"))
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .title(Some(type_name))
+        .description(Some(format!("[{}]", described.join(", "))))
+        .enum_values(Some(values))
+        .extensions(Some(
+            ExtensionsBuilder::new()
+                .add("x-enum-varnames", serde_json::json!(names))
+                .build(),
+        ))
+        .into()
 }
 
 wire_enum! {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 /// One entry of `links`: the request's display URL and its HTTP method.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Link {
     pub href: String,
     pub action: String,
@@ -44,14 +45,29 @@ impl SuccessEnvelope {
     }
 }
 
+/// The success envelope with a typed `response`, for the OpenAPI document only: responses are
+/// written through [`SuccessEnvelope`], whose shape this mirrors (the golden tests pin it).
+#[cfg(feature = "openapi")]
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(rename_all = "camelCase")]
+pub struct Wrapper<T> {
+    pub response: T,
+    pub count: i32,
+    pub links: Vec<Link>,
+    pub status: i32,
+    pub status_code: i32,
+}
+
 /// `error` of the error envelope. Stack, type and hresult are never sent.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub message: String,
 }
 
 /// `{"status": 1, "statusCode": 403, "error": {"message": "Access denied"}}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ErrorEnvelope {
     pub status: i32,

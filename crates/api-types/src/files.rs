@@ -8,6 +8,7 @@ use crate::people::EmployeeDto;
 
 /// `CreateRoomRequestDto` (`title`, `roomType`).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRoomRequest {
     pub title: Option<String>,
@@ -16,6 +17,7 @@ pub struct CreateRoomRequest {
 
 /// `FolderDtoInteger`: a room or folder.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FolderDto {
     pub id: i64,
@@ -37,6 +39,7 @@ pub struct FolderDto {
 /// `FolderDtoString`: the root folder of a third-party account (`sbox-<n>`), as
 /// `files/thirdparty/backup` answers. `parentId` is left out for a root, as upstream's null.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FolderStringDto {
     pub id: String,
@@ -60,6 +63,7 @@ pub struct FolderStringDto {
 
 /// `ThirdPartyBackupRequestDto`: the account to keep backups in (all fields string or null).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ThirdPartyBackupRequest {
     pub url: Option<String>,
@@ -127,6 +131,7 @@ impl ProviderType {
 
 /// `FileDtoInteger`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FileDto {
     pub id: i64,
@@ -148,6 +153,7 @@ pub struct FileDto {
 
 /// `FolderContentDtoInteger`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FolderContentDto {
     pub files: Vec<FileDto>,
@@ -161,6 +167,7 @@ pub struct FolderContentDto {
 
 /// One step of `pathParts`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PathPart {
     pub id: i64,
     pub title: String,

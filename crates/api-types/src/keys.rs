@@ -8,6 +8,7 @@ use crate::people::EmployeeDto;
 
 /// `CreateApiKeyRequestDto`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApiKeyRequest {
     pub name: Option<String>,
@@ -17,6 +18,7 @@ pub struct CreateApiKeyRequest {
 
 /// `UpdateApiKeyRequest`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateApiKeyRequest {
     pub name: Option<String>,
@@ -27,6 +29,7 @@ pub struct UpdateApiKeyRequest {
 /// `ApiKeyResponseDto`. `key` carries the full value only in the create response; elsewhere
 /// it is the masked form.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyDto {
     pub id: Uuid,

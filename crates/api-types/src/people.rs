@@ -7,6 +7,7 @@ use crate::enums::EmployeeType;
 
 /// `EmployeeDto` (the short form, used in `createBy`).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeDto {
     pub id: Uuid,
@@ -17,6 +18,7 @@ pub struct EmployeeDto {
 
 /// `EmployeeFullDto`: the fields our clients read.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct EmployeeFullDto {
     pub id: Uuid,
@@ -38,6 +40,7 @@ pub struct EmployeeFullDto {
 
 /// `MemberRequestDto` for `POST /api/2.0/people` and `/people/active`.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MemberRequest {
     pub email: Option<String>,
@@ -52,6 +55,7 @@ pub struct MemberRequest {
 /// The body of `PUT /api/2.0/people/{userid}/password` (upstream's `MemberBaseRequestDto`; the
 /// other fields are not read).
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PasswordRequest {
     pub password: Option<String>,

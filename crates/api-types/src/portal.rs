@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 /// The registration form.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
     pub portal_name: Option<String>,
@@ -19,6 +20,7 @@ pub struct RegisterRequest {
 
 /// `{reference, tenant: {tenantId, domain, ownerId}}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegisterResponse {
     pub reference: String,
     pub tenant: RegisteredTenant,
@@ -26,6 +28,7 @@ pub struct RegisterResponse {
 
 /// The `tenant` of [`RegisterResponse`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RegisteredTenant {
     pub tenant_id: i64,

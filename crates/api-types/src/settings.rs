@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// `AuthKey`: one property of a storage. DocSpace fills only `name`, `value`, `title` and
 /// `type` (`"text"`) for storages; the other fields are null and left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthKeyDto {
     pub name: String,
@@ -18,6 +19,7 @@ pub struct AuthKeyDto {
 
 /// `StorageDto`: one DataStore consumer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct StorageDto {
     pub id: String,
@@ -29,6 +31,7 @@ pub struct StorageDto {
 
 /// One `{name, value}` of an authservice request.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuthPropDto {
     pub name: Option<String>,
     pub value: Option<String>,
@@ -36,6 +39,7 @@ pub struct AuthPropDto {
 
 /// `AuthServiceRequestsDto`: a consumer's credentials.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuthServiceRequest {
     pub name: Option<String>,

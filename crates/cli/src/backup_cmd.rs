@@ -5,11 +5,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use dsbackup_api_types::backup::{BackupHistoryRecordDto, BackupProgressDto, BackupStorageType};
+use dsbackup_api_types::backup::{
+    BackupHistoryRecordDto, BackupProgressDto, BackupStorageType, DistributedTaskStatus,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::client::Client;
+use crate::words;
 
 /// How to reach the server.
 #[derive(Debug, Args)]
@@ -55,21 +58,29 @@ pub enum BackupCommand {
     },
     /// Show the current job's progress.
     Progress {
+        /// The whole-instance dump's job instead of the portal's.
         #[arg(long)]
         dump: bool,
     },
-    /// Cancel the running backup.
+    /// Cancel the running backup (says so when none is running).
     Cancel,
     /// List backups.
     History {
+        /// The whole-instance dumps instead of the portal's backups.
         #[arg(long)]
         dump: bool,
     },
-    /// Delete one backup by id, or all with --all.
+    /// Delete one backup by id, or all with --all (which asks first on a terminal).
     Delete {
+        /// The backup's id (from `backup history`).
         id: Option<uuid::Uuid>,
+        /// Delete every backup of the portal (or, with --dump, every dump).
         #[arg(long, conflicts_with = "id")]
         all: bool,
+        /// With --all: do not ask; needed when not on a terminal.
+        #[arg(long, requires = "all")]
+        yes: bool,
+        /// The whole-instance dumps instead of the portal's backups.
         #[arg(long)]
         dump: bool,
     },
@@ -87,7 +98,7 @@ pub fn storage_of(name: &str) -> anyhow::Result<BackupStorageType> {
 }
 
 fn status_name(p: &BackupProgressDto) -> &'static str {
-    p.status.name()
+    words::status(p.status)
 }
 
 fn print_progress(p: &BackupProgressDto, json: bool) -> anyhow::Result<()> {
@@ -156,6 +167,74 @@ impl Remote {
     }
 }
 
+/// Whether the portal has a backup job that has not ended.
+async fn running(client: &Client) -> anyhow::Result<bool> {
+    let p: Option<BackupProgressDto> = client
+        .call(Method::GET, "/api/2.0/backup/getbackupprogress", None)
+        .await?;
+    Ok(p.is_some_and(|p| !p.is_completed))
+}
+
+/// The portal's (or with `dump`, the instance's) backup records.
+async fn history(client: &Client, dump: bool) -> anyhow::Result<Vec<BackupHistoryRecordDto>> {
+    let list: Option<Vec<BackupHistoryRecordDto>> = client
+        .call(
+            Method::GET,
+            &format!("/api/2.0/backup/getbackuphistory?Dump={dump}"),
+            None,
+        )
+        .await?;
+    Ok(list.unwrap_or_default())
+}
+
+/// Prints where a finished backup's archive is: the file on the server for Local storage
+/// (`local_dir` is the `--path` it was written into), else its name and storage (the download link was printed with the progress).
+async fn where_it_went(
+    client: &Client,
+    done: &BackupProgressDto,
+    dump: bool,
+    local_dir: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(r) = history(client, dump)
+        .await?
+        .into_iter()
+        .find(|r| r.id.to_string() == done.task_id)
+    else {
+        return Ok(());
+    };
+    match r.storage_type {
+        BackupStorageType::Local => {
+            let dir = local_dir.unwrap_or_default().trim_end_matches('/');
+            println!("archive: {dir}/{} (on the server)", r.file_name);
+        }
+        other => println!("archive: {} in {}", r.file_name, words::storage(other)),
+    }
+    Ok(())
+}
+
+/// `delete --all`: asks on a terminal; elsewhere it needs `--yes`.
+///
+/// Fails when standard input is not a terminal.
+fn confirm(dump: bool) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!("delete --all removes every backup: add --yes to confirm (no terminal to ask on)");
+    }
+    let what = if dump {
+        "every dump of the instance"
+    } else {
+        "every backup of the portal"
+    };
+    print!("Delete {what}, archives included? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 /// Runs one backup subcommand; the process exits non-zero when a backup fails.
 pub async fn run(remote: Remote, cmd: BackupCommand) -> anyhow::Result<()> {
     let client = remote.client()?;
@@ -172,7 +251,7 @@ pub async fn run(remote: Remote, cmd: BackupCommand) -> anyhow::Result<()> {
             if let Some(f) = folder_id {
                 list.push(json!({"key": "folderId", "value": f}));
             }
-            if let Some(p) = path {
+            if let Some(p) = &path {
                 list.push(json!({"key": "filePath", "value": p}));
             }
             for kv in params {
@@ -192,8 +271,11 @@ pub async fn run(remote: Remote, cmd: BackupCommand) -> anyhow::Result<()> {
                 wait(&client, dump, remote.json).await?
             };
             print_progress(&last, remote.json)?;
-            if last.status.value() == 4 {
+            if last.status == DistributedTaskStatus::Failted {
                 bail!("backup failed: {}", last.error);
+            }
+            if last.status == DistributedTaskStatus::Completed && !remote.json {
+                where_it_went(&client, &last, dump, path.as_deref()).await?;
             }
         }
         BackupCommand::Progress { dump } => {
@@ -211,6 +293,10 @@ pub async fn run(remote: Remote, cmd: BackupCommand) -> anyhow::Result<()> {
             }
         }
         BackupCommand::Cancel => {
+            if !remote.json && !running(&client).await? {
+                println!("no backup is running: nothing to cancel");
+                return Ok(());
+            }
             let done: Option<bool> = client
                 .call(Method::POST, "/api/2.0/backup/cancelbackup", None)
                 .await?;
@@ -229,14 +315,7 @@ pub async fn run(remote: Remote, cmd: BackupCommand) -> anyhow::Result<()> {
             }
         }
         BackupCommand::History { dump } => {
-            let list: Option<Vec<BackupHistoryRecordDto>> = client
-                .call(
-                    Method::GET,
-                    &format!("/api/2.0/backup/getbackuphistory?Dump={dump}"),
-                    None,
-                )
-                .await?;
-            let mut list = list.unwrap_or_default();
+            let mut list = history(&client, dump).await?;
             list.sort_by_key(|r| r.created_on);
             if remote.json {
                 println!("{}", serde_json::to_string(&list)?);
@@ -246,14 +325,18 @@ pub async fn run(remote: Remote, cmd: BackupCommand) -> anyhow::Result<()> {
                         "{}  {}  {:<10}  {}",
                         r.id,
                         r.created_on.format("%Y-%m-%d %H:%M:%S"),
-                        r.storage_type.name(),
+                        words::storage(r.storage_type),
                         r.file_name
                     );
                 }
                 println!("{} backup(s)", list.len());
             }
         }
-        BackupCommand::Delete { id, all, dump } => {
+        BackupCommand::Delete { id, all, yes, dump } => {
+            if all && !yes && !confirm(dump)? {
+                println!("nothing deleted");
+                return Ok(());
+            }
             let path = match (id, all) {
                 (Some(id), false) => format!("/api/2.0/backup/deletebackup/{id}"),
                 (None, true) => format!("/api/2.0/backup/deletebackuphistory?Dump={dump}"),

@@ -7,6 +7,7 @@ mod extract_cmd;
 mod restore_cmd;
 mod schedule_cmd;
 mod secrets_cmd;
+mod words;
 
 /// mimalloc keeps the server's memory flat across backup jobs: with glibc malloc, buffers freed
 /// by one job's threads stayed resident and the peak RSS crept up with every backup.
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use dsbackup_server::{Config, Server};
 
 #[derive(Debug, Parser)]
@@ -38,6 +39,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (defaults: 127.0.0.1:8092, ./data, SQLite catalog).
+    #[command(after_long_help = serve_env_help(), after_help = "Environment variables: see --help.")]
     Serve {
         /// A TOML config file; `DSBACKUP_*` environment variables override it.
         #[arg(long, value_name = "FILE")]
@@ -50,13 +52,18 @@ enum Command {
         #[command(subcommand)]
         command: backup_cmd::BackupCommand,
     },
-    /// Restore a backup (history id), a server-side archive path, or a local archive file
-    /// (uploaded first), and wait with a progress bar.
+    /// Restore a backup (its history id) or an archive on this machine (uploaded first, with a
+    /// progress bar; the server keeps the copy private and removes it after the restore), or
+    /// with --server-path an archive already on the server; then wait with a progress bar.
     Restore {
         #[command(flatten)]
         remote: backup_cmd::Remote,
-        /// A backup id, a server path, or a local file.
-        what: String,
+        /// A backup id (from `backup history`) or an archive file on this machine.
+        #[arg(required_unless_present = "server_path")]
+        what: Option<String>,
+        /// An archive on the server (inside its local_roots), instead of one here.
+        #[arg(long, value_name = "PATH", conflicts_with = "what")]
+        server_path: Option<String>,
         /// A whole-instance dump.
         #[arg(long)]
         dump: bool,
@@ -76,6 +83,7 @@ enum Command {
     Prune {
         #[command(flatten)]
         remote: backup_cmd::Remote,
+        /// Print what would be removed and why, and remove nothing.
         #[arg(long)]
         dry_run: bool,
         /// Mark every record whose archive is not found removed now, instead of after the
@@ -90,6 +98,7 @@ enum Command {
     },
     /// Take one file out of a local archive (format 2), reading only the frames it is in.
     Extract {
+        /// The archive file (`….tar.zst`).
         archive: PathBuf,
         /// The entry's path inside the archive, e.g. `sources/files/docs/a.txt`.
         entry: String,
@@ -100,6 +109,7 @@ enum Command {
     /// Check an archive offline: every entry against the manifest or index, every hash, and
     /// optionally the archive's SHA-256.
     Verify {
+        /// The archive file (`….tar.zst`, or `….tar.zst.age` when encrypted).
         archive: PathBuf,
         /// The expected SHA-256 (hex) of the whole archive as stored (of the ciphertext when
         /// it is encrypted).
@@ -108,9 +118,36 @@ enum Command {
         /// An age identity file (`age-keygen` format) for an encrypted archive; repeatable.
         #[arg(long, value_name = "FILE")]
         identity: Vec<PathBuf>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell completion script (e.g. `dsbackup completions bash >
+    /// /etc/bash_completion.d/dsbackup`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `dsbackup man > /usr/local/share/man/man1/dsbackup.1`.
+    Man,
+}
+
+/// `serve --help`'s list of the environment variables the configuration reads.
+fn serve_env_help() -> String {
+    let mut text = String::from(
+        "Environment variables (they override the config file; see dsbackup.example.toml):\n",
+    );
+    for (var, key) in dsbackup_server::config::variables() {
+        match key {
+            Some(key) => text.push_str(&format!("  {var:<34} {key}\n")),
+            None => text.push_str(&format!("  {var:<34} (first start only)\n")),
+        }
+    }
+    text.push_str(&format!(
+        "  {:<34} log filter (default info)\n  {:<34} text or json\n",
+        "DSBACKUP_LOG", "DSBACKUP_LOG_FORMAT"
+    ));
+    text
 }
 
 /// Logs to stderr, filtered by `DSBACKUP_LOG` (default `info`). `DSBACKUP_LOG_FORMAT`: `text`
@@ -220,9 +257,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore {
             remote,
             what,
+            server_path,
             dump,
             notify,
-        } => rt.block_on(restore_cmd::restore(remote, what, dump, notify)),
+        } => {
+            let what = match (what, server_path) {
+                (_, Some(path)) => restore_cmd::What::ServerPath(path),
+                (Some(what), None) => restore_cmd::What::Given(what),
+                (None, None) => anyhow::bail!("name a backup id, a file, or --server-path PATH"),
+            };
+            rt.block_on(restore_cmd::restore(remote, what, dump, notify))
+        }
         Command::Verify {
             archive,
             sha256,
@@ -241,5 +286,64 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             forget_missing,
         } => rt.block_on(schedule_cmd::prune(remote, dry_run, forget_missing)),
         Command::Secrets { command } => rt.block_on(secrets_cmd::run(command)),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "dsbackup",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(&mut std::io::stdout())
+            .context("writing the manual page"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument and option of every subcommand says what it is for.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>, seen: &mut usize) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                *seen += 1;
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(format!("{path} {} (the subcommand)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing, seen);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let (mut missing, mut seen) = (Vec::new(), 0);
+        walk(&cmd, "dsbackup", &mut missing, &mut seen);
+        assert!(seen > 60, "walked {seen} arguments");
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
+    }
+
+    #[test]
+    fn serve_help_lists_the_environment() {
+        let text = serve_env_help();
+        for var in [
+            "DSBACKUP_LISTEN",
+            "DSBACKUP_DATA_DIR",
+            "DSBACKUP_SMTP_PASSWORD",
+            "DSBACKUP_LOG",
+        ] {
+            assert!(text.contains(var), "{var} in {text}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! `dsbackup restore <id | file>` (a history record, a server-side archive path, or a local
-//! archive uploaded in chunks first) and the offline `dsbackup verify <archive>`.
+//! `dsbackup restore <id | file>` (a history record, or an archive on this machine uploaded in
+//! chunks first, with a progress bar), `dsbackup restore --server-path PATH` (an archive already
+//! on the server) and the offline `dsbackup verify <archive>`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,7 +16,9 @@ use crate::backup_cmd::Remote;
 
 const CHUNK: usize = 10 << 20;
 
-async fn upload(url: &str, key: &str, file: &Path) -> anyhow::Result<()> {
+/// Uploads `file` in chunks; the server keeps it private (0600 in its data directory) and
+/// removes it when the restore ends.
+async fn upload(url: &str, key: &str, file: &Path, bar: bool) -> anyhow::Result<()> {
     let size = std::fs::metadata(file)
         .with_context(|| format!("reading {}", file.display()))?
         .len();
@@ -36,6 +39,16 @@ async fn upload(url: &str, key: &str, file: &Path) -> anyhow::Result<()> {
     }
     let mut f = tokio::fs::File::open(file).await?;
     let mut sent = 0u64;
+    let bar = bar.then(|| {
+        let b = indicatif::ProgressBar::new(size);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "uploading [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
     loop {
         let mut buf = vec![0u8; CHUNK];
         let n = tokio::io::AsyncReadExt::read(&mut f, &mut buf).await?;
@@ -54,9 +67,15 @@ async fn upload(url: &str, key: &str, file: &Path) -> anyhow::Result<()> {
             bail!("upload failed: {v}");
         }
         sent += n as u64;
+        if let Some(b) = &bar {
+            b.set_position(sent);
+        }
         if v["endUpload"] == true {
             break;
         }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
     }
     if sent != size {
         bail!("uploaded {sent} of {size} bytes");
@@ -64,17 +83,40 @@ async fn upload(url: &str, key: &str, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `dsbackup restore` restores.
+#[derive(Debug)]
+pub enum What {
+    /// A history record, or a file on this machine.
+    Given(String),
+    /// An archive path on the server (Local storage).
+    ServerPath(String),
+}
+
 /// Runs `dsbackup restore`.
-pub async fn restore(remote: Remote, what: String, dump: bool, notify: bool) -> anyhow::Result<()> {
+///
+/// Fails when a named local file is not there (pointing at `--server-path`), the upload or the
+/// restore fails.
+pub async fn restore(remote: Remote, what: What, dump: bool, notify: bool) -> anyhow::Result<()> {
     let key = remote.key()?;
     let client = remote.client()?;
-    let body = if uuid::Uuid::parse_str(&what).is_ok() {
-        json!({"backupId": what, "storageType": 3, "notify": notify, "dump": dump})
-    } else if Path::new(&what).is_file() {
-        upload(remote.url.trim_end_matches('/'), &key, Path::new(&what)).await?;
-        json!({"backupId": "", "storageType": 3, "storageParams": [], "notify": notify, "dump": dump})
-    } else {
-        json!({"backupId": "", "storageType": 3, "storageParams": [{"key": "filePath", "value": what}], "notify": notify, "dump": dump})
+    let body = match what {
+        What::Given(id) if uuid::Uuid::parse_str(&id).is_ok() => {
+            json!({"backupId": id, "storageType": 3, "notify": notify, "dump": dump})
+        }
+        What::Given(file) => {
+            let path = Path::new(&file);
+            if !path.is_file() {
+                bail!(
+                    "{file}: no such file on this machine (for an archive on the server, use \
+                     --server-path {file})"
+                );
+            }
+            upload(remote.url.trim_end_matches('/'), &key, path, !remote.json).await?;
+            json!({"backupId": "", "storageType": 3, "storageParams": [], "notify": notify, "dump": dump})
+        }
+        What::ServerPath(path) => {
+            json!({"backupId": "", "storageType": 3, "storageParams": [{"key": "filePath", "value": path}], "notify": notify, "dump": dump})
+        }
     };
     let _: Option<BackupProgressDto> = client
         .call(Method::POST, "/api/2.0/backup/startrestore", Some(&body))
@@ -105,13 +147,40 @@ pub async fn restore(remote: Remote, what: String, dump: bool, notify: bool) -> 
     if remote.json {
         println!("{}", serde_json::to_string(&last)?);
     } else {
-        println!("{} {} {}%", last.task_id, last.status.name(), last.progress);
+        println!(
+            "{} {} {}%",
+            last.task_id,
+            crate::words::status(last.status),
+            last.progress
+        );
         if let Some(w) = &last.warning {
             println!("note: {w}");
         }
     }
     if last.status.value() != 2 {
         bail!("restore failed: {}", last.error);
+    }
+    Ok(())
+}
+
+/// The first bytes of every archive dsbackup writes: zstd frames, or age when encrypted.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
+
+/// Tells a file that is no archive of ours (wrong first bytes) from one that is damaged, and
+/// rewinds it.
+///
+/// Fails when the file starts with neither zstd's nor age's magic.
+fn check_magic(file: &mut std::fs::File, archive: &Path) -> anyhow::Result<()> {
+    use std::io::{Read, Seek};
+    let mut head = [0u8; 21];
+    let n = file.read(&mut head)?;
+    file.rewind()?;
+    if !(head[..n].starts_with(&ZSTD_MAGIC) || head[..n].starts_with(AGE_MAGIC)) {
+        bail!(
+            "{}: not a dsbackup archive (neither zstd-compressed nor age-encrypted)",
+            archive.display()
+        );
     }
     Ok(())
 }
@@ -124,11 +193,13 @@ pub fn verify(
     identities: &[PathBuf],
     json_out: bool,
 ) -> anyhow::Result<()> {
-    let file =
+    let mut file =
         std::fs::File::open(&archive).with_context(|| format!("opening {}", archive.display()))?;
+    check_magic(&mut file, &archive)?;
+    // The hash is compared here, after the whole archive was read, to say what was expected.
     let input = crypt::open(
         std::io::BufReader::with_capacity(1 << 20, file),
-        sha256.as_deref(),
+        None,
         || crypt::Identities::load(identities),
     )
     .map_err(|e| match e {
@@ -144,11 +215,26 @@ pub fn verify(
     })?;
     let encrypted = input.is_encrypted();
     let stored = input.stored_digest();
-    let expect = input.engine_expect(sha256.as_deref());
-    let mut report = dsbackup_engine::verify(input, expect)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", archive.display()))?;
+    let mut report = dsbackup_engine::verify(input, None).map_err(|e| match e {
+        dsbackup_engine::EngineError::Corrupt(why) => anyhow::anyhow!(
+            "{}: the archive is corrupt: {}",
+            archive.display(),
+            why.trim_start_matches("not a dsbackup archive: ")
+        ),
+        other => anyhow::anyhow!("{}: {other}", archive.display()),
+    })?;
     if let Some((sha, size)) = stored.and_then(|d| d.get()) {
         (report.sha256, report.size) = (sha, size);
+    }
+    if let Some(want) = &sha256
+        && !want.trim().eq_ignore_ascii_case(&report.sha256)
+    {
+        bail!(
+            "{}: SHA-256 mismatch: expected {}, the archive's is {}",
+            archive.display(),
+            want.trim().to_uppercase(),
+            report.sha256.to_uppercase()
+        );
     }
     if json_out {
         println!(

@@ -7,11 +7,24 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::backup_cmd::Remote;
+use crate::words;
+
+/// `in 3 h 20 min`, `in 2 days`, or `due now`.
+fn until(d: chrono::Duration) -> String {
+    let mins = d.num_minutes();
+    match mins {
+        ..=0 => "due now".into(),
+        1..=59 => format!("in {mins} min"),
+        60..=2879 => format!("in {} h {} min", mins / 60, mins % 60),
+        _ => format!("in {} days", mins / 1440),
+    }
+}
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
-    /// Show the schedule.
+    /// Show the schedule, in words, with its next run.
     Show {
+        /// The whole-instance dump's schedule instead of the portal's.
         #[arg(long)]
         dump: bool,
     },
@@ -23,27 +36,65 @@ pub enum ScheduleCommand {
         /// 0–23, the portal's local time.
         #[arg(long)]
         hour: i64,
-        /// Weekly: 1–7 (Sunday = 1); monthly: 1–31.
+        /// Weekly: a day's name (monday, tue, …) or 1–7 with Sunday = 1; monthly: 1–31.
         #[arg(long)]
-        day: Option<i64>,
+        day: Option<String>,
         /// How many scheduled backups to keep (1–30).
         #[arg(long, default_value_t = 1)]
         keep: i64,
-        /// documents, local or datastore.
+        /// documents, local or datastore (or the DocSpace name or number).
         #[arg(long, default_value = "datastore")]
         storage: String,
+        /// Documents: the folder or room id.
         #[arg(long)]
         folder_id: Option<String>,
+        /// Local: the server directory (inside the server's local_roots; it must exist).
         #[arg(long)]
         path: Option<String>,
+        /// Schedule whole-instance dumps instead of the portal's backups.
         #[arg(long)]
         dump: bool,
     },
     /// Delete the schedule (its backups stay).
     Delete {
+        /// The whole-instance dump's schedule instead of the portal's.
         #[arg(long)]
         dump: bool,
     },
+}
+
+/// A schedule in words: `weekly on Monday at 03:00 (portal time) to local, folder … keeping 4`.
+fn describe(s: &ScheduleDto) -> String {
+    let c = &s.cron_params;
+    let when = match c.period {
+        BackupPeriod::EveryDay => "daily".to_string(),
+        BackupPeriod::EveryWeek => format!(
+            "weekly on {}",
+            words::weekday(c.day).unwrap_or("an unknown day")
+        ),
+        BackupPeriod::EveryMonth => format!("monthly on day {}", c.day),
+    };
+    let path = s.storage_params.get("filePath");
+    let params: Vec<String> = s
+        .storage_params
+        .iter()
+        // The server echoes a Local path as folderId too, as upstream does.
+        .filter(|(k, v)| !(k.as_str() == "folderId" && Some(*v) == path))
+        .map(|(k, v)| match k.as_str() {
+            "filePath" => format!("in {v}"),
+            "folderId" => format!("folder {v}"),
+            _ => format!("{k}={v}"),
+        })
+        .collect();
+    let keep = s.backups_stored.unwrap_or(1);
+    format!(
+        "{when} at {:02}:00 (portal time), to {}{}{}, keeping {keep} backup{}",
+        c.hour,
+        words::storage(s.storage_type),
+        if params.is_empty() { "" } else { " " },
+        params.join(", "),
+        if keep == 1 { "" } else { "s" }
+    )
 }
 
 fn period_of(name: &str) -> anyhow::Result<BackupPeriod> {
@@ -72,25 +123,21 @@ pub async fn run(remote: Remote, cmd: ScheduleCommand) -> anyhow::Result<()> {
                 (None, true) => println!("null"),
                 (None, false) => println!("no schedule"),
                 (Some(s), false) => {
+                    println!("{}", describe(&s));
+                    let next = s.next_backup_time;
                     println!(
-                        "{} at {:02}:00{} -> {} {:?}, keep {}",
-                        s.cron_params.period.name(),
-                        s.cron_params.hour,
-                        if s.cron_params.day > 0 {
-                            format!(" (day {})", s.cron_params.day)
-                        } else {
-                            String::new()
-                        },
-                        s.storage_type.name(),
-                        s.storage_params,
-                        s.backups_stored.unwrap_or(1)
+                        "next run: {} ({})",
+                        next.format("%Y-%m-%d %H:%M UTC"),
+                        until(next - chrono::Utc::now())
                     );
-                    println!(
-                        "next run: {}",
-                        s.next_backup_time.format("%Y-%m-%d %H:%M:%S UTC")
-                    );
+                    if s.last_backup_time.timestamp() > 0 {
+                        println!(
+                            "last run: {}",
+                            s.last_backup_time.format("%Y-%m-%d %H:%M UTC")
+                        );
+                    }
                     if let (Some(e), Some(t)) = (&s.last_error, s.last_error_time) {
-                        println!("last error ({}): {e}", t.format("%Y-%m-%d %H:%M:%S UTC"));
+                        println!("last run FAILED at {}: {e}", t.format("%Y-%m-%d %H:%M UTC"));
                     }
                 }
             }
@@ -113,6 +160,7 @@ pub async fn run(remote: Remote, cmd: ScheduleCommand) -> anyhow::Result<()> {
                 params.push(json!({"key": "filePath", "value": p}));
             }
             let storage = crate::backup_cmd::storage_of(&storage)?;
+            let day = day.as_deref().map(words::parse_day).transpose()?;
             let body = json!({
                 "storageType": storage.value(), "storageParams": params, "backupsStored": keep,
                 "cronParams": {"period": period_of(&period)?.value(), "hour": hour, "day": day}, "dump": dump

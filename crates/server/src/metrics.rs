@@ -2,7 +2,7 @@
 //! `metrics-exporter-prometheus` recorder (installed once per process by [`install`]). What it
 //! holds: the service's job outcomes (`dsbackup_service::metrics`), HTTP requests by route
 //! template and status (the [`track`] middleware), and, read when scraped, the running jobs
-//! and each portal's last successful backup. `metrics_token` in the configuration makes it
+//! each portal's last successful backup and each schedule's last success. `metrics_token` in the configuration makes it
 //! ask for `Authorization: Bearer <token>`.
 
 use std::sync::OnceLock;
@@ -12,7 +12,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use dsbackup_core::{CoreResult, secret};
+use dsbackup_core::{CoreResult, DUMP_TENANT, secret};
+use dsbackup_service::metrics::SCHEDULE_LAST_SUCCESS;
+use dsbackup_service::schedule::overdue;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::state::AppState;
@@ -76,7 +78,23 @@ async fn refresh(state: &AppState) -> CoreResult<()> {
             .count();
         metrics::gauge!(JOBS_RUNNING, "kind" => kind).set(running as f64);
     }
-    for portal in state.catalog().portals().await? {
+    let portals = state.catalog().portals().await?;
+    for s in state.catalog().schedules().await? {
+        let Some(t) = overdue::last_success(state.service(), s.tenant_id).await? else {
+            continue;
+        };
+        let alias = if s.tenant_id == DUMP_TENANT {
+            "instance".to_string()
+        } else {
+            match portals.iter().find(|p| p.id == s.tenant_id) {
+                Some(p) => p.alias.clone(),
+                None => continue,
+            }
+        };
+        metrics::gauge!(SCHEDULE_LAST_SUCCESS, "tenant" => s.tenant_id.to_string(), "portal" => alias)
+            .set(t.timestamp() as f64);
+    }
+    for portal in portals {
         let newest = state
             .catalog()
             .live_backups(portal.id)

@@ -17,6 +17,13 @@ pub const CREDENTIALS_FILE: &str = "initial-credentials.txt";
 /// Fails when the catalog or the credentials file cannot be written.
 pub async fn run(state: &Service) -> CoreResult<()> {
     let cfg = state.config();
+    if !cfg.bootstrap && cfg.registration == crate::config::Registration::Closed {
+        // Not an error (portals may exist already), but a new instance would stay empty.
+        tracing::warn!(
+            "bootstrap is off and registration is closed: nobody can register a portal \
+             (set registration = \"secret\" with an admin_secret, or bootstrap = true)"
+        );
+    }
     if !cfg.bootstrap || !state.catalog().portals().await?.is_empty() {
         return Ok(());
     }

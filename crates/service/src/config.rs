@@ -12,6 +12,9 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
 
+mod smtp;
+pub use smtp::{SmtpConfig, SmtpTls};
+
 /// Who may call `POST /apisystem/portal/register`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -279,6 +282,9 @@ pub struct Config {
     pub archive_format: u32,
     /// URL that notifications are POSTed to as JSON; empty logs them instead.
     pub notify_webhook: String,
+    /// The mail server alerts (a failed scheduled backup, a schedule without a success for
+    /// twice its period) are also sent through; `[smtp]` in the file.
+    pub smtp: SmtpConfig,
     /// How often the scheduler looks for due schedules and runs retention, in seconds.
     pub scheduler_period_secs: u64,
     /// How long after a failed scheduled run it is tried again, in seconds.
@@ -339,6 +345,7 @@ impl Default for Config {
             backup_threads: 0,
             archive_format: 2,
             notify_webhook: String::new(),
+            smtp: SmtpConfig::default(),
             scheduler_period_secs: 60,
             scheduler_retry_secs: 300,
             missing_archive_checks: 3,
@@ -409,6 +416,13 @@ const VARS: &[(&str, &str, Kind)] = &[
     ("DSBACKUP_BASE_DOMAIN", "base_domain", Kind::Text),
     ("DSBACKUP_CATALOG", "catalog", Kind::Text),
     ("DSBACKUP_NOTIFY_WEBHOOK", "notify_webhook", Kind::Text),
+    ("DSBACKUP_SMTP_HOST", "smtp.host", Kind::Text),
+    ("DSBACKUP_SMTP_PORT", "smtp.port", Kind::Number),
+    ("DSBACKUP_SMTP_FROM", "smtp.from", Kind::Text),
+    ("DSBACKUP_SMTP_TO", "smtp.to", Kind::List),
+    ("DSBACKUP_SMTP_USER", "smtp.user", Kind::Text),
+    ("DSBACKUP_SMTP_PASSWORD", "smtp.password", Kind::Text),
+    ("DSBACKUP_SMTP_TLS", "smtp.tls", Kind::Choice),
     (
         "DSBACKUP_SCHEDULER_PERIOD_SECS",
         "scheduler_period_secs",
@@ -453,6 +467,19 @@ const VARS: &[(&str, &str, Kind)] = &[
         Kind::Number,
     ),
 ];
+
+/// Every `DSBACKUP_*` variable the configuration reads, with the file key it sets (`None` for
+/// the environment-only owner presets), for `dsbackup serve --help`.
+pub fn variables() -> impl Iterator<Item = (&'static str, Option<&'static str>)> {
+    VARS.iter().map(|(var, key, _)| (*var, Some(*key))).chain(
+        [
+            "DSBACKUP_OWNER_EMAIL",
+            "DSBACKUP_OWNER_PASSWORD",
+            "DSBACKUP_OWNER_API_KEY",
+        ]
+        .map(|var| (var, None)),
+    )
+}
 
 /// The name the environment layer's values carry, to tell its errors from the file's.
 const ENV_LAYER: &str = "DSBACKUP_* environment variables";
@@ -500,7 +527,20 @@ impl EnvLayer {
                         .collect::<Vec<_>>(),
                 ),
             };
-            dict.insert((*key).to_string(), value);
+            // `table.key` goes into the table, as the file's `[table]` does.
+            match key.split_once('.') {
+                Some((table, field)) => {
+                    let entry = dict
+                        .entry(table.to_string())
+                        .or_insert_with(|| Value::from(Dict::new()));
+                    if let Value::Dict(_, inner) = entry {
+                        inner.insert(field.to_string(), value);
+                    }
+                }
+                None => {
+                    dict.insert((*key).to_string(), value);
+                }
+            }
         }
         Ok(Self(dict))
     }
@@ -972,6 +1012,21 @@ mod tests {
             ("DSBACKUP_LOGIN_BLOCK_SECS", "13", |c| {
                 c.login_block_secs == 13
             }),
+            ("DSBACKUP_SMTP_HOST", "mail.example.com", |c| {
+                c.smtp.host == "mail.example.com" && c.smtp.enabled()
+            }),
+            ("DSBACKUP_SMTP_PORT", "2525", |c| c.smtp.port() == 2525),
+            ("DSBACKUP_SMTP_FROM", "b@example.com", |c| {
+                c.smtp.from == "b@example.com"
+            }),
+            ("DSBACKUP_SMTP_TO", "a@example.com:b@example.com", |c| {
+                c.smtp.to == ["a@example.com", "b@example.com"]
+            }),
+            ("DSBACKUP_SMTP_USER", "mailer", |c| c.smtp.user == "mailer"),
+            ("DSBACKUP_SMTP_PASSWORD", "pw", |c| {
+                c.smtp.password == Secret("pw".into())
+            }),
+            ("DSBACKUP_SMTP_TLS", "TLS", |c| c.smtp.tls == SmtpTls::Tls),
             ("DSBACKUP_OWNER_EMAIL", "o@example.com", |c| {
                 c.owner.email.as_deref() == Some("o@example.com")
             }),

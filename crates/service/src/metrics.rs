@@ -21,6 +21,12 @@ pub const RESTORE_SECONDS: &str = "dsbackup_restore_duration_seconds";
 
 /// Jobs of dead nodes this node found and failed, by `kind` (`backup`, `restore`).
 pub const JOBS_LOST: &str = "dsbackup_jobs_lost_total";
+/// How late due scheduled runs were started: from the due time to the scheduler taking it.
+pub const SCHEDULER_LAG: &str = "dsbackup_scheduler_lag_seconds";
+/// When each schedule last succeeded (its newest live scheduled backup, Unix seconds), by
+/// `tenant` (the portal's id, or -1 for the instance dump) and `portal` (alias, or `instance`);
+/// set by the server when `/metrics` is scraped.
+pub const SCHEDULE_LAST_SUCCESS: &str = "dsbackup_schedule_last_success_timestamp_seconds";
 
 /// How a job ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,4 +89,9 @@ pub fn restore_ended(storage: StorageKind, outcome: Outcome, took: Duration) {
 /// This node failed a job whose node stopped sending heartbeats.
 pub fn job_lost(kind: dsbackup_core::JobKind) {
     metrics::counter!(JOBS_LOST, "kind" => kind.as_str()).increment(1);
+}
+
+/// A due scheduled run is being started `late` after its due time.
+pub fn scheduled_run_due(late: Duration) {
+    metrics::histogram!(SCHEDULER_LAG).record(late.as_secs_f64());
 }

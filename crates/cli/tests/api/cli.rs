@@ -8,7 +8,7 @@ use crate::backup::rig;
 use crate::harness::*;
 
 /// Runs `dsbackup ARGS` against `s` with `key`; returns success, stdout and stderr.
-fn dsbackup(s: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
+pub fn dsbackup(s: &TestServer, key: &str, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dsbackup"))
         .args(args)
         .env("DSBACKUP_URL", &s.base)
@@ -71,7 +71,7 @@ async fn backup_commands_work_end_to_end() {
         "cancel clears the finished job: {out}"
     );
     let (ok, out, _) = cli(&r.s, OWNER_KEY, &["cancel"]);
-    assert!(ok && out.contains("no backup job"), "{out}");
+    assert!(ok && out.contains("no backup is running"), "{out}");
 
     let (ok, _, err) = cli(&r.s, "sk-wrong000000000000000000000", &["history"]);
     assert!(!ok && err.contains("HTTP 401"), "{err}");
@@ -137,7 +137,7 @@ async fn restore_and_verify_commands() {
         "hello, backups\n"
     );
     std::fs::write(r.source.join("readme.txt"), "changed again").unwrap();
-    let (ok, out, err) = run(&["restore", &a], &r.s);
+    let (ok, out, err) = run(&["restore", "--server-path", &a], &r.s);
     assert!(ok && out.contains("Completed"), "{out}{err}");
     assert_eq!(
         std::fs::read_to_string(r.source.join("readme.txt")).unwrap(),

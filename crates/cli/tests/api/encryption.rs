@@ -190,7 +190,10 @@ async fn an_encrypted_backup_to_s3_restores_only_with_its_identity() {
         "{text}"
     );
     let (ok, text) = verify_cli(&["--identity", key, "--sha256", &"0".repeat(64), f]);
-    assert!(!ok && text.contains("differs"), "{text}");
+    assert!(
+        !ok && text.contains("SHA-256 mismatch: expected 0000"),
+        "{text}"
+    );
 
     // A restore with the server's identity round-trips exactly.
     std::fs::write(r.source.join("readme.txt"), "changed").unwrap();

@@ -3,11 +3,13 @@
 
 mod abuse;
 mod access;
+mod alerts;
 mod auth;
 mod backup;
 mod backup_errors;
 mod bad_input;
 mod cli;
+mod cli_words;
 mod databases;
 mod encryption;
 mod golden;
@@ -17,6 +19,7 @@ mod keys;
 mod logs;
 mod metrics;
 mod nodes;
+mod openapi;
 mod portal;
 mod remote;
 mod remote_failures;

@@ -103,3 +103,38 @@ async fn a_configured_token_guards_metrics() {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("dsbackup_jobs_running"), "{text}");
 }
+
+#[tokio::test]
+async fn metrics_tell_each_schedules_last_success_and_the_scheduler_lag() {
+    use chrono::Timelike;
+    let r = rig_with("scheduler_period_secs = 1", Vec::new()).await;
+    let hour = chrono::Utc::now().hour() as i64;
+    let body = crate::schedule::local_schedule(&r.root, json!("EveryDay"), hour, None, 1);
+    let (st, v) = send(
+        r.s.owner(Method::POST, "/api/2.0/backup/createbackupschedule")
+            .json(&body),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let series = r#"dsbackup_schedule_last_success_timestamp_seconds{tenant="1",portal="default"}"#;
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = scrape(&r.s, None).await.2;
+        if sample(&text, series).is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let last = sample(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!((now - 60.0..=now + 1.0).contains(&last), "{last} vs {now}");
+    // The run was due at today's hour:00, so it started that many seconds late.
+    let lag = sample(&text, "dsbackup_scheduler_lag_seconds_count").unwrap_or_default();
+    assert_eq!(lag, 1.0, "{text}");
+    let late = sample(&text, "dsbackup_scheduler_lag_seconds_sum").unwrap();
+    let minute = chrono::Utc::now().minute() as f64 * 60.0;
+    assert!(
+        late >= minute - 60.0 && late <= minute + 120.0,
+        "{late} vs {minute}"
+    );
+}

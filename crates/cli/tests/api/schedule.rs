@@ -21,7 +21,7 @@ async fn get_schedule(s: &TestServer, dump: bool) -> Value {
     v
 }
 
-fn local_schedule(
+pub fn local_schedule(
     dir: &std::path::Path,
     period: Value,
     hour: i64,

@@ -1,6 +1,9 @@
 //! `POST /api/2.0/authentication` (log in, get a token), `GET /api/2.0/authentication` (is the
 //! caller authenticated) and `POST /api/2.0/authentication/logout` (end the session).
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +21,14 @@ use crate::wire::{ApiError, Envelope};
 
 /// Logs in with e-mail and password. 401 "User authentication failed" on any mismatch; 429
 /// with `Retry-After` while the account or the client address has too many failures.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/authentication",
+    operation_id = "authenticationLogin",
+    tag = "Authentication",
+    request_body = AuthRequest,
+    responses((status = 200, body = Wrapper<AuthTokenDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn login(
     State(state): State<AppState>,
     ClientAddress(from): ClientAddress,
@@ -72,6 +83,13 @@ pub async fn login(
 /// Ends the session the request authenticates with, and the caller's session in the
 /// `asc_auth_key` cookie, and clears that cookie (as upstream). With an API key or Basic
 /// credentials there is no session to end; the answer is the same. 401 without a credential.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/authentication/logout",
+    operation_id = "authenticationLogout",
+    tag = "Authentication",
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,
@@ -102,6 +120,13 @@ pub async fn logout(
 }
 
 /// `true` when the request carries a valid credential, `false` otherwise.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/authentication",
+    operation_id = "authenticationIsAuthenticated",
+    tag = "Authentication",
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn is_authenticated(caller: Result<Caller, ApiError>) -> Envelope<bool> {
     Envelope::of(caller.is_ok())
 }

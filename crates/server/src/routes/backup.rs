@@ -2,6 +2,9 @@
 //! signed download of DataStore archives (API.md §3, SERVER.md §1–§4, §8). Owner and DocSpace
 //! admins only, except the download (its signature is the credential).
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -64,6 +67,14 @@ fn dump_query(state: &AppState, caller: &Caller, q: &QueryMap) -> Result<bool, A
 }
 
 /// `POST startbackup`.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/backup/startbackup",
+    operation_id = "startBackup",
+    tag = "Backup",
+    request_body = BackupRequest,
+    responses((status = 200, body = Wrapper<BackupProgressDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -92,6 +103,14 @@ pub async fn start(
 }
 
 /// `GET getbackupprogress`: no `response` when there is no job.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/getbackupprogress",
+    operation_id = "getBackupProgress",
+    tag = "Backup",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<BackupProgressDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn progress(
     State(state): State<AppState>,
     caller: Caller,
@@ -104,6 +123,14 @@ pub async fn progress(
 }
 
 /// `POST cancelbackup` (any body): `true` when a job was dropped, `false` when there was none.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/backup/cancelbackup",
+    operation_id = "cancelBackup",
+    tag = "Backup",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
@@ -121,6 +148,14 @@ fn tenant_of(caller: &Caller, dump: bool) -> PortalId {
 /// `GET getbackuphistory`: the live records. A GET never writes: a record whose archive is
 /// not found (perhaps its storage is offline) is still listed, with a warning in the log;
 /// retention gives it up only after repeated checks over time (`schedule/retention.rs`).
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/getbackuphistory",
+    operation_id = "getBackupHistory",
+    tag = "Backup",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<Vec<BackupHistoryRecordDto>>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn history(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -164,6 +199,14 @@ pub async fn history(
 
 /// Marks a record removed, then deletes its archive (SERVER.md §3).
 /// `DELETE deletebackup/{id}`: `true`, also for another portal's record (left alone).
+#[utoipa::path(
+    delete,
+    path = "/api/2.0/backup/deletebackup/{id}",
+    operation_id = "deleteBackup",
+    tag = "Backup",
+    params(("id" = Uuid, Path, description = "The backup's id")),
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -187,6 +230,14 @@ pub async fn delete(
 }
 
 /// `DELETE deletebackuphistory`: every live record and its archive; always `true`.
+#[utoipa::path(
+    delete,
+    path = "/api/2.0/backup/deletebackuphistory",
+    operation_id = "deleteBackupHistory",
+    tag = "Backup",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn delete_history(
     State(state): State<AppState>,
     caller: Caller,
@@ -227,6 +278,14 @@ fn window(q: &QueryMap) -> Result<(chrono::DateTime<Utc>, chrono::DateTime<Utc>)
 }
 
 /// `GET getbackupscount?from&to&paid`: removed records count too (as upstream).
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/getbackupscount",
+    operation_id = "getBackupsCount",
+    tag = "Backup",
+    params(("from" = Option<String>, Query, description = "Start of the period"), ("to" = Option<String>, Query, description = "End of the period"), ("paid" = Option<bool>, Query, description = "Count paid backups")),
+    responses((status = 200, body = Wrapper<i32>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn count(
     State(state): State<AppState>,
     caller: Caller,
@@ -244,6 +303,14 @@ pub async fn count(
 }
 
 /// `GET getbackupscountbypaid?from&to`.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/getbackupscountbypaid",
+    operation_id = "getBackupsCounts",
+    tag = "Backup",
+    params(("from" = Option<String>, Query, description = "Start of the period"), ("to" = Option<String>, Query, description = "End of the period"), ("paid" = Option<bool>, Query, description = "Accepted and ignored, as upstream")),
+    responses((status = 200, body = Wrapper<BackupsCountResultDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn count_by_paid(
     State(state): State<AppState>,
     caller: Caller,
@@ -260,6 +327,13 @@ pub async fn count_by_paid(
 }
 
 /// `GET getservicestate`: whether paid backups are on.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/getservicestate",
+    operation_id = "getBackupsServiceState",
+    tag = "Backup",
+    responses((status = 200, body = Wrapper<BackupServiceStateDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn service_state(
     State(state): State<AppState>,
     caller: Caller,
@@ -271,6 +345,13 @@ pub async fn service_state(
 }
 
 /// `GET backuptmp`: the temporary backup folder.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/backuptmp",
+    operation_id = "backupTmp",
+    tag = "Backup",
+    responses((status = 200, body = Wrapper<String>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn tmp(
     State(state): State<AppState>,
     caller: Caller,
@@ -283,6 +364,14 @@ pub async fn tmp(
 
 /// `GET download/{id}?expires&signature`: streams a DataStore archive to whoever holds a valid,
 /// unexpired link.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/download/{id}",
+    operation_id = "backupDownload",
+    tag = "dsbackup",
+    params(("id" = Uuid, Path, description = "The backup's id"), ("expires" = i64, Query, description = "Unix time the link expires"), ("signature" = String, Query, description = "The link's signature")),
+    responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn download(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,

@@ -3,6 +3,9 @@
 //! guests create folders and upload; everyone may read and download, except backup archives,
 //! which only portal admins see (`perm::may_see_file`).
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use std::collections::HashMap;
 
 use axum::body::Body;
@@ -34,7 +37,7 @@ const RFC5987: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `{title}` for a new folder.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct CreateFolderRequest {
     title: Option<String>,
 }
@@ -134,6 +137,14 @@ async fn contents(
 }
 
 /// `POST /api/2.0/files/rooms`.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/files/rooms",
+    operation_id = "filesCreateRoom",
+    tag = "Files",
+    request_body = CreateRoomRequest,
+    responses((status = 200, body = Wrapper<FolderDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn create_room(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,6 +170,15 @@ pub async fn create_room(
 }
 
 /// `POST /api/2.0/files/folder/{folderId}`.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/files/folder/{folderId}",
+    operation_id = "filesCreateFolder",
+    tag = "Files",
+    params(("folderId" = i64, Path, description = "The parent folder or room")),
+    request_body = CreateFolderRequest,
+    responses((status = 200, body = Wrapper<FolderDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn create_folder(
     State(state): State<AppState>,
     caller: Caller,
@@ -207,6 +227,13 @@ async fn create_folder_in(
 }
 
 /// `GET /api/2.0/files/rooms`: the rooms root's contents.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/files/rooms",
+    operation_id = "filesRooms",
+    tag = "Files",
+    responses((status = 200, body = Wrapper<FolderContentDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn rooms(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -220,6 +247,14 @@ pub async fn rooms(
 }
 
 /// `GET /api/2.0/files/{folderId}`: a folder's contents.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/files/{folderId}",
+    operation_id = "filesFolder",
+    tag = "Files",
+    params(("folderId" = i64, Path, description = "The folder or room")),
+    responses((status = 200, body = Wrapper<FolderContentDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn folder(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -245,6 +280,14 @@ async fn file_of(state: &AppState, caller: &Caller, id: i64) -> Result<FileEntry
 }
 
 /// `GET /api/2.0/files/file/{fileId}`: file information.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/files/file/{fileId}",
+    operation_id = "filesFileInfo",
+    tag = "Files",
+    params(("fileId" = i64, Path, description = "The file")),
+    responses((status = 200, body = Wrapper<FileDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn file_info(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -262,6 +305,14 @@ pub async fn file_info(
 }
 
 /// `GET /filehandler.ashx?action=download&fileid=N`: streams a file's bytes.
+#[utoipa::path(
+    get,
+    path = "/filehandler.ashx",
+    operation_id = "filesDownload",
+    tag = "Files",
+    params(("action" = String, Query, description = "download"), ("fileid" = i64, Query, description = "The file")),
+    responses((status = 200, description = "The file's bytes", content_type = "application/octet-stream"), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
@@ -301,6 +352,15 @@ pub async fn download(
 /// `POST /api/2.0/files/{folderId}/upload` (multipart, field `file`): streams the upload to
 /// a temporary file, records it, then moves the bytes into place. Nothing is recorded and no
 /// temporary is left when any step fails.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/files/{folderId}/upload",
+    operation_id = "filesUpload",
+    tag = "Files",
+    params(("folderId" = i64, Path, description = "The folder or room")),
+    request_body(content_type = "multipart/form-data", description = "The file as the form's first part"),
+    responses((status = 200, body = Wrapper<FileDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -2,6 +2,9 @@
 //! create response; only its SHA-256 is kept. Managing keys needs a full-access (`*`) key
 //! or a session.
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::extract::State;
 use chrono::{Duration, Utc};
 use dsbackup_api_types::keys::{ApiKeyDto, CreateApiKeyRequest, UpdateApiKeyRequest};
@@ -47,6 +50,13 @@ async fn own_key(state: &AppState, caller: &Caller, id: Uuid) -> Result<ApiKey, 
 }
 
 /// `GET /api/2.0/keys`: the caller's keys, without secrets.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/keys",
+    operation_id = "getApiKeys",
+    tag = "Keys",
+    responses((status = 200, body = Wrapper<Vec<ApiKeyDto>>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -61,6 +71,14 @@ pub async fn list(
 }
 
 /// `POST /api/2.0/keys`: a new key; the only response that carries its full value.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/keys",
+    operation_id = "createApiKey",
+    tag = "Keys",
+    request_body = CreateApiKeyRequest,
+    responses((status = 200, body = Wrapper<ApiKeyDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -99,12 +117,26 @@ pub async fn create(
 }
 
 /// `GET /api/2.0/keys/permissions`.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/keys/permissions",
+    operation_id = "getAllPermissions",
+    tag = "Keys",
+    responses((status = 200, body = Wrapper<Vec<String>>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn permissions(caller: Caller) -> Result<Envelope<Vec<&'static str>>, ApiError> {
     caller.scope(Scope::read("accounts.self"))?;
     Ok(Envelope::of(perm::SCOPES.to_vec()))
 }
 
 /// `GET /api/2.0/keys/@self`: the key this request was made with; 404 for other credentials.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/keys/@self",
+    operation_id = "getApiKey",
+    tag = "Keys",
+    responses((status = 200, body = Wrapper<ApiKeyDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn current(caller: Caller) -> Result<Envelope<ApiKeyDto>, ApiError> {
     let key = caller
         .key
@@ -114,6 +146,15 @@ pub async fn current(caller: Caller) -> Result<Envelope<ApiKeyDto>, ApiError> {
 }
 
 /// `PUT /api/2.0/keys/{keyId}`: rename, change permissions, (de)activate.
+#[utoipa::path(
+    put,
+    path = "/api/2.0/keys/{keyId}",
+    operation_id = "updateApiKey",
+    tag = "Keys",
+    params(("keyId" = Uuid, Path, description = "The key's id")),
+    request_body = UpdateApiKeyRequest,
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
@@ -136,6 +177,14 @@ pub async fn update(
 }
 
 /// `DELETE /api/2.0/keys/{keyId}`.
+#[utoipa::path(
+    delete,
+    path = "/api/2.0/keys/{keyId}",
+    operation_id = "deleteApiKey",
+    tag = "Keys",
+    params(("keyId" = Uuid, Path, description = "The key's id")),
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,

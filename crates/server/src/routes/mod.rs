@@ -5,6 +5,7 @@ mod authentication;
 pub mod backup;
 mod files;
 mod keys;
+pub mod openapi;
 mod people;
 mod portal;
 mod restore;
@@ -75,7 +76,7 @@ pub fn router(state: AppState) -> Router {
             put(keys::update).delete(keys::delete),
         )
         .route("/api/2.0/people", post(people::create))
-        .route("/api/2.0/people/active", post(people::create))
+        .route("/api/2.0/people/active", post(people::create_active))
         .route("/api/2.0/people/@self", get(people::me))
         .route(
             "/api/2.0/people/{user_id}",
@@ -154,6 +155,7 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads)
         .route("/healthz", get(healthz))
         .route("/metrics", get(crate::metrics::serve))
+        .route("/openapi.json", get(openapi::serve))
         .route("/", get(crate::console::index))
         .route("/console/{*file}", get(crate::console::file))
         .fallback(not_found)

@@ -5,6 +5,9 @@
 //! removes the Owner. A password change ends the member's other sessions; a removal ends all
 //! their sessions and deletes their API keys.
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use chrono::Utc;
@@ -31,7 +34,32 @@ fn role_of(kind: Option<EmployeeType>, is_user: Option<bool>) -> Role {
     }
 }
 
+/// `POST people/active`: the same as `POST people` (DocSpace's route for members added active).
+#[utoipa::path(
+    post,
+    path = "/api/2.0/people/active",
+    operation_id = "peopleCreateActive",
+    tag = "People",
+    request_body = MemberRequest,
+    responses((status = 200, body = Wrapper<EmployeeFullDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
+pub async fn create_active(
+    state: State<AppState>,
+    caller: Caller,
+    req: ApiJson<MemberRequest>,
+) -> Result<Envelope<EmployeeFullDto>, ApiError> {
+    create(state, caller, req).await
+}
+
 /// Adds a member who can log in at once with the given password.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/people",
+    operation_id = "peopleCreate",
+    tag = "People",
+    request_body = MemberRequest,
+    responses((status = 200, body = Wrapper<EmployeeFullDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -96,6 +124,15 @@ async fn managed(
 
 /// Sets a member's password (the member themself, or an admin for a member they manage) and
 /// ends that member's sessions, except the one this request came through.
+#[utoipa::path(
+    put,
+    path = "/api/2.0/people/{userid}/password",
+    operation_id = "peopleSetPassword",
+    tag = "People",
+    params(("userid" = Uuid, Path, description = "The member's id")),
+    request_body = PasswordRequest,
+    responses((status = 200, body = Wrapper<EmployeeFullDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn set_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -122,6 +159,14 @@ pub async fn set_password(
 }
 
 /// Removes a member with their sessions and API keys; answers the removed member.
+#[utoipa::path(
+    delete,
+    path = "/api/2.0/people/{userid}",
+    operation_id = "peopleRemove",
+    tag = "People",
+    params(("userid" = Uuid, Path, description = "The member's id")),
+    responses((status = 200, body = Wrapper<EmployeeFullDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn remove(
     State(state): State<AppState>,
     caller: Caller,
@@ -136,6 +181,13 @@ pub async fn remove(
 }
 
 /// The caller's own profile.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/people/@self",
+    operation_id = "peopleMe",
+    tag = "People",
+    responses((status = 200, body = Wrapper<EmployeeFullDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn me(caller: Caller) -> Result<Envelope<EmployeeFullDto>, ApiError> {
     caller.scope(Scope::read("accounts.self"))?;
     Ok(Envelope::of(present::employee_full(&caller.user)))

@@ -1,6 +1,9 @@
 //! `POST /apisystem/portal/register` (plain JSON answer, gated by the `registration` setting)
 //! and `DELETE /api/2.0/portal/deleteportalimmediately` (owner only).
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -37,6 +40,14 @@ fn may_register(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Registers a portal and its owner.
+#[utoipa::path(
+    post,
+    path = "/apisystem/portal/register",
+    operation_id = "portalRegister",
+    tag = "Portal",
+    request_body = RegisterRequest,
+    responses((status = 200, body = RegisterResponse), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn register(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -81,6 +92,13 @@ pub async fn register(
 }
 
 /// Deletes the caller's portal and all its data. Owner only, with a full-access credential.
+#[utoipa::path(
+    delete,
+    path = "/api/2.0/portal/deleteportalimmediately",
+    operation_id = "portalDeleteImmediately",
+    tag = "Portal",
+    responses((status = 200, description = "The DocSpace envelope without a response", body = Wrapper<Option<bool>>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn delete_immediately(
     State(state): State<AppState>,
     caller: Caller,

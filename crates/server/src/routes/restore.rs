@@ -1,6 +1,9 @@
 //! `POST startrestore`, `GET getrestoreprogress` (anonymous, as upstream) and the chunked
 //! archive upload `backupFileUpload.ashx` that a restore from the user's own machine uses.
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::Json;
 use axum::extract::{FromRequest, State};
 use axum::http::HeaderMap;
@@ -23,7 +26,7 @@ use dsbackup_service::datadir;
 use dsbackup_service::restore::{self, RestoreRequest};
 
 /// `BackupRestoreDto`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreBody {
     pub backup_id: Option<String>,
@@ -34,6 +37,14 @@ pub struct RestoreBody {
 }
 
 /// `POST startrestore`.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/backup/startrestore",
+    operation_id = "startBackupRestore",
+    tag = "Backup",
+    request_body = RestoreBody,
+    responses((status = 200, body = Wrapper<BackupProgressDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn start(
     State(state): State<AppState>,
     caller: Caller,
@@ -58,6 +69,14 @@ pub async fn start(
 /// `GET getrestoreprogress?Dump`: no authentication. Absent `Dump` means any restore of the
 /// portal the request addresses (its own or a dump); `false` its own; `true` a dump (forced
 /// to `false` outside standalone).
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/getrestoreprogress",
+    operation_id = "getRestoreProgress",
+    tag = "Backup",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<BackupProgressDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn progress(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -157,7 +176,7 @@ mod tests {
 }
 
 /// The upload handler's answer (plain JSON, as upstream's `backupFileUpload.ashx`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadAnswer {
     success: bool,
@@ -204,6 +223,15 @@ fn answer(success: bool, message: impl Into<String>, end: bool) -> Json<UploadAn
 /// each further POST appends its body — the first file of a multipart form, as the DocSpace web
 /// client sends it, or the raw body — until `totalSize` bytes arrived. `startrestore` with
 /// Local storage and no `filePath` then restores it.
+#[utoipa::path(
+    post,
+    path = "/backupFileUpload.ashx",
+    operation_id = "restoreUpload",
+    tag = "Backup",
+    params(("Init" = Option<bool>, Query, description = "Start an upload"), ("totalSize" = Option<u64>, Query, description = "With Init: the archive's size"), ("extension" = Option<String>, Query, description = "With Init: tar.zst or tar.gz")),
+    request_body(content_type = "application/octet-stream", description = "The next chunk (raw, or the first file of a multipart form)"),
+    responses((status = 200, body = UploadAnswer), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,6 +1,9 @@
 //! `createbackupschedule`, `getbackupschedule`, `deletebackupschedule`, and dsbackup's
 //! `POST /api/2.0/backup/prune?dryRun=&forgetMissing=` (retention now, or what it would do).
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::extract::State;
 use chrono::Utc;
 use dsbackup_api_types::backup::{ScheduleDto, ScheduleRequest};
@@ -25,6 +28,14 @@ fn dump_query(state: &AppState, caller: &Caller, q: &QueryMap) -> Result<bool, A
 }
 
 /// `POST createbackupschedule`: `true`.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/backup/createbackupschedule",
+    operation_id = "createBackupSchedule",
+    tag = "Backup",
+    request_body = ScheduleRequest,
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -41,6 +52,14 @@ pub async fn create(
 }
 
 /// `GET getbackupschedule?Dump`: no `response` when there is no schedule.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/backup/getbackupschedule",
+    operation_id = "getBackupSchedule",
+    tag = "Backup",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<ScheduleDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -58,6 +77,14 @@ pub async fn get(
 }
 
 /// `DELETE deletebackupschedule?Dump`: `true`, whether or not there was one. Archives stay.
+#[utoipa::path(
+    delete,
+    path = "/api/2.0/backup/deletebackupschedule",
+    operation_id = "deleteBackupSchedule",
+    tag = "Backup",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -75,6 +102,14 @@ pub async fn delete(
 /// `POST prune?dryRun=true|false&forgetMissing=true|false`: the caller's portal (and the
 /// dumps, for the instance owner). `forgetMissing=true` marks every record whose archive is not
 /// found removed now, instead of after the configured checks over time.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/backup/prune",
+    operation_id = "schedulePrune",
+    tag = "dsbackup",
+    params(("dryRun" = Option<bool>, Query, description = "Only say what would be done"), ("forgetMissing" = Option<bool>, Query, description = "Mark records whose archive is missing removed now")),
+    responses((status = 200, description = "What retention did or would do", body = Wrapper<serde_json::Value>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn prune(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,6 +3,9 @@
 //! DataStore consumers with their properties, and `POST /api/2.0/settings/authservice` saves a
 //! consumer's credentials for the portal (sealed at rest, never listed or echoed).
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -68,6 +71,14 @@ async fn storage_dto(
 
 /// `GET settings/storage/backup?Dump`: every consumer; `current` for the one the schedule of
 /// the portal (or of the instance, with `Dump`) uses.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/settings/storage/backup",
+    operation_id = "getAllBackupStorages",
+    tag = "Settings",
+    params(("Dump" = Option<bool>, Query, description = "The whole instance (a dump) instead of the caller's portal")),
+    responses((status = 200, body = Wrapper<Vec<StorageDto>>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn backup_storages(
     State(state): State<AppState>,
     caller: Caller,
@@ -100,6 +111,13 @@ pub async fn backup_storages(
 }
 
 /// `GET settings/storage`: every consumer; none is the portal's own storage here.
+#[utoipa::path(
+    get,
+    path = "/api/2.0/settings/storage",
+    operation_id = "getAllStorages",
+    tag = "Settings",
+    responses((status = 200, body = Wrapper<Vec<StorageDto>>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn storages(
     State(state): State<AppState>,
     caller: Caller,
@@ -114,6 +132,14 @@ pub async fn storages(
 
 /// `POST settings/authservice` `{name, props:[{name, value}]}`: saves a consumer's
 /// credentials for the portal; `true`. Only the consumer's managed keys are accepted.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/settings/authservice",
+    operation_id = "settingsSetAuth",
+    tag = "Settings",
+    request_body = AuthServiceRequest,
+    responses((status = 200, body = Wrapper<bool>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn set_auth(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,6 +3,9 @@
 //! its root folder, whose id `sbox-<n>` backups name as `folderId` with storage type 1. The
 //! OAuth providers are refused: this server has no OAuth clients to exchange their codes.
 
+use dsbackup_api_types::ErrorEnvelope;
+use dsbackup_api_types::envelope::Wrapper;
+
 use axum::extract::State;
 use dsbackup_api_types::files::{FolderStringDto, ProviderType, ThirdPartyBackupRequest};
 use dsbackup_core::perm::{self, Scope};
@@ -45,6 +48,14 @@ async fn folder(
 
 /// `POST files/thirdparty/backup` `ThirdPartyBackupRequestDto`: connects (or replaces) the
 /// portal's backup account after checking that it answers; its root folder.
+#[utoipa::path(
+    post,
+    path = "/api/2.0/files/thirdparty/backup",
+    operation_id = "saveThirdPartyBackup",
+    tag = "Files",
+    request_body = ThirdPartyBackupRequest,
+    responses((status = 200, body = Wrapper<FolderStringDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn save(
     State(state): State<AppState>,
     caller: Caller,
@@ -79,6 +90,13 @@ pub async fn save(
 
 /// `GET files/thirdparty/backup`: the account's root folder; no `response` when the portal
 /// has none or the caller cannot read it (only DocSpace admins can).
+#[utoipa::path(
+    get,
+    path = "/api/2.0/files/thirdparty/backup",
+    operation_id = "getBackupThirdPartyAccount",
+    tag = "Files",
+    responses((status = 200, body = Wrapper<FolderStringDto>), (status = "default", description = "The DocSpace error envelope", body = ErrorEnvelope))
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,

@@ -3,6 +3,7 @@
 //! failure is recorded (`lastError`, `lastErrorTime`), notified, and retried.
 
 pub mod leftovers;
+pub mod overdue;
 pub mod retention;
 pub mod scheduler;
 

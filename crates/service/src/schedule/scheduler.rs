@@ -1,7 +1,9 @@
 //! The scheduler: every `scheduler_period_secs` it runs the schedules that are due (as the
 //! portal owner, marked scheduled in history), records each outcome, notifies failures, prunes
 //! what retention says, and never deletes or disables a schedule. After downtime a missed run
-//! happens once: the due time is computed from the last run.
+//! happens once: the due time is computed from the last run. Each pass also looks for
+//! schedules overdue by twice their period (`overdue.rs`), and each run started records how
+//! late it started (`dsbackup_scheduler_lag_seconds`).
 //!
 //! Every node runs a scheduler on the shared catalog. A due run is taken by the one node whose
 //! `claim_schedule` wins, and a node takes at most `max_scheduled_jobs` at a time, in a random
@@ -23,9 +25,13 @@ use dsbackup_core::Actor;
 /// Runs until `stop` turns true.
 pub async fn run(state: Service, mut stop: watch::Receiver<bool>) {
     let period = Duration::from_secs(state.config().scheduler_period_secs.max(1));
+    let mut overdue = super::overdue::Overdue::default();
     loop {
         if let Err(e) = tick(&state).await {
             tracing::error!(error = %e, "scheduler tick failed");
+        }
+        if let Err(e) = overdue.check(&state, Utc::now()).await {
+            tracing::error!(error = %e, "looking for overdue schedules failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
@@ -35,7 +41,10 @@ pub async fn run(state: Service, mut stop: watch::Receiver<bool>) {
 }
 
 /// The portal a schedule runs for (a dump runs for the instance owner's portal).
-async fn portal_of(state: &Service, s: &Schedule) -> dsbackup_core::CoreResult<Option<Portal>> {
+pub(super) async fn portal_of(
+    state: &Service,
+    s: &Schedule,
+) -> dsbackup_core::CoreResult<Option<Portal>> {
     if s.tenant_id == DUMP_TENANT {
         let portals = state.catalog().portals().await?;
         return Ok(portals
@@ -62,7 +71,8 @@ pub async fn tick(state: &Service) -> dsbackup_core::CoreResult<()> {
         let Some(portal) = portal_of(state, &s).await? else {
             continue;
         };
-        if next_run(state, &s, &portal.time_zone, now) > now {
+        let due = next_run(state, &s, &portal.time_zone, now);
+        if due > now {
             continue;
         }
         let dump = s.tenant_id == DUMP_TENANT;
@@ -74,6 +84,7 @@ pub async fn tick(state: &Service) -> dsbackup_core::CoreResult<()> {
         if state.jobs().busy(key) || running_anywhere(state, key).await? {
             continue;
         }
+        crate::metrics::scheduled_run_due((Utc::now() - due).to_std().unwrap_or_default());
         run_one(state, &s, portal).await?;
     }
     let plan = retention::plan(state, Utc::now(), None, Default::default()).await?;
