@@ -1,7 +1,8 @@
 //! The `dsbackup` binary. `dsbackup serve [--config FILE]` runs the server; `dsbackup backup …`
-//! talks to a running one.
+//! talks to a running one; `secrets rotate` and `catalog migrate` work offline.
 
 mod backup_cmd;
+mod catalog_cmd;
 mod client;
 mod extract_cmd;
 mod restore_cmd;
@@ -90,6 +91,11 @@ enum Command {
         /// server's missing_archive_checks over missing_archive_secs.
         #[arg(long)]
         forget_missing: bool,
+    },
+    /// Offline catalog moves (`catalog migrate --from sqlite:PATH --to postgres://…`).
+    Catalog {
+        #[command(subcommand)]
+        command: catalog_cmd::CatalogCommand,
     },
     /// Offline key management for stored storage credentials (`secrets rotate`).
     Secrets {
@@ -286,6 +292,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             forget_missing,
         } => rt.block_on(schedule_cmd::prune(remote, dry_run, forget_missing)),
         Command::Secrets { command } => rt.block_on(secrets_cmd::run(command)),
+        Command::Catalog { command } => rt.block_on(catalog_cmd::run(command)),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

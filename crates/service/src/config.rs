@@ -258,7 +258,8 @@ pub struct Config {
     /// `<alias>.<base_domain>` in `Host` selects a portal; empty disables it.
     pub base_domain: String,
     /// Catalog URL; empty means `sqlite:<data_dir>/catalog.db`.
-    pub catalog: String,
+    /// A `Secret`: a PostgreSQL URL may carry the database password.
+    pub catalog: Secret,
     pub session_ttl_hours: i64,
     pub rate_limit_per_minute: u32,
     /// Failed sign-ins an account, or a client address, may make before it is refused (429).
@@ -331,7 +332,7 @@ impl Default for Config {
             metrics_token: Secret::default(),
             bootstrap: true,
             base_domain: String::new(),
-            catalog: String::new(),
+            catalog: Secret::default(),
             session_ttl_hours: 24 * 20,
             rate_limit_per_minute: 1500,
             login_attempts: 5,
@@ -797,10 +798,10 @@ impl Config {
 
     /// The catalog URL in effect.
     pub fn catalog_url(&self) -> String {
-        if self.catalog.is_empty() {
+        if self.catalog.0.is_empty() {
             format!("sqlite:{}", self.data_dir.join("catalog.db").display())
         } else {
-            self.catalog.clone()
+            self.catalog.0.clone()
         }
     }
 }
@@ -1153,6 +1154,15 @@ mod tests {
         .unwrap();
         let text = format!("{cfg:?}");
         assert!(!text.contains("0123456789abcdefXYZ"), "{text}");
+    }
+
+    /// A PostgreSQL catalog URL is used as given but never printed with the configuration.
+    #[test]
+    fn the_catalog_url_does_not_print() {
+        let url = "postgres://dsb:pg-s3cret@db.example/dsb";
+        let cfg = Config::load(None, env(&[("DSBACKUP_CATALOG", url)])).unwrap();
+        assert_eq!(cfg.catalog_url(), url);
+        assert!(!format!("{cfg:?}").contains("pg-s3cret"));
     }
 }
 

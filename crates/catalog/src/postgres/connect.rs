@@ -166,11 +166,19 @@ impl Scrub {
 /// Parses a `postgres://` or `postgresql://` URL (libpq's URL form and parameters) into a
 /// driver configuration with this crate's timeouts and keepalives.
 ///
-/// Fails with `Invalid` when it does not parse (the message never shows the password).
+/// Fails with `Invalid` when it does not parse (the message never shows the password), names
+/// no database, or requires TLS (connections are plain for now).
 pub fn config(url: &str, scrub: &Scrub) -> Result<tokio_postgres::Config, CoreError> {
     let mut config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
         CoreError::Invalid(scrub.text(format!("bad PostgreSQL catalog URL: {}", error_chain(&e))))
     })?;
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        return Err(CoreError::Invalid(
+            "the PostgreSQL catalog does not support TLS yet: sslmode=require cannot be met \
+             (use sslmode=disable or prefer on a private network)"
+                .into(),
+        ));
+    }
     if config.get_dbname().is_none() {
         return Err(CoreError::Invalid(
             "the PostgreSQL catalog URL names no database (postgres://user@host/DATABASE)".into(),
@@ -238,5 +246,7 @@ mod tests {
         assert!(!err.to_string().contains("s3cret"), "{err}");
         let err = config("postgres://u:s3cret@db", &Scrub::of_url("x")).unwrap_err();
         assert!(err.to_string().contains("names no database"), "{err}");
+        let err = config("postgres://db/cat?sslmode=require", &Scrub::of_url("x")).unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
     }
 }

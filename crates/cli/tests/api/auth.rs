@@ -10,7 +10,11 @@ use crate::harness::*;
 
 #[tokio::test]
 async fn every_way_of_presenting_a_credential_works() {
-    let s = TestServer::start().await;
+    credentials_work(&TestServer::start().await).await;
+}
+
+/// The owner's key, a session token and Basic sign-in, in every header DocSpace clients use.
+pub async fn credentials_work(s: &TestServer) {
     let token = s.login(OWNER_EMAIL, OWNER_PASSWORD).await;
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{OWNER_EMAIL}:{OWNER_PASSWORD}"));

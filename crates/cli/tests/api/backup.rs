@@ -19,6 +19,16 @@ pub struct Rig {
 }
 
 pub async fn rig_with(extra: &str, env: Vec<(&'static str, String)>) -> Rig {
+    rig_on(extra, env, false).await.unwrap()
+}
+
+/// A rig whose server keeps its catalog in a new PostgreSQL database; `None` (skip the test)
+/// when PostgreSQL does not answer.
+pub async fn rig_on_postgres(extra: &str) -> Option<Rig> {
+    rig_on(extra, Vec::new(), true).await
+}
+
+async fn rig_on(extra: &str, env: Vec<(&'static str, String)>, postgres: bool) -> Option<Rig> {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("backups");
     let source = dir.path().join("app-files");
@@ -40,17 +50,21 @@ pub async fn rig_with(extra: &str, env: Vec<(&'static str, String)>) -> Rig {
         dir.path().display(),
         source.display()
     );
-    let s = TestServer::start_with(Opts {
+    let opts = Opts {
         env,
         config: Some(config),
-    })
-    .await;
-    Rig {
+    };
+    let s = if postgres {
+        TestServer::start_on_postgres(opts).await?
+    } else {
+        TestServer::start_with(opts).await
+    };
+    Some(Rig {
         s,
         root,
         source,
         _dir: dir,
-    }
+    })
 }
 
 pub async fn rig() -> Rig {
@@ -283,7 +297,11 @@ async fn local_backup_round_trips_and_is_verified() {
 
 #[tokio::test]
 async fn the_seed_flow_delete_one_then_history() {
-    let r = rig().await;
+    seed_flow(&rig().await).await;
+}
+
+/// Three backups to completion, one deleted, then the whole history; counts and 404s.
+pub async fn seed_flow(r: &Rig) {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let p = start(&r.s, &local(&r.root)).await;

@@ -7,48 +7,16 @@
 //! the tests, unless `CI` is set: then they fail.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use reqwest::Method;
 use serde_json::json;
 
 use crate::backup::*;
 use crate::harness::*;
+use crate::pgdb::{ci, psql, run, unique};
 use crate::restore::{change_everything, random_tree, restore, tree, wait_for};
-
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn run(mut cmd: Command, input: &str) -> Result<String, String> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_owned();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let _ = feeder.join();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
-pub fn psql(db: &str, sql: &str) -> Result<String, String> {
-    let mut cmd = Command::new("psql");
-    cmd.args(["-X", "-q", "-A", "-t", "-w", "-v", "ON_ERROR_STOP=1"])
-        .args(["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db]);
-    run(cmd, sql)
-}
 
 fn mysql(db: Option<&str>, sql: &str) -> Result<String, String> {
     let mut cmd = Command::new("mariadb");
@@ -72,13 +40,6 @@ fn servers_up() -> bool {
         eprintln!("skipping: PostgreSQL or MariaDB is not answering (set CI=true to fail)");
     }
     pg && my
-}
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    )
 }
 
 /// A PostgreSQL database for one test, dropped (with any staged or old copy) at the end.

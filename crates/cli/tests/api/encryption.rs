@@ -56,17 +56,7 @@ fn age_binary() -> Option<PathBuf> {
 }
 
 fn verify_cli(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dsbackup"))
-        .arg("verify")
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(dsbackup().arg("verify").args(args))
 }
 
 /// A restore that must fail before staging: the error names the missing identity, nothing

@@ -1,5 +1,7 @@
 //! Test harness: starts the real `dsbackup` binary on port 0 with a fresh data directory and
-//! known owner credentials, and talks HTTP to it. The process is killed when dropped.
+//! known owner credentials, and talks HTTP to it. The process is killed when dropped. The
+//! catalog is SQLite in the data directory, or a fresh PostgreSQL database
+//! ([`TestServer::start_on_postgres`]) dropped after the process.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,6 +11,8 @@ use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder};
 use serde_json::Value;
+
+use crate::pgdb::CatalogDb;
 
 pub const OWNER_EMAIL: &str = "owner@example.org";
 pub const OWNER_PASSWORD: &str = "owner-password-1";
@@ -23,6 +27,10 @@ pub struct TestServer {
     opts: Opts,
     umask: Option<u32>,
     pub client: reqwest::Client,
+    /// The catalog URL when it is not the data directory's SQLite file.
+    catalog_url: Option<String>,
+    /// The PostgreSQL database of the catalog (dropped after the process, by field order).
+    pub catalog_db: Option<CatalogDb>,
 }
 
 /// Options for [`TestServer::start_with`].
@@ -34,7 +42,13 @@ pub struct Opts {
 
 /// `dsbackup serve` on `data_dir` with the test owner's credentials; its log goes to
 /// `dir/server.log`.
-fn command(dir: &Path, data_dir: &Path, opts: &Opts, umask: Option<u32>) -> Command {
+fn command(
+    dir: &Path,
+    data_dir: &Path,
+    opts: &Opts,
+    umask: Option<u32>,
+    catalog: Option<&str>,
+) -> Command {
     let mut cmd = match umask {
         // The shell sets the umask and then becomes the server (same pid).
         Some(m) => {
@@ -60,6 +74,9 @@ fn command(dir: &Path, data_dir: &Path, opts: &Opts, umask: Option<u32>) -> Comm
         .env("DSBACKUP_OWNER_PASSWORD", OWNER_PASSWORD)
         .env("DSBACKUP_OWNER_API_KEY", OWNER_KEY)
         .env("DSBACKUP_LOG", "warn");
+    if let Some(url) = catalog {
+        cmd.env("DSBACKUP_CATALOG", url);
+    }
     for (k, v) in &opts.env {
         cmd.env(k, v);
     }
@@ -72,8 +89,14 @@ fn command(dir: &Path, data_dir: &Path, opts: &Opts, umask: Option<u32>) -> Comm
     cmd
 }
 
-fn spawn(dir: &Path, data_dir: &Path, opts: &Opts, umask: Option<u32>) -> (Child, String) {
-    let mut child = command(dir, data_dir, opts, umask)
+fn spawn(
+    dir: &Path,
+    data_dir: &Path,
+    opts: &Opts,
+    umask: Option<u32>,
+    catalog: Option<&str>,
+) -> (Child, String) {
+    let mut child = command(dir, data_dir, opts, umask, catalog)
         .spawn()
         .expect("spawn dsbackup");
     let stdout = child.stdout.take().unwrap();
@@ -106,9 +129,31 @@ impl TestServer {
 
     /// Starts the server (and its restarts) with this umask instead of the test's own.
     pub async fn start_under_umask(opts: Opts, umask: Option<u32>) -> Self {
+        Self::start_on(opts, umask, None, None)
+    }
+
+    /// Starts the server with its catalog in a new PostgreSQL database; `None` (skip the test)
+    /// when PostgreSQL does not answer and `CI` is not set.
+    pub async fn start_on_postgres(opts: Opts) -> Option<Self> {
+        let db = CatalogDb::create()?;
+        let url = db.url();
+        Some(Self::start_on(opts, None, Some(db), Some(url)))
+    }
+
+    /// Starts the server with its catalog in `db`, reached at `url` (a proxy's, say).
+    pub fn start_on_catalog(opts: Opts, db: CatalogDb, url: String) -> Self {
+        Self::start_on(opts, None, Some(db), Some(url))
+    }
+
+    fn start_on(
+        opts: Opts,
+        umask: Option<u32>,
+        catalog_db: Option<CatalogDb>,
+        catalog_url: Option<String>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
-        let (child, base) = spawn(dir.path(), &data_dir, &opts, umask);
+        let (child, base) = spawn(dir.path(), &data_dir, &opts, umask, catalog_url.as_deref());
         Self {
             child,
             base,
@@ -117,7 +162,17 @@ impl TestServer {
             opts,
             umask,
             client: reqwest::Client::new(),
+            catalog_url,
+            catalog_db,
         }
+    }
+
+    /// Stops the server and starts it again on the same data directory with its catalog in
+    /// `db` (after `dsbackup catalog migrate` moved it there).
+    pub fn restart_on_catalog(&mut self, db: CatalogDb) {
+        self.catalog_url = Some(db.url());
+        self.catalog_db = Some(db);
+        self.restart_with(self.opts.env.clone());
     }
 
     /// Kills the process at once (SIGKILL), as a crash would.
@@ -131,7 +186,13 @@ impl TestServer {
     pub fn restart_with(&mut self, env: Vec<(&'static str, String)>) {
         self.kill9();
         self.opts.env = env;
-        let (child, base) = spawn(self.dir.path(), &self.data_dir, &self.opts, self.umask);
+        let (child, base) = spawn(
+            self.dir.path(),
+            &self.data_dir,
+            &self.opts,
+            self.umask,
+            self.catalog_url.as_deref(),
+        );
         self.child = child;
         self.base = base;
     }
@@ -141,7 +202,13 @@ impl TestServer {
     /// running after 30 s (it started).
     pub fn serve_again(&self) -> (std::process::ExitStatus, String) {
         let log = self.dir.path().join("again.log");
-        let mut cmd = command(self.dir.path(), &self.data_dir, &self.opts, self.umask);
+        let mut cmd = command(
+            self.dir.path(),
+            &self.data_dir,
+            &self.opts,
+            self.umask,
+            self.catalog_url.as_deref(),
+        );
         cmd.stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         let mut child = cmd.spawn().expect("spawn dsbackup");
@@ -266,4 +333,21 @@ pub fn assert_error(status: u16, body: &Value, code: u16) -> String {
         "no response in errors: {body}"
     );
     msg.to_string()
+}
+
+/// Runs a `dsbackup` command line (`cmd` from [`dsbackup`]) to the end: whether it succeeded,
+/// and its standard output followed by its standard error.
+pub fn outcome(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The `dsbackup` binary under test, as a command to add arguments to.
+pub fn dsbackup() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dsbackup"))
 }

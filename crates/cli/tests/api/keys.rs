@@ -7,7 +7,11 @@ use crate::harness::*;
 
 #[tokio::test]
 async fn key_lifecycle() {
-    let s = TestServer::start().await;
+    key_lifecycle_on(&TestServer::start().await).await;
+}
+
+/// A key created, listed without its secret, renamed, used, and deleted (then refused).
+pub async fn key_lifecycle_on(s: &TestServer) {
     let (st, body) = send(s.owner(Method::POST, "/api/2.0/keys")
         .json(&json!({"name": "ci runner", "permissions": ["backup:write", "files:read"], "expiresInDays": 30}))).await;
     assert_eq!(st, 200, "{body}");

@@ -13,63 +13,28 @@ use chrono::Timelike;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::databases::psql;
 use crate::harness::*;
+use crate::pgdb::CatalogDb;
 use crate::servers::*;
 
 const INSTANCE_KEY: &str = "4f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 const SECRETS_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff1";
-
-/// A fresh PostgreSQL database for one test's catalog, dropped at the end.
-pub struct PgCatalog(pub String);
-
-impl PgCatalog {
-    /// `None` (a skip) when PostgreSQL does not answer; under `CI=true` that fails.
-    pub fn create() -> Option<Self> {
-        if psql("postgres", "SELECT 1").is_err() {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "PostgreSQL is not answering and CI is set"
-            );
-            return None;
-        }
-        let name = format!(
-            "dsbnodes_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..12]
-        );
-        psql("postgres", &format!("CREATE DATABASE {name};")).unwrap();
-        Some(Self(name))
-    }
-
-    pub fn url_via(&self, host_port: &str) -> String {
-        format!("postgres://postgres@{host_port}/{}", self.0)
-    }
-}
-
-impl Drop for PgCatalog {
-    fn drop(&mut self) {
-        let _ = psql(
-            "postgres",
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE);", self.0),
-        );
-    }
-}
 
 /// What the nodes of one test share.
 struct Shared {
     dir: tempfile::TempDir,
     catalog: String,
     moto: Moto,
-    _pg: Option<PgCatalog>,
+    _pg: Option<CatalogDb>,
 }
 
 impl Shared {
     async fn new() -> Option<Self> {
         let moto = moto().await?;
         let dir = tempfile::tempdir().unwrap();
-        let pg = PgCatalog::create();
+        let pg = CatalogDb::create();
         let catalog = match &pg {
-            Some(db) => db.url_via("127.0.0.1:5432"),
+            Some(db) => db.url(),
             None => format!("sqlite:{}", dir.path().join("catalog.db").display()),
         };
         Some(Self {
@@ -515,15 +480,15 @@ async fn a_killed_node_loses_its_job_and_a_survivor_runs_the_schedule_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
     let Some(moto) = moto().await else { return };
-    let Some(pg) = PgCatalog::create() else {
+    let Some(pg) = CatalogDb::create() else {
         return;
     };
     let mut proxy = Proxy::to("127.0.0.1:5432").await;
-    let via = proxy.url.trim_start_matches("http://").to_string();
+    let port: u16 = proxy.url.rsplit(':').next().unwrap().parse().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let shared = Shared {
         dir,
-        catalog: pg.url_via(&via),
+        catalog: pg.url_via(port),
         moto,
         _pg: None,
     };

@@ -39,7 +39,11 @@ pub fn local_schedule(
 
 #[tokio::test]
 async fn schedule_shapes_and_validation() {
-    let r = rig().await;
+    schedule_shapes(&rig().await).await;
+}
+
+/// A schedule set in every period, read back in DocSpace's shape, refused when bad, deleted.
+pub async fn schedule_shapes(r: &Rig) {
     let v = get_schedule(&r.s, false).await;
     assert!(
         v.get("response").is_none() && v["count"] == 0,

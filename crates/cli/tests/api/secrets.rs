@@ -66,20 +66,14 @@ fn old_hex(data_dir: &Path) -> String {
 }
 
 fn rotate(data_dir: &Path, new_key: &str, env: &[(&str, &str)]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dsbackup"))
-        .args(["secrets", "rotate", "--data-dir"])
-        .arg(data_dir)
-        .args(["--new-key", new_key])
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(
+        dsbackup()
+            .args(["secrets", "rotate", "--data-dir"])
+            .arg(data_dir)
+            .args(["--new-key", new_key])
+            .env_clear()
+            .envs(env.iter().copied()),
+    )
 }
 
 #[tokio::test]

@@ -147,17 +147,7 @@ async fn restore_file(s: &TestServer, who: &str, path: &Path, dump: bool) -> Val
 
 /// `dsbackup verify FILE`: (success, output).
 fn verify_cli(path: &Path) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dsbackup"))
-        .arg("verify")
-        .arg(path)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(dsbackup().arg("verify").arg(path))
 }
 
 fn link(path: &'static str, target: &'static str) -> (Value, Raw) {
