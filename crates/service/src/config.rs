@@ -1010,6 +1010,18 @@ mod tests {
                 c.rate_limit_per_minute == 11
             }),
             ("DSBACKUP_LOGIN_ATTEMPTS", "12", |c| c.login_attempts == 12),
+            (
+                "DSBACKUP_INSTANCE_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+                |c| c.instance_key.0.starts_with("0011"),
+            ),
+            ("DSBACKUP_PORTALS_DIR", "/shared/portals", |c| {
+                c.portals_root() == PathBuf::from("/shared/portals")
+            }),
+            ("DSBACKUP_JOB_LEASE_SECS", "45", |c| c.job_lease_secs == 45),
+            ("DSBACKUP_MAX_SCHEDULED_JOBS", "7", |c| {
+                c.max_scheduled_jobs == 7
+            }),
             ("DSBACKUP_LOGIN_BLOCK_SECS", "13", |c| {
                 c.login_block_secs == 13
             }),
