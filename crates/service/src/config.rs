@@ -1016,7 +1016,7 @@ mod tests {
                 |c| c.instance_key.0.starts_with("0011"),
             ),
             ("DSBACKUP_PORTALS_DIR", "/shared/portals", |c| {
-                c.portals_root() == "/shared/portals"
+                c.portals_root() == std::path::Path::new("/shared/portals")
             }),
             ("DSBACKUP_JOB_LEASE_SECS", "45", |c| c.job_lease_secs == 45),
             ("DSBACKUP_MAX_SCHEDULED_JOBS", "7", |c| {
