@@ -19,6 +19,7 @@ pub mod plan;
 pub mod read;
 mod read2;
 mod stream;
+mod varint;
 pub mod write;
 mod write2;
 

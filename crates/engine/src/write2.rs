@@ -71,12 +71,13 @@ pub fn write_v2<W: Write>(
         entries: 1,
         warnings: Vec::new(),
     };
-    for p in &plan.entries {
+    for p in plan.entries() {
         control.check()?;
+        let p = p?;
         let first = state.entries == 1;
         append(
             &mut tar,
-            p,
+            &p,
             first,
             &plan.sources,
             &mut streams,
@@ -118,16 +119,14 @@ fn open_streams(
     control: &Control,
 ) -> EngineResult<Vec<(String, Box<dyn StreamReader>)>> {
     let mut out = Vec::new();
-    for p in &plan.entries {
-        if let Origin::Stream(source) = &p.origin {
-            control.check()?;
-            let reader = source.open().map_err(|e| EngineError::Source {
-                name: p.entry.path.clone(),
-                path: p.entry.path.clone().into(),
-                message: e.to_string(),
-            })?;
-            out.push((p.entry.path.clone(), reader));
-        }
+    for (path, source) in plan.streams() {
+        control.check()?;
+        let reader = source.open().map_err(|e| EngineError::Source {
+            name: path.to_string(),
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        out.push((path.to_string(), reader));
     }
     Ok(out)
 }
