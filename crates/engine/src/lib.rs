@@ -16,6 +16,7 @@ pub mod index;
 pub mod layout;
 pub mod manifest;
 pub mod plan;
+pub mod pool;
 pub mod read;
 mod read2;
 mod stream;
