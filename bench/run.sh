@@ -3,7 +3,9 @@
 # through the API), tar|zstd -T0 -3, tar -czf (the upstream format), restic and borg (first
 # backups into empty repositories); dsbackup also to a local S3-protocol server (moto_server,
 # CustomCloud) and back. Each tool's best of RUNS (default 3) runs, warm page cache.
-# Prints wall time, throughput, output size and ratios, and dsbackup's peak RSS.
+# Prints wall time, throughput, output size and ratios, and dsbackup's peak RSS; second
+# backups (unchanged, 1 % changed) against restic's; then bench/scale.sh (a million small
+# files, the scale curve) and bench/api.sh (history latency, GETs per second).
 # Usage: bench/run.sh [SIZE_MIB] [WORKDIR]   (defaults: 1024, /tmp/dsbackup-bench)
 # BENCH_PG=1 adds the database part first (bench/db.sh: a pgbench database of BENCH_PG_SCALE,
 # default 20, against pg_dump | zstd); BENCH_PG=only runs just that part.
@@ -100,8 +102,28 @@ rtime() { # name, setup command, command... : best of $RUNS
   RSECS[$name]=$best
 }
 BACKUP_ID=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['taskId'])" "$OUT/last-backup.json")
-rtime dsbackup ":" env DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" restore "$BACKUP_ID" --json
+settle() { # the replaced tree of a restore goes in the background once it completed
+  for _ in $(seq 1 1200); do
+    ls "$OUT"/dsbackup-data/restore-trash-*.json > /dev/null 2>&1 || return 0
+    sleep 0.1
+  done
+}
+rtime dsbackup settle env DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" restore "$BACKUP_ID" --json
 RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
+
+settle
+
+# Second backups (target 2): unchanged, then with 1 % of the files changed (one byte appended,
+# removed again afterwards), for dsbackup and restic (whose repository holds a first backup).
+CHANGED=$(find "$DATA" -type f | sort | awk 'NR % 100 == 0')
+change1() { for f in $CHANGED; do printf x >> "$f"; done; }
+unchange1() { for f in $CHANGED; do truncate -s -1 "$f"; done; }
+declare -A SECOND
+sec() { local t0=$(date +%s.%N); "$@" > /dev/null 2>&1; echo "$(date +%s.%N) - $t0" | bc -l; }
+SECOND[dsbackup-unchanged]=$(sec dsbackup_run)
+change1
+SECOND[dsbackup-1%]=$(sec dsbackup_run)
+unchange1
 
 # The same server, backing up to and restoring from S3: CustomCloud to a local moto_server
 # ($MOTO, else the one ./scripts/test installs), sharing the machine's cores with the server.
@@ -139,6 +161,7 @@ if [ -x "$MOTO" ]; then
 else
   echo "no moto_server at $MOTO (run ./scripts/test once, or set MOTO): S3 skipped"
 fi
+settle
 kill $PID; trap - EXIT
 
 timeit "tar|zstd-T0-3" "$OUT/a.tar.zst" bash -c "tar -C '$DATA' -cf - . | zstd -T0 -3 -q -o '$OUT/a.tar.zst'"
@@ -150,6 +173,10 @@ timeit "borg" "$OUT/borg" borg create -C zstd,3 "$OUT/borg::one" "$DATA"
 
 rtime "zstd-d|tar-x" "rm -rf '$OUT/x' && mkdir -p '$OUT/x'" bash -c "zstd -d -q -c '$OUT/a.tar.zst' | tar -C '$OUT/x' -xf -"
 timeit "restic" "$OUT/restic" restic -q -r "$OUT/restic" backup "$DATA"
+SECOND[restic-unchanged]=$(sec restic -q -r "$OUT/restic" backup "$DATA")
+change1
+SECOND[restic-1%]=$(sec restic -q -r "$OUT/restic" backup "$DATA")
+unchange1
 rtime restic "rm -rf '$OUT/x'" restic -q -r "$OUT/restic" restore latest --target "$OUT/x"
 timeit "borg" "$OUT/borg" borg create -C zstd,3 "$OUT/borg::one" "$DATA"
 rtime borg "rm -rf '$OUT/x' && mkdir -p '$OUT/x'" bash -c "cd '$OUT/x' && borg extract '$OUT/borg::one'"
@@ -171,6 +198,16 @@ for name in dsbackup dsbackup-s3 "zstd-d|tar-x" restic borg; do
   s=${RSECS[$name]}
   printf '%-16s %8.2f %10.1f %12.2f\n' "$name" "$s" "$(echo "$SRC_BYTES / 1048576 / $s" | bc -l)" "$(echo "$s / $R" | bc -l)"
 done
+printf '\n%-22s %8s %14s\n' "second backup" seconds "first / this"
+for name in dsbackup-unchanged dsbackup-1% restic-unchanged restic-1%; do
+  first=${SECS[${name%%-*}]}
+  printf '%-22s %8.2f %14.2f\n' "$name" "${SECOND[$name]}" "$(echo "$first / ${SECOND[$name]}" | bc -l)"
+done
 echo "dsbackup server peak RSS (backups and restores): $((RSS_KB / 1024)) MiB"
 [ -z "$S3_RSS_KB" ] || echo "dsbackup server peak RSS (S3 backups and restore only): $((S3_RSS_KB / 1024)) MiB"
 echo "(ratio = source bytes / output bytes; 'dsbackup x' = that tool's time / dsbackup's time)"
+
+# Small files, the scale curve and the API (targets 4, 5 and 6); BENCH_SCALE=0 / BENCH_API=0
+# skip them.
+[ "${BENCH_SCALE:-1}" = 0 ] || PORTAL_1G=$DATA bench/scale.sh "$BIN" "$WORK/scale"
+[ "${BENCH_API:-1}" = 0 ] || bench/api.sh "$BIN" "$WORK/api"

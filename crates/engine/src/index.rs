@@ -12,6 +12,7 @@
 use std::io::{self, Read, Write};
 
 use crate::manifest::EntryKind;
+use crate::varint;
 
 const MAGIC: &[u8; 5] = b"DSBI\x02";
 const TAG_FRAME: u8 = b'F';
@@ -125,20 +126,9 @@ impl<W: Write> IndexWriter<W> {
         self.out.write_all(bytes)
     }
 
-    fn varint(&mut self, mut v: u64) -> io::Result<()> {
+    fn varint(&mut self, v: u64) -> io::Result<()> {
         let mut buf = [0u8; 10];
-        let mut n = 0;
-        loop {
-            let byte = (v & 0x7f) as u8;
-            v >>= 7;
-            if v == 0 {
-                buf[n] = byte;
-                n += 1;
-                break;
-            }
-            buf[n] = byte | 0x80;
-            n += 1;
-        }
+        let n = varint::encode(v, &mut buf);
         self.put(&buf[..n])
     }
 
@@ -230,15 +220,10 @@ impl<R: Read> IndexReader<R> {
     }
 
     fn varint(&mut self) -> io::Result<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(bad("number too long"))
+        varint::decode(|| self.byte()).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => bad("number too long"),
+            _ => e,
+        })
     }
 
     /// The next frame record; `None` after the last one, once the closing counts and digest

@@ -16,9 +16,11 @@ pub mod index;
 pub mod layout;
 pub mod manifest;
 pub mod plan;
+pub mod pool;
 pub mod read;
 mod read2;
 mod stream;
+mod varint;
 pub mod write;
 mod write2;
 

@@ -48,7 +48,29 @@ pub trait Placer {
 }
 
 /// A placer that only reads.
-pub(crate) struct Discard;
+#[derive(Default)]
+pub(crate) struct Discard {
+    scratch: Vec<u8>,
+}
+
+/// Reads `r` to its end into `scratch` (made once, reused): `io::copy` through a `dyn Read`
+/// would zero its buffer for every read. Returns how many bytes there were.
+///
+/// Fails with `r`'s error.
+pub(crate) fn drain(r: &mut dyn Read, scratch: &mut Vec<u8>) -> io::Result<u64> {
+    if scratch.len() < 64 << 10 {
+        scratch.resize(64 << 10, 0);
+    }
+    let mut total = 0u64;
+    loop {
+        match r.read(scratch) {
+            Ok(0) => return Ok(total),
+            Ok(n) => total += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 impl Placer for Discard {
     fn begin(&mut self, _: &Manifest) -> EngineResult<()> {
@@ -58,7 +80,7 @@ impl Placer for Discard {
         Ok(())
     }
     fn file(&mut self, _: &Entry, content: &mut dyn Read) -> EngineResult<()> {
-        io::copy(content, &mut io::sink())
+        drain(content, &mut self.scratch)
             .map(|_| ())
             .map_err(|e| corrupt(format!("truncated or damaged: {e}")))
     }
@@ -130,7 +152,7 @@ pub fn verify<R: Read + Send>(input: R, expect_sha256: Option<&str>) -> EngineRe
         input,
         expect_sha256,
         None,
-        &mut Discard,
+        &mut Discard::default(),
         &Control::new(&cancel, &none),
     )
 }
@@ -191,7 +213,7 @@ fn walk(
     let mut archive = tar::Archive::new(reader);
     let (walked, index_offset) = {
         let mut iter = archive
-            .entries()
+            .entries_with_seek()
             .map_err(|e| corrupt(format!("not a tar stream: {e}")))?;
         let mut first = iter
             .next()
@@ -240,6 +262,7 @@ fn walk_v1<R: Read>(
     let total: u64 = manifest.entries.iter().map(|e| e.size).sum();
     placer.begin(&manifest)?;
     let mut dirs: HashSet<String> = HashSet::new();
+    let mut scratch = Vec::new();
     let mut next = 0usize;
     let mut bytes = 0u64;
     for item in iter {
@@ -323,7 +346,7 @@ fn walk_v1<R: Read>(
                     count: 0,
                 };
                 placer.file(want, &mut r)?;
-                io::copy(&mut r, &mut io::sink())
+                drain(&mut r, &mut scratch)
                     .map_err(|e| corrupt(format!("{path}: truncated or damaged: {e}")))?;
                 if r.count != want.size {
                     return Err(corrupt(format!("{path}: truncated")));

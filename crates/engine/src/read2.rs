@@ -16,7 +16,7 @@ use crate::header::{FORMAT_VERSION_2, HEADER_PATH, Header, INDEX_PATH, MAX_HEADE
 use crate::index::{EntryDigest, IndexReader, parse_trailer, trailer};
 use crate::layout;
 use crate::manifest::{Entry, EntryKind, FORMAT, Manifest, is_safe_path};
-use crate::read::{Placer, corrupt, dump_mismatch};
+use crate::read::{Placer, corrupt, drain, dump_mismatch};
 use crate::stream::{ChannelReader, Frames};
 use crate::write::Control;
 
@@ -70,6 +70,7 @@ struct Walk {
     digests: Digests,
     entries: usize,
     bytes: u64,
+    scratch: Vec<u8>,
 }
 
 fn path_key(path: &str) -> u128 {
@@ -108,6 +109,7 @@ pub(crate) fn walk_v2<R: Read>(
         },
         entries: 1,
         bytes: 0,
+        scratch: Vec::new(),
     };
     w.paths.insert(path_key(HEADER_PATH));
     w.digests
@@ -242,7 +244,7 @@ fn place<R: Read>(
                 count: 0,
             };
             placer.file(&e, &mut r)?;
-            io::copy(&mut r, &mut io::sink())
+            drain(&mut r, &mut w.scratch)
                 .map_err(|err| corrupt(format!("{}: truncated or damaged: {err}", e.path)))?;
             if r.count != e.size {
                 return Err(corrupt(format!("{}: truncated", e.path)));

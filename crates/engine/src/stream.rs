@@ -76,8 +76,9 @@ impl ChannelReader {
     }
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl ChannelReader {
+    /// Receives until unread bytes are available; `false` at the end of the stream.
+    fn fill(&mut self) -> io::Result<bool> {
         while self.at == self.buf.len() {
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
@@ -95,14 +96,50 @@ impl Read for ChannelReader {
                     frames.skippable.push((after, bytes));
                 }
                 Ok(Msg::Failed(e)) => return Err(e),
-                Err(_) => return Ok(0),
+                Err(_) => return Ok(false),
             }
+        }
+        Ok(true)
+    }
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if !self.fill()? {
+            return Ok(0);
         }
         let n = (self.buf.len() - self.at).min(out.len());
         out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
         self.at += n;
         self.pos += n as u64;
         Ok(n)
+    }
+}
+
+/// Forward only: tar skips padding and unread content by seeking, which here passes over the
+/// bytes without copying them (tar's own skip zeroes a 32 KiB buffer for every entry).
+impl io::Seek for ChannelReader {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        let io::SeekFrom::Current(n) = pos else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the archive stream only skips forward",
+            ));
+        };
+        let mut left = u64::try_from(n).map_err(|_| invalid("cannot skip backwards"))?;
+        while left > 0 {
+            if !self.fill()? {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "unexpected EOF during skip",
+                ));
+            }
+            let k = ((self.buf.len() - self.at) as u64).min(left);
+            self.at += k as usize;
+            self.pos += k;
+            left -= k;
+        }
+        Ok(self.pos)
     }
 }
 

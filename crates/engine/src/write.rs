@@ -128,14 +128,10 @@ fn write_v1<W: Write>(
     opts: &WriteOptions,
     control: &Control,
 ) -> EngineResult<(W, ArchiveSummary)> {
-    if let Some(p) = plan
-        .entries
-        .iter()
-        .find(|p| matches!(p.origin, Origin::Stream(_)))
-    {
+    if let Some((path, _)) = plan.streams().next() {
         return Err(EngineError::Source {
-            name: p.entry.path.clone(),
-            path: p.entry.path.clone().into(),
+            name: path.to_string(),
+            path: path.into(),
             message: "database sources need archive format 2".into(),
         });
     }
@@ -147,7 +143,10 @@ fn write_v1<W: Write>(
         dump: opts.dump,
         created_on: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         sources: plan.sources.clone(),
-        entries: plan.entries.iter().map(|p| p.entry.clone()).collect(),
+        entries: plan
+            .entries()
+            .map(|p| p.map(|p| p.entry))
+            .collect::<EngineResult<_>>()?,
     };
     let manifest_bytes =
         serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Corrupt(e.to_string()))?;
@@ -178,8 +177,9 @@ fn write_v1<W: Write>(
     let content_bytes = plan.total_bytes();
     let total = content_bytes * 2;
     let mut done = content_bytes;
-    for p in &plan.entries {
+    for p in plan.entries() {
         control.check()?;
+        let p = p?;
         let e = &p.entry;
         let mtime = e.mtime.max(0) as u64;
         match e.kind {
@@ -262,7 +262,7 @@ fn write_v1<W: Write>(
         ArchiveSummary {
             sha256,
             size,
-            entries: plan.entries.len() + 1,
+            entries: plan.len() + 1,
             content_bytes,
             manifest,
             warnings: Vec::new(),

@@ -29,7 +29,7 @@ fn backup_with(
     planner
         .add_tree("files", "directory", root, "sources/files")
         .unwrap();
-    let plan = planner.finish_unhashed();
+    let plan = planner.finish_unhashed().unwrap();
     write(&plan, Vec::new(), opts, &control).unwrap()
 }
 
@@ -429,7 +429,7 @@ fn with_stream(
             std::sync::Arc::new(Producer { len, fail }),
         )
         .unwrap();
-    let plan = planner.finish_unhashed();
+    let plan = planner.finish_unhashed().unwrap();
     let opts = WriteOptions {
         format_version: format,
         ..WriteOptions::default()

@@ -33,6 +33,10 @@ fn io_err(what: &str, path: &Path, e: io::Error) -> CoreError {
 }
 
 /// A put's failure: a file or directory in the way is a conflict, the rest is internal.
+/// Bytes written between early writebacks of an object being put (`fdatasync` in the
+/// background while the rest streams).
+const WRITEBACK: u64 = 32 << 20;
+
 fn put_err(key: &str, path: &Path, e: io::Error) -> CoreError {
     match e.kind() {
         ErrorKind::AlreadyExists
@@ -323,14 +327,32 @@ impl WriteBackend for LocalBackend {
             .map_err(|e| put_err(key, &dir, e))?;
         let temp_path = temp.path.clone().unwrap_or_default();
         let wrote = |e| io_err("writing", &temp_path, e);
+        // Early writeback: what is written is synced in the background as the body streams,
+        // so the final sync finds little left to write (its errors are awaited, never lost).
+        let early = file.try_clone().map_err(wrote)?;
+        let mut syncing: Option<tokio::task::JoinHandle<io::Result<()>>> = None;
+        let mut unsynced = 0u64;
         let mut file = tokio::fs::File::from_std(file);
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| CoreError::internal(&e))?;
             file.write_all(&chunk).await.map_err(wrote)?;
             size += chunk.len() as u64;
+            unsynced += chunk.len() as u64;
+            if unsynced >= WRITEBACK && syncing.as_ref().is_none_or(|h| h.is_finished()) {
+                if let Some(h) = syncing.take() {
+                    h.await.map_err(blocking_err)?.map_err(wrote)?;
+                }
+                file.flush().await.map_err(wrote)?;
+                let f = early.try_clone().map_err(wrote)?;
+                syncing = Some(tokio::task::spawn_blocking(move || f.sync_data()));
+                unsynced = 0;
+            }
         }
         file.flush().await.map_err(wrote)?;
+        if let Some(h) = syncing.take() {
+            h.await.map_err(blocking_err)?.map_err(wrote)?;
+        }
         file.sync_all().await.map_err(wrote)?;
         drop(file);
         let (from, to) = (temp_path.clone(), target.clone());

@@ -276,12 +276,24 @@ async fn random_portals_round_trip_exactly() {
                 .0,
             200
         );
-        let leftovers: Vec<_> = std::fs::read_dir(r.source.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().starts_with(".dsbackup"))
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        // The replaced directories go in the background once the restore is complete.
+        let leftovers = || -> Vec<_> {
+            std::fs::read_dir(r.source.parent().unwrap())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().starts_with(".dsbackup"))
+                .collect()
+        };
+        wait_for("the replaced directories to go", || leftovers().is_empty()).await;
+        wait_for("the trash list to go", || {
+            !std::fs::read_dir(&r.s.data_dir).unwrap().any(|e| {
+                e.unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("restore-trash-")
+            })
+        })
+        .await;
         assert!(
             !r.s.data_dir.join("staging").exists()
                 || std::fs::read_dir(r.s.data_dir.join("staging"))
@@ -616,6 +628,62 @@ async fn a_crash_during_restore_leaves_the_old_portal() {
         let done = restore(&r.s, json!({"backupId": p["taskId"], "storageType": 3})).await;
         assert_eq!(done["status"], 2, "{done}");
     }
+}
+
+/// kill -9 while the replaced directories are being removed, after the restore was reported
+/// complete: the restored portal stays, and the next start finishes the removal (the trash
+/// list written before the journal went says what to remove).
+#[tokio::test]
+async fn a_crash_while_removing_the_replaced_tree_is_finished_at_the_next_start() {
+    let mut r = rig_with(
+        "",
+        vec![("DSBACKUP_FAULT_DELAY", "restore-trash:60000".into())],
+    )
+    .await;
+    random_tree(&r.source, 5);
+    add_portal_content(&r.s, "first").await;
+    let source_backed_up = tree(&r.source);
+    let docs_backed_up = tree(&r.s.data_dir.join("portals/1/documents"));
+    let p = start(&r.s, &local(&r.root)).await;
+    wait_done(&r.s, false).await;
+    change_everything(&r.source);
+    add_portal_content(&r.s, "second").await;
+    let done = restore(&r.s, json!({"backupId": p["taskId"], "storageType": 3})).await;
+    assert_eq!(done["status"], 2, "{done}");
+    let parent = r.source.parent().unwrap().to_path_buf();
+    let old = move || {
+        std::fs::read_dir(&parent)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".dsbackup-old-")
+            })
+            .count()
+    };
+    let trash = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with("restore-trash-")
+            })
+            .count()
+    };
+    wait_for("the removal to pause", || r.s.log().contains("fault point")).await;
+    assert_eq!(old(), 1, "the replaced source waits for its removal");
+    assert_eq!(trash(&r.s.data_dir), 1, "listed in the trash");
+    assert_eq!(tree(&r.source), source_backed_up, "restored already");
+
+    r.s.kill9();
+    r.s.restart_with(vec![]);
+    assert_eq!(old(), 0, "removed at the start:\n{}", r.s.log());
+    assert_eq!(trash(&r.s.data_dir), 0, "the trash list is gone");
+    assert_eq!(tree(&r.source), source_backed_up, "the restore stays");
+    assert_eq!(
+        tree(&r.s.data_dir.join("portals/1/documents")),
+        docs_backed_up,
+        "documents restored"
+    );
 }
 
 /// While one portal restores it answers 403 (but progress); another portal keeps working, and

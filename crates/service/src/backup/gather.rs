@@ -128,14 +128,22 @@ fn add_databases(out: &mut Contents, sources: &[crate::config::SourceConfig], pr
     }
 }
 
-/// Plans the archive (blocking: walks every source; for format 1 also hashes every file). In
-/// the documents area only
+/// Plans the archive (blocking: walks every source; for format 1 also hashes every file),
+/// spilling its entries to a private temporary file in `spill_dir`. In the documents area only
 /// `<folder>/<file>` entries are taken: hidden files, pending archives and earlier backups
 /// are left out.
 ///
 /// Fails on cancel or when a source root is missing.
-pub fn plan(contents: Contents, format: u32, control: &Control) -> EngineResult<Plan> {
-    let mut planner = Planner::new();
+pub fn plan(
+    contents: Contents,
+    format: u32,
+    spill_dir: Option<&std::path::Path>,
+    control: &Control,
+) -> EngineResult<Plan> {
+    let mut planner = match spill_dir {
+        Some(dir) => Planner::in_dir(dir),
+        None => Planner::new(),
+    };
     for (path, bytes) in contents.inline {
         planner.add_inline(&path, bytes)?;
     }
@@ -163,6 +171,6 @@ pub fn plan(contents: Contents, format: u32, control: &Control) -> EngineResult<
         planner.finish(control)
     } else {
         control.check()?;
-        Ok(planner.finish_unhashed())
+        planner.finish_unhashed()
     }
 }

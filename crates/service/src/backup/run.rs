@@ -189,11 +189,16 @@ async fn write_archive(
             |done: u64, total: u64| job.advance((done.saturating_mul(98) / total.max(1)) as i32);
         let control = Control::new(job.cancel_flag(), &progress);
         let started = std::time::Instant::now();
-        let plan = gather::plan(contents, opts.format_version, &control)?;
         if let Some(dir) = &opts.spill_dir {
             crate::datadir::create_private_dir(dir)
                 .map_err(|e| Failure::Internal(format!("{}: {e}", dir.display())))?;
         }
+        let plan = gather::plan(
+            contents,
+            opts.format_version,
+            opts.spill_dir.as_deref(),
+            &control,
+        )?;
         crate::fault::delay("backup-write");
         let planned = started.elapsed();
         let writer = BlockingWriter::new(&runtime, backend, &key, false)?;

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use dsbackup_engine::layout::{self, Part};
 use dsbackup_engine::manifest::{Entry, Manifest};
+use dsbackup_engine::pool::{FilePool, NewFile, PoolError};
 use dsbackup_engine::{EngineError, EngineResult, Placer};
 
 /// One portal of the archive and where its parts go.
@@ -89,6 +90,8 @@ pub struct Stager {
     placed: Vec<u64>,
     /// Free space when the restore began.
     free: Option<u64>,
+    /// Writes the files of documents and sources (made on the first one).
+    pool: Option<FilePool>,
 }
 
 fn io(path: &Path, e: std::io::Error) -> EngineError {
@@ -133,6 +136,7 @@ impl Stager {
             warned: HashSet::new(),
             placed: Vec::new(),
             free: None,
+            pool: None,
         }
     }
 
@@ -290,8 +294,14 @@ impl Stager {
         Ok(())
     }
 
-    /// Gives directories their modes and times, deepest first.
+    /// Waits for every file written from the pool, then gives directories their modes and
+    /// times, deepest first.
+    ///
+    /// Fails when a file could not be written or a directory's mode set.
     pub fn finish_dirs(&mut self) -> EngineResult<()> {
+        if let Some(pool) = self.pool.take() {
+            pool.finish().map_err(pool_err(""))?;
+        }
         for (dir, mode, mtime) in self.dirs.drain(..).rev() {
             let _ = fs::File::open(&dir).and_then(|f| {
                 f.set_modified(
@@ -304,8 +314,10 @@ impl Stager {
         Ok(())
     }
 
-    /// Removes everything staged (after a failure, or what is left after a swap).
-    pub fn remove_staging(&self) {
+    /// Removes everything staged (after a failure, or what is left after a swap), once the
+    /// pool's writers stopped.
+    pub fn remove_staging(&mut self) {
+        drop(self.pool.take());
         for r in &self.roots {
             let _ = make_writable(r);
             let _ = fs::remove_dir_all(r);
@@ -433,6 +445,15 @@ pub fn make_writable(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A pool failure as the placer reports it: damaged content names the archive entry, a
+/// failed write the staged file.
+fn pool_err(entry: &str) -> impl Fn(PoolError) -> EngineError + '_ {
+    move |e| match e {
+        PoolError::Content(err) => EngineError::Corrupt(format!("{entry}: {err}")),
+        PoolError::Write(path, err) => io(&path, err),
+    }
+}
+
 fn refuse_space(msg: String) -> EngineError {
     EngineError::Sink(std::io::Error::new(std::io::ErrorKind::StorageFull, msg))
 }
@@ -518,11 +539,15 @@ impl Placer for Stager {
             }
             Where::Under(i, path) => {
                 self.charge(i, e.size)?;
-                let f = write_new(&path, &e.path, e.mode, content)?;
-                let _ = f.set_modified(
-                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(e.mtime.max(0) as u64),
-                );
-                Ok(())
+                let file = NewFile {
+                    path,
+                    mode: e.mode,
+                    mtime: Some(e.mtime),
+                };
+                self.pool
+                    .get_or_insert_with(FilePool::for_machine)
+                    .write(file, e.size, content)
+                    .map_err(pool_err(&e.path))
             }
             Where::Db {
                 target,

@@ -376,7 +376,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
         .data_dir
         .join("staging")
         .join(job.id.to_string());
-    let cleanup = |s: &Stager| {
+    let cleanup = |s: &mut Stager| {
         s.remove_staging();
         let _ = std::fs::remove_dir_all(&staging);
     };
@@ -419,7 +419,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     let prepared = match prepare(state, &spec, &mut stager).await {
         Ok(p) => p,
         Err(e) => {
-            cleanup(&stager);
+            cleanup(&mut stager);
             return Err(e);
         }
     };
@@ -428,7 +428,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
         match contents::stream(&stager.staged[i], facts) {
             Ok(c) => contents.push((*portal, c)),
             Err(e) => {
-                cleanup(&stager);
+                cleanup(&mut stager);
                 return Err(format!("The backup is invalid: {e}"));
             }
         };
@@ -447,7 +447,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     let loaded = match blocking(move || databases::load(svc.config(), &staged_dbs, &ids)).await {
         Ok(l) => l,
         Err(e) => {
-            cleanup(&stager);
+            cleanup(&mut stager);
             return Err(e);
         }
     };

@@ -14,6 +14,11 @@
 //! or swaps the previous databases back (not committed), so files and databases of a portal
 //! are never half restored. A database that cannot be resolved (its server is down) keeps the
 //! journal: the next start tries again, and no other restore starts meanwhile.
+//!
+//! The replaced directories of committed portals are removed after the restore is reported
+//! complete, in the background: their paths go to `data_dir/restore-trash-<job>.json`
+//! (fsynced) before the journal is removed, and a trash list left by a crash is emptied at the
+//! next start. Until then they sit in hidden siblings nobody reads (`.dsbackup-old-<job>-…`).
 
 use std::fs;
 use std::io::Write;
@@ -73,14 +78,19 @@ fn remove_tree(path: &Path) {
 
 /// Writes the journal durably.
 pub fn write_journal(state: &Service, j: &Journal) -> CoreResult<()> {
-    let path = journal_path(state);
+    write_durably(state, &journal_path(state), j)
+}
+
+/// Writes `value` as JSON at `path` atomically and durably (temporary file, fsync, rename,
+/// directory fsync).
+fn write_durably<T: Serialize>(state: &Service, path: &Path, value: &T) -> CoreResult<()> {
     let tmp = path.with_extension("tmp");
-    let text = serde_json::to_vec_pretty(j).map_err(|e| CoreError::Internal(e.to_string()))?;
+    let text = serde_json::to_vec_pretty(value).map_err(|e| CoreError::Internal(e.to_string()))?;
     let mut f = fs::File::create(&tmp).map_err(|e| internal("writing", &tmp, e))?;
     f.write_all(&text)
         .and_then(|_| f.sync_all())
         .map_err(|e| internal("writing", &tmp, e))?;
-    fs::rename(&tmp, &path).map_err(|e| internal("writing", &path, e))?;
+    fs::rename(&tmp, path).map_err(|e| internal("writing", path, e))?;
     if let Ok(d) = fs::File::open(&state.config().data_dir) {
         let _ = d.sync_all();
     }
@@ -127,11 +137,74 @@ fn roll_back(p: &PortalSwaps) {
     }
 }
 
-/// Removes a portal's old directories after its catalog step committed.
+/// After a portal's catalog step committed: removes what is left of its staging (the
+/// replaced directories go to the trash).
 fn roll_forward(p: &PortalSwaps) {
     for s in &p.swaps {
-        remove_tree(&s.old);
         remove_tree(&s.staged);
+    }
+}
+
+fn trash_path(state: &Service, job: Uuid) -> PathBuf {
+    state
+        .config()
+        .data_dir
+        .join(format!("restore-trash-{job}.json"))
+}
+
+/// Removes the trees a trash list names, then the list.
+fn empty_trash(list: &Path, trees: &[PathBuf]) {
+    for t in trees {
+        remove_tree(t);
+    }
+    let _ = fs::remove_file(list);
+}
+
+/// Lists `trees` durably, then removes them in the background (after the restore is reported
+/// complete); a crash meanwhile leaves the list for [`recover`]. When the list cannot be
+/// written they are removed here and now.
+fn discard_later(state: &Service, job: Uuid, trees: Vec<PathBuf>) {
+    if trees.is_empty() {
+        return;
+    }
+    let list = trash_path(state, job);
+    if let Err(e) = write_durably(state, &list, &trees) {
+        tracing::warn!(job = %job, error = %e, "no trash list; removing the replaced directories now");
+        empty_trash(&list, &trees);
+        return;
+    }
+    crate::trace::spawn_blocking(move || {
+        crate::fault::delay("restore-trash");
+        let started = std::time::Instant::now();
+        empty_trash(&list, &trees);
+        tracing::info!(job = %job, ms = started.elapsed().as_millis() as u64, "replaced directories removed");
+    });
+}
+
+/// Empties the trash lists a crash left behind.
+fn recover_trash(state: &Service) {
+    let Ok(rd) = fs::read_dir(&state.config().data_dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with("restore-trash-") && name.ends_with(".json")) {
+            continue;
+        }
+        match fs::read(e.path()).map(|t| serde_json::from_slice::<Vec<PathBuf>>(&t)) {
+            Ok(Ok(trees)) => {
+                tracing::warn!(
+                    trees = trees.len(),
+                    "removing directories an interrupted restore replaced"
+                );
+                empty_trash(&e.path(), &trees);
+            }
+            _ => tracing::error!(
+                "unreadable restore trash list left in place; see {}",
+                e.path().display()
+            ),
+        }
     }
 }
 
@@ -165,8 +238,12 @@ pub async fn resolve(state: &Service, j: &Journal) -> CoreResult<Vec<PortalId>> 
     })
     .await
     .map_err(|e| CoreError::Internal(format!("restore cleanup: {e}")))?;
+    let mut trash = Vec::new();
     for p in &j.portals {
         let committed = committed.contains(&p.portal_id);
+        if committed {
+            trash.extend(p.swaps.iter().map(|s| s.old.clone()));
+        }
         let p2 = p.clone();
         crate::trace::spawn_blocking(move || {
             if committed {
@@ -200,6 +277,7 @@ pub async fn resolve(state: &Service, j: &Journal) -> CoreResult<Vec<PortalId>> 
             db_errors.join("; ")
         )));
     }
+    discard_later(state, j.job, trash);
     let _ = fs::remove_file(journal_path(state));
     Ok(rolled_back)
 }
@@ -223,6 +301,10 @@ async fn restoring_elsewhere(state: &Service, portal: PortalId) -> CoreResult<bo
 /// At start-up: finishes or undoes a restore a crash interrupted, removes staging leftovers,
 /// and reactivates portals left Restoring by this node.
 pub async fn recover(state: &Service) -> CoreResult<()> {
+    let svc = state.clone();
+    crate::trace::spawn_blocking(move || recover_trash(&svc))
+        .await
+        .map_err(|e| CoreError::Internal(format!("emptying the restore trash: {e}")))?;
     let path = journal_path(state);
     if let Ok(text) = fs::read(&path) {
         match serde_json::from_slice::<Journal>(&text) {
