@@ -51,6 +51,15 @@ impl Shared {
 
     /// Starts node `name`; `extra` adds to (or overrides) the shared environment.
     async fn node(&self, name: &str, extra: &[(&'static str, String)]) -> TestServer {
+        TestServer::start_with(Opts {
+            env: self.env(name, extra),
+            config: None,
+        })
+        .await
+    }
+
+    /// The environment of node `name`.
+    fn env(&self, name: &str, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("DSBACKUP_CATALOG", self.catalog.clone()),
             ("DSBACKUP_NODE_ID", name.to_string()),
@@ -69,7 +78,7 @@ impl Shared {
             env.retain(|(key, _)| key != k);
             env.push((k, v.clone()));
         }
-        TestServer::start_with(Opts { env, config: None }).await
+        env
     }
 
     /// CustomCloud parameters for the shared bucket.
@@ -171,10 +180,6 @@ fn field(line: &str, name: &str) -> Option<String> {
     let start = line.find(&format!("{name}="))? + name.len() + 1;
     let rest = &line[start..];
     Some(rest.split([' ', ',']).next()?.trim_matches('"').to_string())
-}
-
-fn portal_dir_files(root: &Path) -> usize {
-    walk(root)
 }
 
 fn walk(p: &Path) -> usize {
@@ -347,10 +352,10 @@ async fn a_restore_on_one_node_gates_its_portal_on_every_node() {
     let a = shared
         .node(
             "node-a",
-            &[("DSBACKUP_FAULT_DELAY", "restore-extract:2500".into())],
+            &[("DSBACKUP_FAULT_DELAY", "restore-extract:5000".into())],
         )
         .await;
-    let b = shared.node("node-b", &[]).await;
+    let mut b = shared.node("node-b", &[]).await;
     // Something in the shared documents area to restore.
     let (_, room) = send(
         b.owner(Method::POST, "/api/2.0/files/rooms")
@@ -365,7 +370,7 @@ async fn a_restore_on_one_node_gates_its_portal_on_every_node() {
     )
     .await;
     assert_eq!(st, 200);
-    let files = portal_dir_files(&shared.portals());
+    let files = walk(&shared.portals());
     assert!(files >= 1, "uploads land in the shared portals directory");
     let (st, v) = send(
         b.owner(Method::POST, "/api/2.0/backup/startbackup")
@@ -385,6 +390,10 @@ async fn a_restore_on_one_node_gates_its_portal_on_every_node() {
     )
     .await;
     assert_eq!(st, 200, "{v}");
+    let (st, body) = get(&b, OWNER_KEY, "/api/2.0/backup/getbackuphistory").await;
+    assert_error(st, &body, 403);
+    // B restarting meanwhile leaves the portal gated: the restore is A's, not one B left.
+    b.restart_with(shared.env("node-b", &[]));
     let (st, body) = get(&b, OWNER_KEY, "/api/2.0/backup/getbackuphistory").await;
     assert_error(st, &body, 403);
     let (st, v) = get(&b, OWNER_KEY, "/api/2.0/backup/getrestoreprogress").await;

@@ -84,8 +84,7 @@ pub async fn tick(state: &Service) -> dsbackup_core::CoreResult<()> {
         if state.jobs().busy(key) || running_anywhere(state, key).await? {
             continue;
         }
-        crate::metrics::scheduled_run_due((Utc::now() - due).to_std().unwrap_or_default());
-        run_one(state, &s, portal).await?;
+        run_one(state, &s, portal, due).await?;
     }
     let plan = retention::plan(state, Utc::now(), None, Default::default()).await?;
     if !plan.is_empty() {
@@ -118,7 +117,13 @@ async fn running_anywhere(
         .is_some_and(|j| !j.is_finished() && j.heartbeat >= stale))
 }
 
-async fn run_one(state: &Service, s: &Schedule, portal: Portal) -> dsbackup_core::CoreResult<()> {
+/// Runs a due run of `s` (due at `due`) if this node's claim wins it.
+async fn run_one(
+    state: &Service,
+    s: &Schedule,
+    portal: Portal,
+    due: chrono::DateTime<Utc>,
+) -> dsbackup_core::CoreResult<()> {
     let Some(owner) = (match portal.owner_id {
         Some(id) => state
             .catalog()
@@ -154,6 +159,8 @@ async fn run_one(state: &Service, s: &Schedule, portal: Portal) -> dsbackup_core
         );
         return Ok(());
     }
+    // Counted by the node that takes the run, once, however many nodes saw it due.
+    crate::metrics::scheduled_run_due((Utc::now() - due).to_std().unwrap_or_default());
     let params = match state.sealer().open_params(&s.storage_params) {
         Ok(params) => params,
         Err(e) => {
