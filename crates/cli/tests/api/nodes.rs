@@ -525,6 +525,9 @@ async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
         asked.elapsed()
     );
     assert!(!body.to_string().contains("postgres@"), "{body}");
+    // A cancel the catalog cannot record is refused, not half done.
+    let (st, body) = send(a.owner(Method::POST, "/api/2.0/backup/cancelbackup")).await;
+    assert_error(st, &body, 503);
     tokio::time::sleep(Duration::from_secs(2)).await;
     proxy.restore().await;
 
