@@ -24,6 +24,10 @@ pub enum EngineError {
     /// The archive does not match its manifest, or is not a dsbackup archive.
     #[error("{0}")]
     Corrupt(String),
+    /// The parent archive frames were copied from could not be read to its end or is not the
+    /// archive its record describes; the caller writes again without a parent.
+    #[error("the parent archive could not be used: {0}")]
+    Parent(String),
     /// The job was canceled.
     #[error("canceled")]
     Canceled,

@@ -3,7 +3,9 @@
 //! [`FRAME_MIN`] bytes; an entry of that size or more starts a frame of its own and continues
 //! in frames of [`FRAME_MAX`]), compressed on a pool of threads, written in order, and
 //! recorded in the index spill as they are written. Memory stays bounded by the frames in
-//! flight (about two per thread).
+//! flight (about two per thread). Each frame notes whether it starts at an entry's first
+//! header byte; frames copied whole from a parent archive ([`FrameSink::copy_frame`]) are
+//! written as they are, between frames compressed here.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -24,6 +26,7 @@ struct Job {
     data: Vec<u8>,
     entries: Vec<IndexEntry>,
     indexed: bool,
+    boundary: bool,
 }
 
 struct Done {
@@ -33,6 +36,7 @@ struct Done {
     blake3: [u8; 32],
     entries: Vec<IndexEntry>,
     indexed: bool,
+    boundary: bool,
 }
 
 fn compressor(level: i32) -> io::Result<zstd::bulk::Compressor<'static>> {
@@ -52,6 +56,7 @@ fn run(job: Job, c: &mut zstd::bulk::Compressor<'static>) -> Done {
         blake3,
         entries: job.entries,
         indexed: job.indexed,
+        boundary: job.boundary,
     }
 }
 
@@ -115,6 +120,8 @@ pub struct FrameSink<W: Write> {
     inline: Option<zstd::bulk::Compressor<'static>>,
     index: Option<IndexWriter<BufWriter<std::fs::File>>>,
     indexed: bool,
+    /// Whether the frame being filled started at an entry's first header byte.
+    boundary: bool,
     /// Compressed bytes written so far.
     pub offset: u64,
 }
@@ -158,6 +165,7 @@ impl<W: Write> FrameSink<W> {
                 spill,
             ))?),
             indexed: true,
+            boundary: true,
             offset: 0,
         })
     }
@@ -171,7 +179,25 @@ impl<W: Write> FrameSink<W> {
         if !self.buf.is_empty() && (force_cut || big || self.buf.len() >= FRAME_MIN) {
             self.seal()?;
         }
+        if self.buf.is_empty() {
+            self.boundary = true;
+        }
         self.entries.push(entry);
+        Ok(())
+    }
+
+    /// Writes a frame copied whole from another archive (already compressed; its record as
+    /// that archive's index holds it), after everything before it. The caller copies only runs
+    /// of frames that start and end at entry boundaries, so the tar stream stays whole.
+    ///
+    /// Fails when compressing what came before or writing fails.
+    pub fn copy_frame(&mut self, record: FrameRecord, compressed: &[u8]) -> io::Result<()> {
+        self.drain()?;
+        self.out.write_all(compressed)?;
+        self.offset += compressed.len() as u64;
+        if let Some(index) = self.index.as_mut() {
+            index.frame(&record)?;
+        }
         Ok(())
     }
 
@@ -223,6 +249,7 @@ impl<W: Write> FrameSink<W> {
             data: std::mem::replace(&mut self.buf, Vec::with_capacity(FRAME_MAX)),
             entries: std::mem::take(&mut self.entries),
             indexed: self.indexed,
+            boundary: self.boundary,
         };
         self.next_seq += 1;
         if let Some(c) = self.inline.as_mut() {
@@ -273,6 +300,7 @@ impl<W: Write> FrameSink<W> {
                 clen: compressed.len() as u64,
                 ulen: done.ulen,
                 blake3: done.blake3,
+                boundary: done.boundary,
                 entries: done.entries,
             })?;
         }
@@ -287,6 +315,8 @@ impl<W: Write> Write for FrameSink<W> {
         self.buf.extend_from_slice(&data[..n]);
         if self.buf.len() >= FRAME_MAX {
             self.seal()?;
+            // The next frame continues this entry (unless the next entry begins right here).
+            self.boundary = false;
         }
         Ok(n)
     }

@@ -1,7 +1,11 @@
 //! The binary index of a version 2 archive (`dsbackup.index`, the last entry): one record per
 //! zstd frame before it — compressed and uncompressed length, the BLAKE3 of the frame's
 //! uncompressed bytes (tar headers included, so it covers every entry's path, type, size, mode,
-//! mtime and content) and the entries that start in the frame (path, type, size). Paths are
+//! mtime and content) and the entries that start in the frame (path, type, size). Index
+//! version 3 (written since frame reuse; version 2 is still read) adds whether the frame starts
+//! at an entry's first header byte, and per entry its tar mode and mtime and, for files and
+//! links, the source identity it was read with ([`Ident`]) — what a later backup compares to
+//! copy the frame instead of reading the file again (`reuse.rs`). Paths are
 //! stored as a shared-prefix length plus the new suffix, numbers as LEB128 varints, and the
 //! whole index is zstd-compressed with the rest of the archive: a million small files cost a
 //! few bytes each. The index ends with the counts and a BLAKE3 of everything before them.
@@ -14,7 +18,8 @@ use std::io::{self, Read, Write};
 use crate::manifest::EntryKind;
 use crate::varint;
 
-const MAGIC: &[u8; 5] = b"DSBI\x02";
+const MAGIC_V2: &[u8; 5] = b"DSBI\x02";
+const MAGIC: &[u8; 5] = b"DSBI\x03";
 const TAG_FRAME: u8 = b'F';
 const TAG_END: u8 = b'E';
 /// A path longer than this is refused when reading (tar's own limits are far below).
@@ -26,6 +31,24 @@ pub struct IndexEntry {
     pub path: String,
     pub kind: EntryKind,
     pub size: u64,
+    /// The mode and mtime its tar header holds (0 in a version 2 index).
+    pub mode: u32,
+    pub mtime: i64,
+    /// What the source looked like when it was read; `None` for content not read from disk,
+    /// for directories, in a version 2 index, and for a file changed too recently to trust
+    /// its timestamps.
+    pub ident: Option<Ident>,
+}
+
+/// A file's or link's identity and change times (`fstat`/`lstat`): device, inode, and mtime
+/// and ctime in nanoseconds. Any write, rename over, chmod or chown moves ctime, which no user
+/// can set back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ident {
+    pub dev: u64,
+    pub ino: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
 }
 
 /// One zstd frame of the archive and the entries that start in it.
@@ -37,6 +60,9 @@ pub struct FrameRecord {
     pub ulen: u64,
     /// BLAKE3 of the uncompressed bytes.
     pub blake3: [u8; 32],
+    /// Whether the frame starts with an entry's first header byte (always false in a version
+    /// 2 index).
+    pub boundary: bool,
     pub entries: Vec<IndexEntry>,
 }
 
@@ -87,6 +113,14 @@ fn kind_of(code: u8) -> io::Result<EntryKind> {
 
 fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("index: {msg}"))
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
 fn shared_prefix(a: &str, b: &str) -> usize {
@@ -140,6 +174,7 @@ impl<W: Write> IndexWriter<W> {
         self.varint(f.clen)?;
         self.varint(f.ulen)?;
         self.put(&f.blake3)?;
+        self.put(&[u8::from(f.boundary)])?;
         self.varint(f.entries.len() as u64)?;
         for e in &f.entries {
             let shared = shared_prefix(&self.last, &e.path);
@@ -149,6 +184,18 @@ impl<W: Write> IndexWriter<W> {
             self.put(suffix)?;
             self.put(&[kind_code(e.kind)])?;
             self.varint(e.size)?;
+            self.varint(u64::from(e.mode))?;
+            self.varint(zigzag(e.mtime))?;
+            match &e.ident {
+                None => self.put(&[0])?,
+                Some(id) => {
+                    self.put(&[1])?;
+                    self.varint(id.dev)?;
+                    self.varint(id.ino)?;
+                    self.varint(zigzag(id.mtime_ns))?;
+                    self.varint(zigzag(id.ctime_ns))?;
+                }
+            }
             self.last.clear();
             self.last.push_str(&e.path);
         }
@@ -181,12 +228,13 @@ pub struct IndexReader<R: Read> {
     frames: u64,
     entries: u64,
     done: bool,
+    version: u8,
 }
 
 impl<R: Read> IndexReader<R> {
     /// Starts reading; checks the magic.
     ///
-    /// Fails with `InvalidData` when this is not a version 2 index.
+    /// Fails with `InvalidData` when this is not a version 2 or 3 index.
     pub fn new(input: R) -> io::Result<Self> {
         let mut r = Self {
             input,
@@ -195,13 +243,21 @@ impl<R: Read> IndexReader<R> {
             frames: 0,
             entries: 0,
             done: false,
+            version: 3,
         };
         let mut magic = [0u8; 5];
         r.take(&mut magic)?;
-        if &magic != MAGIC {
+        if &magic == MAGIC_V2 {
+            r.version = 2;
+        } else if &magic != MAGIC {
             return Err(bad("not a dsbackup index"));
         }
         Ok(r)
+    }
+
+    /// The index version: 2 (no boundaries, modes or identities) or 3.
+    pub fn version(&self) -> u8 {
+        self.version
     }
 
     fn take(&mut self, buf: &mut [u8]) -> io::Result<()> {
@@ -217,6 +273,14 @@ impl<R: Read> IndexReader<R> {
         let mut b = [0u8; 1];
         self.take(&mut b)?;
         Ok(b[0])
+    }
+
+    fn flag(&mut self) -> io::Result<bool> {
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(bad("bad flag")),
+        }
     }
 
     fn varint(&mut self) -> io::Result<u64> {
@@ -243,6 +307,7 @@ impl<R: Read> IndexReader<R> {
         let ulen = self.varint()?;
         let mut blake3 = [0u8; 32];
         self.take(&mut blake3)?;
+        let boundary = self.version > 2 && self.flag()?;
         let n = self.varint()?;
         // A frame of `ulen` bytes holds at most one entry per 512-byte tar header.
         if n > ulen / 512 + 1 {
@@ -258,6 +323,7 @@ impl<R: Read> IndexReader<R> {
             clen,
             ulen,
             blake3,
+            boundary,
             entries,
         }))
     }
@@ -275,8 +341,28 @@ impl<R: Read> IndexReader<R> {
         let path = String::from_utf8(path).map_err(|_| bad("path is not UTF-8"))?;
         let kind = kind_of(self.byte()?)?;
         let size = self.varint()?;
-        self.last.clone_from(&path);
-        Ok(IndexEntry { path, kind, size })
+        let mut e = IndexEntry {
+            path,
+            kind,
+            size,
+            mode: 0,
+            mtime: 0,
+            ident: None,
+        };
+        if self.version > 2 {
+            e.mode = u32::try_from(self.varint()?).map_err(|_| bad("bad mode"))?;
+            e.mtime = unzigzag(self.varint()?);
+            if self.flag()? {
+                e.ident = Some(Ident {
+                    dev: self.varint()?,
+                    ino: self.varint()?,
+                    mtime_ns: unzigzag(self.varint()?),
+                    ctime_ns: unzigzag(self.varint()?),
+                });
+            }
+        }
+        self.last.clone_from(&e.path);
+        Ok(e)
     }
 
     fn end(&mut self) -> io::Result<()> {
@@ -341,12 +427,21 @@ mod tests {
             clen: 100 + i,
             ulen: 4096 * (i + 1),
             blake3: [i as u8; 32],
+            boundary: i.is_multiple_of(2),
             entries: paths
                 .iter()
                 .map(|p| IndexEntry {
                     path: (*p).into(),
                     kind: EntryKind::File,
                     size: p.len() as u64,
+                    mode: 0o644,
+                    mtime: -(i as i64),
+                    ident: (!i.is_multiple_of(2)).then_some(Ident {
+                        dev: 7,
+                        ino: u64::MAX,
+                        mtime_ns: i64::MIN,
+                        ctime_ns: 1_700_000_000_123_456_789,
+                    }),
                 })
                 .collect(),
         }
@@ -378,6 +473,38 @@ mod tests {
             record(3, &["sources/g"]),
         ];
         assert_eq!(decode(&encode(&frames)).unwrap(), frames);
+    }
+
+    #[test]
+    fn version_2_indexes_are_still_read() {
+        // A version 2 index as the previous writer made it: no flags, modes or identities.
+        let mut body = MAGIC_V2.to_vec();
+        body.push(TAG_FRAME);
+        body.extend_from_slice(&[100, 0x80, 0x20]); // clen 100, ulen 4096
+        body.extend_from_slice(&[9u8; 32]);
+        body.push(2);
+        body.extend_from_slice(&[0, 1, b'a', 0, 3]); // "a", file, 3 bytes
+        body.extend_from_slice(&[1, 1, b'b', 1, 0]); // "ab", dir
+        body.push(TAG_END);
+        body.extend_from_slice(&[1, 2]);
+        let digest = *blake3::hash(&body).as_bytes();
+        body.extend_from_slice(&digest);
+        let mut r = IndexReader::new(body.as_slice()).unwrap();
+        assert_eq!(r.version(), 2);
+        let f = r.next_frame().unwrap().unwrap();
+        assert!(!f.boundary);
+        assert_eq!((f.clen, f.ulen, f.blake3), (100, 4096, [9u8; 32]));
+        let paths: Vec<_> = f
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.kind, e.size))
+            .collect();
+        assert_eq!(
+            paths,
+            [("a", EntryKind::File, 3), ("ab", EntryKind::Dir, 0)]
+        );
+        assert!(f.entries.iter().all(|e| e.ident.is_none() && e.mode == 0));
+        assert!(r.next_frame().unwrap().is_none());
     }
 
     #[test]

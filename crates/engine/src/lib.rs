@@ -3,7 +3,8 @@
 //! A backup is planned first ([`plan`]: walk the sources, note what cannot be read), then
 //! streamed once ([`write`]: in format 2 a header, every entry read exactly once through tar
 //! into independently compressed zstd frames, and an index of frames and entries at the end;
-//! format 1 put a manifest of pre-hashed files first). [`read`] checks an archive while
+//! format 1 put a manifest of pre-hashed files first; [`reuse`] copies the frames of unchanged
+//! entries from a parent archive). [`read`] checks an archive while
 //! streaming it, [`extract`] takes one entry out of a format 2 archive by its frame offset. Everything here is blocking I/O; callers run it on a
 //! blocking thread. Nothing here knows about HTTP, SQL or storage backends.
 
@@ -19,13 +20,16 @@ pub mod plan;
 pub mod pool;
 pub mod read;
 mod read2;
+pub mod reuse;
 mod stream;
 mod varint;
 pub mod write;
 mod write2;
+mod write2_streams;
 
 pub use error::{EngineError, EngineResult};
 pub use manifest::{Entry, EntryKind, Manifest, SourceInfo};
 pub use plan::{Plan, Planner, StreamReader, Streamed};
 pub use read::{Placer, VerifyReport, read_archive, verify};
+pub use reuse::{ParentArchive, ReuseReport};
 pub use write::{ArchiveSummary, Control, WriteOptions, write};

@@ -66,6 +66,9 @@ pub struct Planned {
     pub origin: Origin,
     /// What the file looked like when it was hashed; the writer checks it is unchanged.
     pub stamp: Option<Stamp>,
+    /// A file's or link's identity when it was walked (format 2: compared with a parent
+    /// archive's to copy its frames).
+    pub seen: Option<crate::index::Ident>,
 }
 
 /// A file's identity and change markers (`fstat`): any write changes `ctime`.
@@ -79,6 +82,16 @@ pub struct Stamp {
 }
 
 impl Stamp {
+    /// Its identity as an archive's index records it.
+    pub fn ident(&self) -> crate::index::Ident {
+        crate::index::Ident {
+            dev: self.dev,
+            ino: self.ino,
+            mtime_ns: self.mtime_ns as i64,
+            ctime_ns: self.ctime_ns as i64,
+        }
+    }
+
     /// The stamp of an open file.
     pub fn of(file: &fs::File) -> std::io::Result<Self> {
         let m = file.metadata()?;
@@ -193,6 +206,7 @@ impl Plan {
             },
             origin,
             stamp: None,
+            seen: r.ident,
         })
     }
 }

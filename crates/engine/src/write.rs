@@ -66,6 +66,9 @@ pub struct WriteOptions {
     /// Where format 2 spills its index while it is built (the system's temporary directory
     /// when `None`).
     pub spill_dir: Option<std::path::PathBuf>,
+    /// A format 2 archive of an earlier backup of the same sources whose frames may be copied
+    /// for entries that did not change since (`reuse.rs`).
+    pub parent: Option<std::sync::Arc<dyn crate::reuse::ParentArchive>>,
 }
 
 impl Default for WriteOptions {
@@ -78,6 +81,7 @@ impl Default for WriteOptions {
             dump: false,
             format_version: crate::header::FORMAT_VERSION_2,
             spill_dir: None,
+            parent: None,
         }
     }
 }
@@ -96,6 +100,8 @@ pub struct ArchiveSummary {
     pub manifest: Manifest,
     /// Files left out while writing (vanished or unreadable since planning).
     pub warnings: Vec<String>,
+    /// What was copied from the parent archive.
+    pub reuse: crate::reuse::ReuseReport,
 }
 
 fn sink_err(e: io::Error) -> EngineError {
@@ -266,6 +272,7 @@ fn write_v1<W: Write>(
             content_bytes,
             manifest,
             warnings: Vec::new(),
+            reuse: Default::default(),
         },
     ))
 }

@@ -4,18 +4,21 @@
 //! index spill), then `dsbackup.index` from the spill and a skippable trailer frame that says
 //! where the index starts. Nothing is held whole in memory. A file is stamped (identity, size,
 //! mtime, ctime) when opened and again when read: if it moved, the backup fails rather than
-//! archiving a torn copy.
+//! archiving a torn copy. With a parent archive, runs of entries unchanged since it are copied
+//! from it as compressed frames instead (`reuse.rs`).
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Seek, Write};
 
 use crate::error::{EngineError, EngineResult};
 use crate::frames::FrameSink;
 use crate::header::{HEADER_PATH, Header, INDEX_PATH};
-use crate::index::{IndexEntry, trailer};
-use crate::layout;
+use crate::index::{Ident, IndexEntry, trailer};
 use crate::manifest::{Entry, EntryKind, SourceInfo};
-use crate::plan::{Origin, Plan, Planned, Stamp, StreamReader};
+use crate::plan::{Entries, Origin, Plan, Planned, Stamp, StreamReader};
+use crate::reuse::{self, Reuse, ReuseReport};
 use crate::write::{ArchiveSummary, Control, WriteOptions, header_for, progressing};
+use crate::write2_streams::{open_streams, stream_parts};
 
 fn sink_err(e: io::Error) -> EngineError {
     EngineError::Sink(e)
@@ -60,7 +63,7 @@ pub fn write_v2<W: Write>(
 
     let now = chrono::Utc::now().timestamp().max(0) as u64;
     let size = header_bytes.len() as u64;
-    begin(&mut tar, HEADER_PATH, EntryKind::File, size, false)?;
+    begin(&mut tar, &own_entry(HEADER_PATH, now), size, None, false)?;
     let mut h = header_for(tar::EntryType::Regular, size, 0o600, now);
     tar.append_data(&mut h, HEADER_PATH, header_bytes.as_slice())
         .map_err(sink_err)?;
@@ -71,10 +74,32 @@ pub fn write_v2<W: Write>(
         total: plan.total_bytes(),
         entries: 1,
         warnings: Vec::new(),
+        cutoff_ns: trust_cutoff(),
     };
-    for p in plan.entries() {
+    let mut report = ReuseReport::default();
+    let mut parent = match &opts.parent {
+        Some(p) => Reuse::open(p.clone(), opts.spill_dir.as_deref())
+            .map_err(|note| report.note = Some(note))
+            .ok(),
+        None => None,
+    };
+    let mut entries = plan.entries();
+    let mut ahead = VecDeque::new();
+    loop {
         control.check()?;
-        let p = p?;
+        let p = match ahead.pop_front() {
+            Some(p) => p,
+            None => match entries.next() {
+                Some(p) => p?,
+                None => break,
+            },
+        };
+        if let Some(parent) = parent.as_mut()
+            && copied(parent, &p, &mut entries, &mut ahead, &mut tar, &mut state)?
+        {
+            control.report(state.done, state.total);
+            continue;
+        }
         let first = state.entries == 1;
         append(
             &mut tar,
@@ -86,13 +111,16 @@ pub fn write_v2<W: Write>(
             control,
         )?;
     }
+    if let Some(parent) = parent {
+        report = parent.finish()?;
+    }
 
     // The index: every frame so far is written and listed; it starts a frame of its own.
     let frames = tar.get_mut();
     let (mut spill, index_offset) = frames.close_index().map_err(sink_err)?;
     let len = spill.seek(io::SeekFrom::End(0)).map_err(sink_err)?;
     spill.rewind().map_err(sink_err)?;
-    begin(&mut tar, INDEX_PATH, EntryKind::File, len, true)?;
+    begin(&mut tar, &own_entry(INDEX_PATH, now), len, None, true)?;
     let mut h = header_for(tar::EntryType::Regular, len, 0o600, now);
     tar.append_data(&mut h, INDEX_PATH, (&mut spill).take(len))
         .map_err(sink_err)?;
@@ -108,28 +136,67 @@ pub fn write_v2<W: Write>(
             content_bytes: state.done,
             manifest: header.to_manifest(),
             warnings: state.warnings,
+            reuse: report,
         },
     ))
 }
 
-/// Starts every streamed source of `plan`, keyed by its archive directory.
+/// Identities of files changed less than a second before now are not recorded: a write within
+/// the file system's timestamp granularity after this backup could leave them unchanged.
+fn trust_cutoff() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    now - 1_000_000_000
+}
+
+/// Copies the parent's segment that starts with `p` when it holds exactly `p` and the entries
+/// planned after it (taken from `entries` into `ahead` as needed); returns whether it did.
 ///
-/// Fails with `Source` naming the first that cannot start.
-fn open_streams(
-    plan: &Plan,
-    control: &Control,
-) -> EngineResult<Vec<(String, Box<dyn StreamReader>)>> {
-    let mut out = Vec::new();
-    for (path, source) in plan.streams() {
-        control.check()?;
-        let reader = source.open().map_err(|e| EngineError::Source {
-            name: path.to_string(),
-            path: path.into(),
-            message: e.to_string(),
-        })?;
-        out.push((path.to_string(), reader));
+/// Fails with `Parent` when the parent cannot be read, `Sink` when writing fails.
+fn copied<W: Write>(
+    parent: &mut Reuse,
+    p: &Planned,
+    entries: &mut Entries<'_>,
+    ahead: &mut VecDeque<Planned>,
+    tar: &mut tar::Builder<FrameSink<W>>,
+    state: &mut Progress,
+) -> EngineResult<bool> {
+    let Some(s) = parent.candidate(&p.entry.path) else {
+        return Ok(false);
+    };
+    let records = parent.records(s)?;
+    let want: usize = records.iter().map(|f| f.entries.len()).sum();
+    while ahead.len() + 1 < want {
+        match entries.next() {
+            Some(next) => ahead.push_back(next?),
+            None => return Ok(false),
+        }
     }
-    Ok(out)
+    let theirs = records.iter().flat_map(|f| &f.entries);
+    let ours = std::iter::once(p).chain(ahead.iter());
+    if !theirs.zip(ours).all(|(q, p)| reuse::matches(q, p)) {
+        return Ok(false);
+    }
+    parent.copy(s, records, tar.get_mut())?;
+    let taken = std::iter::once(p.entry.size).chain(ahead.drain(..want - 1).map(|q| q.entry.size));
+    // Directories and links are planned with size 0.
+    state.done += taken.sum::<u64>();
+    state.entries += want;
+    Ok(true)
+}
+
+/// The archive's own entries (header, index) as the index lists them.
+fn own_entry(path: &str, now: u64) -> Entry {
+    Entry {
+        path: path.into(),
+        kind: EntryKind::File,
+        size: 0,
+        mode: 0o600,
+        mtime: now as i64,
+        blake3: None,
+        target: None,
+    }
 }
 
 /// The source whose archive directory holds `path`.
@@ -140,26 +207,32 @@ fn source_of<'a>(sources: &'a [SourceInfo], path: &str) -> Option<&'a SourceInfo
     })
 }
 
-struct Progress {
+pub(crate) struct Progress {
     /// Reused for small files.
     buf: Vec<u8>,
-    done: u64,
-    total: u64,
-    entries: usize,
+    pub done: u64,
+    pub total: u64,
+    pub entries: usize,
     warnings: Vec<String>,
+    /// Identities are recorded only for sources unchanged since this time (ns since the epoch).
+    cutoff_ns: i64,
 }
 
+/// Records the entry `e` (as its tar header will say, with `size`) in the frame being filled.
 fn begin<W: Write>(
     tar: &mut tar::Builder<FrameSink<W>>,
-    path: &str,
-    kind: EntryKind,
+    e: &Entry,
     size: u64,
+    ident: Option<Ident>,
     cut: bool,
 ) -> EngineResult<()> {
     let entry = IndexEntry {
-        path: path.to_string(),
-        kind,
+        path: e.path.clone(),
+        kind: e.kind,
         size,
+        mode: e.mode,
+        mtime: e.mtime,
+        ident,
     };
     tar.get_mut().begin_entry(entry, cut).map_err(sink_err)
 }
@@ -177,7 +250,7 @@ fn append<W: Write>(
     let mtime = e.mtime.max(0) as u64;
     match (e.kind, &p.origin) {
         (EntryKind::Dir, Origin::Stream(_)) => {
-            begin(tar, &e.path, e.kind, 0, first)?;
+            begin(tar, e, 0, None, first)?;
             let mut h = header_for(tar::EntryType::Directory, 0, e.mode, mtime);
             tar.append_data(&mut h, &e.path, io::empty())
                 .map_err(sink_err)?;
@@ -193,13 +266,14 @@ fn append<W: Write>(
             return stream_parts(tar, e, reader, state, control);
         }
         (EntryKind::Dir, _) => {
-            begin(tar, &e.path, e.kind, 0, first)?;
+            begin(tar, e, 0, None, first)?;
             let mut h = header_for(tar::EntryType::Directory, 0, e.mode, mtime);
             tar.append_data(&mut h, &e.path, io::empty())
                 .map_err(sink_err)?;
         }
         (EntryKind::Symlink, _) => {
-            begin(tar, &e.path, e.kind, 0, first)?;
+            let ident = reuse::trusted(p.seen, state.cutoff_ns);
+            begin(tar, e, 0, ident, first)?;
             let mut h = header_for(tar::EntryType::Symlink, 0, e.mode, mtime);
             let target = e.target.as_deref().unwrap_or_default();
             tar.append_link(&mut h, &e.path, target).map_err(sink_err)?;
@@ -229,13 +303,14 @@ fn append<W: Write>(
                 message: err.to_string(),
             })?;
             state.entries += 1;
+            let ident = reuse::trusted(Some(stamp.ident()), state.cutoff_ns);
             if stamp.size <= SMALL {
                 let mut buf = std::mem::take(&mut state.buf);
                 buf.clear();
                 let read = (&file).take(stamp.size).read_to_end(&mut buf);
                 let appended = match read {
                     Ok(n) if n as u64 == stamp.size => {
-                        slice_entry(tar, e, &buf, first, state, control)
+                        slice_entry(tar, e, &buf, (ident, first), state, control)
                     }
                     _ => Err(EngineError::Changed {
                         path: e.path.clone(),
@@ -249,7 +324,7 @@ fn append<W: Write>(
                     e,
                     stamp.size,
                     &mut (&file).take(stamp.size),
-                    first,
+                    (ident, first),
                     state,
                     control,
                 )?;
@@ -263,7 +338,7 @@ fn append<W: Write>(
         }
         (EntryKind::File, Origin::Inline(bytes)) => {
             state.entries += 1;
-            return slice_entry(tar, e, bytes, first, state, control);
+            return slice_entry(tar, e, bytes, (None, first), state, control);
         }
         (EntryKind::File, Origin::Stream(_)) => {
             return Err(EngineError::Corrupt(format!(
@@ -273,75 +348,11 @@ fn append<W: Write>(
         }
         (EntryKind::File, Origin::Nothing) => {
             state.entries += 1;
-            return file_entry(tar, e, 0, &mut io::empty(), first, state, control);
+            return file_entry(tar, e, 0, &mut io::empty(), (None, first), state, control);
         }
     }
     state.entries += 1;
     Ok(())
-}
-
-/// The size of each part of streamed content (held in memory while it is filled).
-const PART: usize = 4 << 20;
-
-/// Runs a streamed source and archives its content as `<dir>/part-000001`, … (each up to
-/// [`PART`] bytes, the last possibly empty only when there is no content at all) and then what
-/// it reports as `<dir>/info.json`.
-fn stream_parts<W: Write>(
-    tar: &mut tar::Builder<FrameSink<W>>,
-    dir: &Entry,
-    mut reader: Box<dyn StreamReader>,
-    state: &mut Progress,
-    control: &Control,
-) -> EngineResult<()> {
-    let failed = |message: String| EngineError::Source {
-        name: dir.path.clone(),
-        path: dir.path.clone().into(),
-        message,
-    };
-    let mut buf = vec![0u8; PART];
-    for n in 1u64.. {
-        control.check()?;
-        let mut filled = 0;
-        while filled < PART {
-            let got = reader
-                .read(&mut buf[filled..])
-                .map_err(|e| failed(e.to_string()))?;
-            if got == 0 {
-                break;
-            }
-            filled += got;
-        }
-        if filled == 0 && n > 1 {
-            break;
-        }
-        let part = Entry {
-            path: format!("{}/{}", dir.path, layout::database_part(n)),
-            kind: EntryKind::File,
-            size: filled as u64,
-            mode: 0o600,
-            mtime: dir.mtime,
-            blake3: None,
-            target: None,
-        };
-        state.entries += 1;
-        state.total += filled as u64;
-        slice_entry(tar, &part, &buf[..filled], false, state, control)?;
-        if filled < PART {
-            break;
-        }
-    }
-    let info = reader.finish().map_err(|e| failed(e.to_string()))?;
-    let entry = Entry {
-        path: format!("{}/{}", dir.path, layout::DATABASE_INFO),
-        kind: EntryKind::File,
-        size: info.len() as u64,
-        mode: 0o600,
-        mtime: dir.mtime,
-        blake3: None,
-        target: None,
-    };
-    state.entries += 1;
-    slice_entry(tar, &entry, &info, false, state, control)
 }
 
 /// Files up to this size are read whole into a reused buffer and appended from it.
@@ -350,16 +361,16 @@ const SMALL: u64 = 256 << 10;
 /// Appends one regular file whose bytes are in memory: tar copies from the slice itself (through
 /// a `dyn Read` wrapper, every 8 KiB it copies would be zeroed first — a quarter of the
 /// instructions of a backup of small files).
-fn slice_entry<W: Write>(
+pub(crate) fn slice_entry<W: Write>(
     tar: &mut tar::Builder<FrameSink<W>>,
     e: &Entry,
     bytes: &[u8],
-    first: bool,
+    (ident, first): (Option<Ident>, bool),
     state: &mut Progress,
     control: &Control,
 ) -> EngineResult<()> {
     let size = bytes.len() as u64;
-    begin(tar, &e.path, EntryKind::File, size, first)?;
+    begin(tar, e, size, ident, first)?;
     let mut h = header_for(tar::EntryType::Regular, size, e.mode, e.mtime.max(0) as u64);
     tar.append_data(&mut h, &e.path, bytes).map_err(sink_err)?;
     let before = state.done;
@@ -376,11 +387,11 @@ fn file_entry<W: Write>(
     e: &Entry,
     size: u64,
     content: &mut dyn Read,
-    first: bool,
+    (ident, first): (Option<Ident>, bool),
     state: &mut Progress,
     control: &Control,
 ) -> EngineResult<()> {
-    begin(tar, &e.path, EntryKind::File, size, first)?;
+    begin(tar, e, size, ident, first)?;
     let mut h = header_for(tar::EntryType::Regular, size, e.mode, e.mtime.max(0) as u64);
     let before = state.done;
     let mut counted = progressing(content, control, &mut state.done, state.total);

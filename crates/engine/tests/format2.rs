@@ -22,14 +22,7 @@ fn backup_with(
 ) -> (Vec<u8>, dsbackup_engine::ArchiveSummary) {
     let cancel = AtomicBool::new(false);
     let control = Control::new(&cancel, &no_progress);
-    let mut planner = Planner::new();
-    planner
-        .add_inline("catalog/users.jsonl", b"{\"id\":1}\n".to_vec())
-        .unwrap();
-    planner
-        .add_tree("files", "directory", root, "sources/files")
-        .unwrap();
-    let plan = planner.finish_unhashed().unwrap();
+    let plan = common::sample_planner(root).finish_unhashed().unwrap();
     write(&plan, Vec::new(), opts, &control).unwrap()
 }
 
@@ -92,17 +85,7 @@ fn round_trip_through_engine_and_gnu_tar() {
         compare_trees(src.path(), &out.path().join("sources/files"));
 
         // GNU tar opens it (zstd skips the trailer frame) and extracts the same tree.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.tar.zst");
-        fs::write(&path, &archive).unwrap();
-        let st = std::process::Command::new("tar")
-            .args(["--zstd", "-xf"])
-            .arg(&path)
-            .arg("-C")
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let dir = common::gnu_tar_extract(&archive);
         let header: serde_json::Value =
             serde_json::from_slice(&fs::read(dir.path().join("dsbackup.json")).unwrap()).unwrap();
         assert_eq!(header["formatVersion"], 2);

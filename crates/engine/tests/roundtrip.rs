@@ -25,14 +25,7 @@ fn v1() -> WriteOptions {
 fn backup(root: &Path) -> (Vec<u8>, dsbackup_engine::ArchiveSummary, Vec<String>) {
     let cancel = AtomicBool::new(false);
     let control = Control::new(&cancel, &no_progress);
-    let mut planner = Planner::new();
-    planner
-        .add_inline("catalog/users.jsonl", b"{\"id\":1}\n".to_vec())
-        .unwrap();
-    planner
-        .add_tree("files", "directory", root, "sources/files")
-        .unwrap();
-    let plan = planner.finish(&control).unwrap();
+    let plan = common::sample_planner(root).finish(&control).unwrap();
     let (out, summary) = write(&plan, Vec::new(), &v1(), &control).unwrap();
     (out, summary, plan.warnings)
 }

@@ -14,6 +14,14 @@ pub const BACKUPS: &str = "dsbackup_backups_total";
 pub const BACKUP_SECONDS: &str = "dsbackup_backup_duration_seconds";
 /// The size of completed backups' archives, by `storage`.
 pub const BACKUP_BYTES: &str = "dsbackup_backup_size_bytes";
+/// Compressed bytes backups copied from their parent archives instead of reading and
+/// compressing the sources again, by `storage`.
+pub const BACKUP_REUSED_BYTES: &str = "dsbackup_backup_reused_bytes_total";
+/// Backups that had a parent archive, by `result`: `copied` (frames were copied), `nothing`
+/// (nothing matched, or the parent could not be opened or is of an older format) and
+/// `rejected` (it was not the archive its record describes; the backup was written again
+/// without it).
+pub const BACKUP_PARENTS: &str = "dsbackup_backup_parents_total";
 /// Restores that ended, by `result` and `storage`.
 pub const RESTORES: &str = "dsbackup_restores_total";
 /// How long restores ran, by `result` and `storage`.
@@ -76,6 +84,19 @@ pub fn backup_ended(
     if let Some(bytes) = bytes {
         metrics::histogram!(BACKUP_BYTES, "storage" => storage).record(bytes as f64);
     }
+}
+
+/// A backup to `storage` was written with a parent archive: `copied` compressed bytes came
+/// from it, or it was `rejected`.
+pub fn backup_parent(storage: StorageKind, copied: u64, rejected: bool) {
+    let storage = storage_label(storage);
+    let result = match (rejected, copied) {
+        (true, _) => "rejected",
+        (false, 0) => "nothing",
+        (false, _) => "copied",
+    };
+    metrics::counter!(BACKUP_PARENTS, "result" => result).increment(1);
+    metrics::counter!(BACKUP_REUSED_BYTES, "storage" => storage).increment(copied);
 }
 
 /// A restore from `storage` ended after `took`.

@@ -26,6 +26,7 @@ mod postgres;
 mod remote;
 mod remote_failures;
 mod restore;
+mod reuse;
 mod rooms;
 mod schedule;
 mod secrets;

@@ -8,7 +8,10 @@ use crate::backup::{local, rig, rig_with, start, wait_done};
 use crate::harness::send;
 use crate::restore::restore;
 
-async fn scrape(s: &crate::harness::TestServer, token: Option<&str>) -> (u16, String, String) {
+pub(crate) async fn scrape(
+    s: &crate::harness::TestServer,
+    token: Option<&str>,
+) -> (u16, String, String) {
     let mut req = s.req(Method::GET, "/metrics");
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
@@ -25,7 +28,7 @@ async fn scrape(s: &crate::harness::TestServer, token: Option<&str>) -> (u16, St
 }
 
 /// The value of the sample whose line starts with `series` (name and labels as written).
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())

@@ -14,6 +14,7 @@ use super::hash::hash_all;
 use super::spill::{Content, Record, SpillWriter};
 use super::{Origin, Plan, Store, Streamed, escaping_links, spill_err};
 use crate::error::{EngineError, EngineResult};
+use crate::index::Ident;
 use crate::manifest::{EntryKind, SourceInfo, is_safe_path};
 use crate::write::Control;
 
@@ -30,6 +31,16 @@ pub struct Planner {
     total: u64,
     sources: Vec<SourceInfo>,
     warnings: Vec<String>,
+}
+
+/// The identity of a walked file or link (`lstat`).
+fn ident_of(meta: &fs::Metadata) -> Ident {
+    Ident {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+    }
 }
 
 fn now_secs() -> i64 {
@@ -100,6 +111,7 @@ impl Planner {
             mode: 0o600,
             mtime: now_secs(),
             target: None,
+            ident: None,
         })
     }
 
@@ -135,6 +147,7 @@ impl Planner {
             mode: 0o700,
             mtime: now_secs(),
             target: None,
+            ident: None,
         })
     }
 
@@ -150,6 +163,7 @@ impl Planner {
             mode,
             mtime,
             target: None,
+            ident: None,
         })
     }
 
@@ -260,6 +274,7 @@ impl Planner {
                 mode: meta.permissions().mode() & 0o7777,
                 mtime: meta.mtime(),
                 target: None,
+                ident: (ft.is_file() || ft.is_symlink()).then(|| ident_of(&meta)),
             };
             if ft.is_symlink() {
                 let root = &self.roots[at as usize].1;

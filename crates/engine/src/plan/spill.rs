@@ -10,6 +10,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::index::Ident;
 use crate::manifest::EntryKind;
 use crate::varint;
 
@@ -35,6 +36,16 @@ pub(crate) struct Record {
     pub mode: u32,
     pub mtime: i64,
     pub target: Option<String>,
+    /// A file's or link's identity when it was walked.
+    pub ident: Option<Ident>,
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
 /// Appends records to the spill file.
@@ -94,15 +105,22 @@ impl SpillWriter {
             EntryKind::Symlink => 2,
         };
         let out = &mut self.out;
-        out.write_all(&[kind | tag << 2 | u8::from(r.target.is_some()) << 4])?;
+        let flags = u8::from(r.target.is_some()) << 4 | u8::from(r.ident.is_some()) << 5;
+        out.write_all(&[kind | tag << 2 | flags])?;
         put_varint(out, u64::from(index))?;
         put_str(out, &r.path)?;
         put_varint(out, r.size)?;
         put_varint(out, u64::from(r.mode))?;
         // Zig-zag: times before 1970 stay short.
-        put_varint(out, ((r.mtime << 1) ^ (r.mtime >> 63)) as u64)?;
+        put_varint(out, zigzag(r.mtime))?;
         if let Some(t) = &r.target {
             put_str(out, t)?;
+        }
+        if let Some(id) = &r.ident {
+            put_varint(out, id.dev)?;
+            put_varint(out, id.ino)?;
+            put_varint(out, zigzag(id.mtime_ns))?;
+            put_varint(out, zigzag(id.ctime_ns))?;
         }
         self.count += 1;
         Ok(())
@@ -210,10 +228,19 @@ impl SpillReader<'_> {
         let path = self.string()?;
         let size = self.varint()?;
         let mode = u32::try_from(self.varint()?).map_err(|_| bad())?;
-        let z = self.varint()?;
-        let mtime = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        let mtime = unzigzag(self.varint()?);
         let target = if head & 0x10 != 0 {
             Some(self.string()?)
+        } else {
+            None
+        };
+        let ident = if head & 0x20 != 0 {
+            Some(Ident {
+                dev: self.varint()?,
+                ino: self.varint()?,
+                mtime_ns: unzigzag(self.varint()?),
+                ctime_ns: unzigzag(self.varint()?),
+            })
         } else {
             None
         };
@@ -225,6 +252,7 @@ impl SpillReader<'_> {
             mode,
             mtime,
             target,
+            ident,
         }))
     }
 }
@@ -244,6 +272,7 @@ mod tests {
                 mode: 0o755,
                 mtime: -5,
                 target: None,
+                ident: None,
             },
             Record {
                 kind: EntryKind::File,
@@ -253,6 +282,7 @@ mod tests {
                 mode: 0o644,
                 mtime: i64::MAX,
                 target: None,
+                ident: None,
             },
             Record {
                 kind: EntryKind::Symlink,
@@ -262,6 +292,12 @@ mod tests {
                 mode: 0o777,
                 mtime: i64::MIN,
                 target: Some("a".into()),
+                ident: Some(Ident {
+                    dev: 1,
+                    ino: u64::MAX,
+                    mtime_ns: -3,
+                    ctime_ns: i64::MAX,
+                }),
             },
             Record {
                 kind: EntryKind::File,
@@ -271,6 +307,7 @@ mod tests {
                 mode: 0o600,
                 mtime: 0,
                 target: None,
+                ident: None,
             },
         ];
         let mut w = SpillWriter::new(None).unwrap();

@@ -75,6 +75,34 @@ pub fn sample_tree(root: &Path) {
     std::os::unix::fs::symlink("/etc/passwd", root.join("docs/outside")).unwrap();
 }
 
+/// Extracts `archive` with GNU tar (`tar --zstd -xf`) into a new directory.
+pub fn gnu_tar_extract(archive: &[u8]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar.zst");
+    fs::write(&path, archive).unwrap();
+    let st = std::process::Command::new("tar")
+        .args(["--zstd", "-xf"])
+        .arg(&path)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dir
+}
+
+/// A planner holding one inline catalog file and `root` as the directory source `files`.
+pub fn sample_planner(root: &Path) -> dsbackup_engine::Planner {
+    let mut planner = dsbackup_engine::Planner::new();
+    planner
+        .add_inline("catalog/users.jsonl", b"{\"id\":1}\n".to_vec())
+        .unwrap();
+    planner
+        .add_tree("files", "directory", root, "sources/files")
+        .unwrap();
+    planner
+}
+
 /// Extracts what the reader hands over into a directory, as a restore would.
 pub struct Extract(pub std::path::PathBuf);
 

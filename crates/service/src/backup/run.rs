@@ -182,6 +182,7 @@ async fn write_archive(
     key: String,
     opts: WriteOptions,
     encrypt: Option<Recipients>,
+    storage: dsbackup_core::StorageKind,
 ) -> Result<(ArchiveSummary, Vec<String>), Failure> {
     let runtime = tokio::runtime::Handle::current();
     crate::trace::spawn_blocking(move || -> Result<_, Failure> {
@@ -201,12 +202,37 @@ async fn write_archive(
         )?;
         crate::fault::delay("backup-write");
         let planned = started.elapsed();
-        let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
         let stored =
             |e: std::io::Error| Failure::Client(format!("The archive could not be stored: {e}"));
         let (writer, summary) = match &encrypt {
-            None => dsbackup_engine::write(&plan, writer, &opts, &control)?,
+            None => {
+                let writer = BlockingWriter::new(&runtime, backend.clone(), &key, false)?;
+                match dsbackup_engine::write(&plan, writer, &opts, &control) {
+                    // A parent that is not what its record says: nothing of it is kept (the
+                    // put is dropped), and the archive is written again from the sources.
+                    Err(EngineError::Parent(why)) => {
+                        tracing::warn!(job = %job.id, error = %why,
+                            "the parent archive could not be used; writing a full backup");
+                        let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
+                        let opts = WriteOptions {
+                            parent: None,
+                            ..opts.clone()
+                        };
+                        let written = dsbackup_engine::write(&plan, writer, &opts, &control)?;
+                        crate::metrics::backup_parent(storage, 0, true);
+                        written
+                    }
+                    Ok(written) => {
+                        if opts.parent.is_some() {
+                            crate::metrics::backup_parent(storage, written.1.reuse.bytes, false);
+                        }
+                        written
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Some(to) => {
+                let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
                 let sealed = crypt::Encrypting::new(writer, to).map_err(stored)?;
                 let (sealed, plain) = dsbackup_engine::write(&plan, sealed, &opts, &control)?;
                 let (writer, sha256, size) = sealed.finish().map_err(stored)?;
@@ -220,6 +246,9 @@ async fn write_archive(
                 )
             }
         };
+        if let Some(note) = &summary.reuse.note {
+            tracing::info!(job = %job.id, note = %note, "the parent archive was not used");
+        }
         control.check()?;
         let written = started.elapsed();
         // The storage's own failure (a full disk, a lost connection) is what the client needs.
@@ -231,6 +260,9 @@ async fn write_archive(
             plan_ms = planned.as_millis() as u64,
             write_ms = (written - planned).as_millis() as u64,
             commit_ms = (started.elapsed() - written).as_millis() as u64,
+            reused_frames = summary.reuse.frames,
+            reused_bytes = summary.reuse.bytes,
+            reused_entries = summary.reuse.entries,
             "archive written"
         );
         let mut warnings = plan.warnings;
@@ -372,7 +404,10 @@ async fn execute(state: &Service, spec: Spec) -> Result<u64, Failure> {
     if matches!(spec.target, Target::Remote { .. }) {
         sweep_unfinished(backend.clone(), &alias, &key);
     }
-    let opts = write_options(state, &spec, &alias);
+    let mut opts = write_options(state, &spec, &alias);
+    if encrypt.is_none() && opts.format_version == dsbackup_engine::header::FORMAT_VERSION_2 {
+        opts.parent = super::parent::find(state, &spec).await;
+    }
     let (summary, warnings) = write_archive(
         job.clone(),
         contents,
@@ -380,6 +415,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<u64, Failure> {
         key.clone(),
         opts,
         encrypt,
+        spec.target.kind(),
     )
     .await?;
     if job.is_canceled() {

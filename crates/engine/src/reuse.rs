@@ -1,0 +1,412 @@
+//! Copying unchanged entries from a parent archive instead of reading and compressing them
+//! again (restic's parent snapshot, at the granularity of format 2's frames).
+//!
+//! The parent's index (version 3) is read first from its tail and kept in a private temporary
+//! file; its frames are grouped into *segments*: a frame that starts at an entry's first
+//! header byte and the continuation frames after it, up to the next such frame, so a segment
+//! holds whole entries. The writer offers each planned entry; when it is the first entry of a
+//! segment not yet passed and every entry of the segment equals the next planned entries —
+//! path, type, size, the mode and mtime of its tar header and, for files and links, the
+//! device, inode, mtime and ctime it was read with (`lstat` now against the parent's `fstat`
+//! then) — the segment's compressed frames are copied byte for byte with their index records.
+//! Segments are taken in order from one sequential read of the parent.
+//!
+//! Nothing of the parent is trusted on its own word: every byte of it passes through SHA-256,
+//! and before the writer returns the digest must equal the one the catalog recorded for the
+//! parent and the index bytes read first must equal those read in sequence; otherwise the
+//! write fails with [`EngineError::Parent`] and the caller writes again without a parent.
+//! A file is only given an identity to be trusted later when its mtime and ctime are at least
+//! a second older than the backup (a write within the file system's timestamp granularity
+//! could otherwise leave them unchanged). Every archive stays self-contained.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::mpsc::{self, SyncSender};
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{EngineError, EngineResult};
+use crate::frames::{FRAME_MAX, FrameSink};
+use crate::header::INDEX_PATH;
+use crate::index::{FrameRecord, Ident, IndexEntry, IndexReader, TRAILER_LEN, parse_trailer};
+use crate::manifest::EntryKind;
+use crate::plan::{Origin, Planned};
+
+/// The largest compressed frame copied: the writer's limit plus zstd's worst-case expansion.
+const MAX_FRAME: u64 = FRAME_MAX as u64 + (FRAME_MAX as u64 >> 7) + (64 << 10);
+
+/// A finished archive a backup may copy frames from: the catalog's record of it and a way to
+/// read its bytes.
+pub trait ParentArchive: Send + Sync + std::fmt::Debug {
+    /// Its size in bytes, as recorded.
+    fn size(&self) -> u64;
+    /// Its SHA-256 (hex), as recorded.
+    fn sha256(&self) -> &str;
+    /// Streams the bytes `range` of it.
+    ///
+    /// Fails when it cannot be read.
+    fn open(&self, range: Range<u64>) -> io::Result<Box<dyn Read + Send>>;
+}
+
+/// What a write took from its parent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReuseReport {
+    /// Frames copied, their compressed bytes, the entries they hold and those entries' content.
+    pub frames: u64,
+    pub bytes: u64,
+    pub entries: u64,
+    pub content_bytes: u64,
+    /// Why a parent was given but not used (unreadable, an index of an older version), if so.
+    pub note: Option<String>,
+}
+
+/// Whether the parent's entry `q` holds exactly what the planned entry `p` would archive.
+pub(crate) fn matches(q: &IndexEntry, p: &Planned) -> bool {
+    let e = &p.entry;
+    if q.path != e.path || q.kind != e.kind || q.mode != e.mode || q.mtime != e.mtime {
+        return false;
+    }
+    match (e.kind, &p.origin) {
+        (EntryKind::Dir, Origin::Nothing) => q.size == 0,
+        (EntryKind::File, Origin::Disk(_)) => {
+            q.size == e.size && q.ident.is_some() && q.ident == p.seen
+        }
+        (EntryKind::Symlink, Origin::Nothing) => q.ident.is_some() && q.ident == p.seen,
+        _ => false,
+    }
+}
+
+/// `id` when its times are older than `cutoff_ns` (nanoseconds since the epoch), so any later
+/// write will move them.
+pub(crate) fn trusted(id: Option<Ident>, cutoff_ns: i64) -> Option<Ident> {
+    id.filter(|id| id.mtime_ns < cutoff_ns && id.ctime_ns < cutoff_ns)
+}
+
+fn parent_err(e: impl std::fmt::Display) -> EngineError {
+    EngineError::Parent(e.to_string())
+}
+
+/// Reads through `inner`, hashing (BLAKE3) what passes.
+struct Hashed<R> {
+    inner: R,
+    hasher: blake3::Hasher,
+}
+
+impl<R: Read> Read for Hashed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Reads through `inner`, copying what passes into `copy`.
+struct Tee<'a, R, W> {
+    inner: R,
+    copy: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// The parent read in sequence, every byte hashed on a thread of its own.
+struct Body {
+    input: Box<dyn Read + Send>,
+    pos: u64,
+    tx: Option<SyncSender<Arc<Vec<u8>>>>,
+    hasher: Option<JoinHandle<(String, [u8; 32])>>,
+}
+
+impl Body {
+    /// Opens the parent; the BLAKE3 it returns is of the bytes `tail` (the index's frames).
+    fn open(parent: &dyn ParentArchive, tail: Range<u64>) -> io::Result<Self> {
+        let input = parent.open(0..parent.size())?;
+        let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
+        let hasher = std::thread::spawn(move || {
+            let (mut sha, mut digest, mut pos) = (Sha256::new(), blake3::Hasher::new(), 0u64);
+            for chunk in rx {
+                sha.update(chunk.as_slice());
+                let end = pos + chunk.len() as u64;
+                let (from, to) = (tail.start.max(pos), tail.end.min(end));
+                if from < to {
+                    digest.update(&chunk[(from - pos) as usize..(to - pos) as usize]);
+                }
+                pos = end;
+            }
+            (
+                hex::encode_upper(sha.finalize()),
+                *digest.finalize().as_bytes(),
+            )
+        });
+        Ok(Self {
+            input,
+            pos: 0,
+            tx: Some(tx),
+            hasher: Some(hasher),
+        })
+    }
+
+    /// The next `len` bytes (hashed).
+    fn take(&mut self, len: u64) -> io::Result<Arc<Vec<u8>>> {
+        let mut buf = Vec::with_capacity(len as usize);
+        let got = (&mut self.input).take(len).read_to_end(&mut buf)?;
+        if got as u64 != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "it is shorter than recorded",
+            ));
+        }
+        self.pos += len;
+        let chunk = Arc::new(buf);
+        self.tx
+            .as_ref()
+            .and_then(|tx| tx.send(Arc::clone(&chunk)).ok())
+            .ok_or_else(|| io::Error::other("the hashing thread stopped"))?;
+        Ok(chunk)
+    }
+
+    /// Reads (and hashes) up to `offset`.
+    fn skip_to(&mut self, offset: u64) -> io::Result<()> {
+        while self.pos < offset {
+            self.take((offset - self.pos).min(1 << 20))?;
+        }
+        Ok(())
+    }
+
+    /// Reads the rest; returns the SHA-256 (upper-case hex) of the whole and the BLAKE3 of the
+    /// bytes from the index on.
+    fn finish(mut self, size: u64) -> io::Result<(String, [u8; 32])> {
+        self.skip_to(size)?;
+        let mut rest = [0u8; 1];
+        if self.input.read(&mut rest)? != 0 {
+            return Err(io::Error::other("it is longer than recorded"));
+        }
+        self.tx.take();
+        self.hasher
+            .take()
+            .and_then(|h| h.join().ok())
+            .ok_or_else(|| io::Error::other("the hashing thread failed"))
+    }
+}
+
+/// A parent archive being copied from.
+pub(crate) struct Reuse {
+    parent: Arc<dyn ParentArchive>,
+    /// Each frame's offset.
+    frames: Vec<u64>,
+    /// Each segment's frames.
+    segs: Vec<Range<usize>>,
+    /// Segments by the path of their first entry.
+    first: HashMap<String, usize>,
+    /// The index again, read in step with the copying.
+    index: IndexReader<BufReader<File>>,
+    next_frame: usize,
+    next_seg: usize,
+    index_offset: u64,
+    tail_digest: [u8; 32],
+    body: Option<Body>,
+    pub report: ReuseReport,
+}
+
+impl Reuse {
+    /// Reads the parent's trailer and index (into a private temporary file in `spill_dir`).
+    ///
+    /// Fails with why the parent cannot be used; the write then goes on without one.
+    pub fn open(
+        parent: Arc<dyn ParentArchive>,
+        spill_dir: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
+        let size = parent.size();
+        if size < TRAILER_LEN as u64 {
+            return Err("the parent archive is too short".into());
+        }
+        let tail_start = size - TRAILER_LEN as u64;
+        let mut t = Vec::with_capacity(TRAILER_LEN);
+        parent
+            .open(tail_start..size)
+            .and_then(|mut r| r.read_to_end(&mut t))
+            .map_err(|e| format!("the parent archive cannot be read: {e}"))?;
+        let index_offset = parse_trailer(&t)
+            .filter(|&o| o < tail_start)
+            .ok_or("the parent archive has no format 2 trailer")?;
+        let spill = match spill_dir {
+            Some(d) => tempfile::tempfile_in(d),
+            None => tempfile::tempfile(),
+        }
+        .map_err(|e| format!("a temporary file for the parent's index: {e}"))?;
+        let mut copy = BufWriter::with_capacity(256 << 10, spill);
+        let tail = parent
+            .open(index_offset..tail_start)
+            .map_err(|e| format!("the parent archive cannot be read: {e}"))?;
+        let mut hashed = Hashed {
+            inner: tail,
+            hasher: blake3::Hasher::new(),
+        };
+        let (frames, segs, first) = read_index(&mut hashed, &mut copy, index_offset)
+            .map_err(|e| format!("the parent's index cannot be used: {e}"))?;
+        let mut file = copy.into_inner().map_err(|e| e.into_error().to_string())?;
+        file.rewind().map_err(|e| e.to_string())?;
+        let index = IndexReader::new(BufReader::with_capacity(256 << 10, file))
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            parent,
+            frames,
+            segs,
+            first,
+            index,
+            next_frame: 0,
+            next_seg: 0,
+            index_offset,
+            tail_digest: *hashed.hasher.finalize().as_bytes(),
+            body: None,
+            report: ReuseReport::default(),
+        })
+    }
+
+    /// The segment not yet passed whose first entry is `path`.
+    pub fn candidate(&self, path: &str) -> Option<usize> {
+        self.first
+            .get(path)
+            .copied()
+            .filter(|&s| s >= self.next_seg)
+    }
+
+    /// The frame records of segment `s`; the segments before it are passed.
+    ///
+    /// Fails with `Parent` when the index copy cannot be read.
+    pub fn records(&mut self, s: usize) -> EngineResult<Vec<FrameRecord>> {
+        let range = self.segs[s].clone();
+        let mut out = Vec::with_capacity(range.len());
+        while self.next_frame < range.end {
+            let rec = self
+                .index
+                .next_frame()
+                .map_err(parent_err)?
+                .ok_or_else(|| parent_err("its index ended early"))?;
+            if self.next_frame >= range.start {
+                out.push(rec);
+            }
+            self.next_frame += 1;
+        }
+        self.next_seg = s + 1;
+        Ok(out)
+    }
+
+    /// Copies the frames `records` of segment `s` into `sink`.
+    ///
+    /// Fails with `Parent` when the parent cannot be read, `Sink` when writing fails.
+    pub fn copy<W: Write>(
+        &mut self,
+        s: usize,
+        records: Vec<FrameRecord>,
+        sink: &mut FrameSink<W>,
+    ) -> EngineResult<()> {
+        if self.body.is_none() {
+            let tail = self.index_offset..self.parent.size() - TRAILER_LEN as u64;
+            self.body = Some(Body::open(self.parent.as_ref(), tail).map_err(parent_err)?);
+        }
+        let body = self.body.as_mut().ok_or_else(|| parent_err("not open"))?;
+        body.skip_to(self.frames[self.segs[s].start])
+            .map_err(parent_err)?;
+        for rec in records {
+            if rec.clen > MAX_FRAME {
+                return Err(parent_err("a frame is larger than any this writer makes"));
+            }
+            let bytes = body.take(rec.clen).map_err(parent_err)?;
+            self.report.frames += 1;
+            self.report.bytes += rec.clen;
+            self.report.entries += rec.entries.len() as u64;
+            self.report.content_bytes += rec
+                .entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::File)
+                .map(|e| e.size)
+                .sum::<u64>();
+            sink.copy_frame(rec, &bytes).map_err(EngineError::Sink)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the rest of the parent and checks it is the archive the catalog recorded, read
+    /// with the index that was used. Nothing to check when nothing was copied.
+    ///
+    /// Fails with `Parent` otherwise.
+    pub fn finish(mut self) -> EngineResult<ReuseReport> {
+        let Some(body) = self.body.take() else {
+            return Ok(self.report);
+        };
+        let (sha, tail) = body.finish(self.parent.size()).map_err(parent_err)?;
+        if !sha.eq_ignore_ascii_case(self.parent.sha256()) {
+            return Err(parent_err("its SHA-256 does not match its record"));
+        }
+        if tail != self.tail_digest {
+            return Err(parent_err("its index changed while it was read"));
+        }
+        Ok(self.report)
+    }
+}
+
+type Segments = (Vec<u64>, Vec<Range<usize>>, HashMap<String, usize>);
+
+/// Reads the index (version 3 only) from the archive's tail at `index_offset`, copying its
+/// bytes to `copy`; returns frame offsets, segments and the segments' first paths. Reads the
+/// tail to its end.
+fn read_index<R: Read, W: Write>(
+    tail: &mut R,
+    copy: &mut W,
+    index_offset: u64,
+) -> io::Result<Segments> {
+    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
+    let mut dec = zstd::stream::read::Decoder::new(&mut *tail)?;
+    let (mut frames, mut segs, mut first) =
+        (Vec::new(), Vec::<Range<usize>>::new(), HashMap::new());
+    {
+        let mut tar = tar::Archive::new(&mut dec);
+        let mut entries = tar.entries()?;
+        let mut entry = entries.next().ok_or_else(|| bad("missing"))??;
+        if entry.path_bytes().as_ref() != INDEX_PATH.as_bytes() {
+            return Err(bad("the trailer does not point at it"));
+        }
+        let size = entry.size();
+        let mut reader = IndexReader::new(Tee {
+            inner: (&mut entry).take(size),
+            copy: &mut *copy,
+        })?;
+        if reader.version() < 3 {
+            return Err(bad("it was written before frame reuse (index version 2)"));
+        }
+        let mut offset = 0u64;
+        while let Some(rec) = reader.next_frame()? {
+            let at = frames.len();
+            frames.push(offset);
+            offset += rec.clen;
+            match (rec.boundary, rec.entries.first(), segs.last_mut()) {
+                (true, Some(e), _) => {
+                    first.insert(e.path.clone(), segs.len());
+                    segs.push(at..at + 1);
+                }
+                (false, _, Some(seg)) if seg.end == at => seg.end = at + 1,
+                // A continuation with nothing before it cannot be copied on its own.
+                _ => {}
+            }
+        }
+        if offset != index_offset {
+            return Err(bad("its frames do not add up to where it starts"));
+        }
+    }
+    // The tar end blocks; then whatever the decoder did not need, so the whole tail is hashed.
+    io::copy(&mut dec, &mut io::sink())?;
+    let mut inner = dec.finish();
+    io::copy(&mut inner, &mut io::sink())?;
+    copy.flush()?;
+    Ok((frames, segs, first))
+}

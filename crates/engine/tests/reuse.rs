@@ -1,0 +1,263 @@
+//! Frame reuse: a backup with a parent copies the compressed frames of unchanged entries, and
+//! the archive is still whole on its own (verified, restored byte for byte, opened by GNU tar,
+//! its parent deleted); a parent that is missing, damaged or not what its record says, and a
+//! file rewritten with the same size and mtime (its ctime moved), never put stale bytes in.
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use dsbackup_engine::{
+    ArchiveSummary, Control, EngineError, EngineResult, ParentArchive, WriteOptions, read_archive,
+    verify, write,
+};
+
+mod common;
+use common::{Extract, compare_trees, no_progress, sample_tree};
+
+/// A parent archive in a file, with what its record says.
+#[derive(Debug)]
+struct FileParent {
+    path: PathBuf,
+    size: u64,
+    sha256: String,
+}
+
+impl ParentArchive for FileParent {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn sha256(&self) -> &str {
+        &self.sha256
+    }
+    fn open(&self, range: Range<u64>) -> std::io::Result<Box<dyn Read + Send>> {
+        let mut f = fs::File::open(&self.path)?;
+        f.seek(SeekFrom::Start(range.start))?;
+        Ok(Box::new(f.take(range.end - range.start)))
+    }
+}
+
+/// A tree of several frames' worth: the sample tree, a file spanning frames and three
+/// directories of 64 KiB files (a few segments each).
+fn tree() -> tempfile::TempDir {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    fs::remove_file(src.path().join("docs/outside")).unwrap();
+    let huge: Vec<u8> = (0..11_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+        .collect();
+    fs::write(src.path().join("docs/huge.bin"), huge).unwrap();
+    for d in ["m1", "m2", "m3"] {
+        fs::create_dir(src.path().join(d)).unwrap();
+        for i in 0..40u32 {
+            let body: Vec<u8> = (0..65_536u32)
+                .map(|j| (j.wrapping_mul(i + 7) >> 5) as u8)
+                .collect();
+            fs::write(src.path().join(format!("{d}/f-{i:03}")), body).unwrap();
+        }
+    }
+    // Identities are trusted only once a second has passed since the last change.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    src
+}
+
+fn backup(
+    root: &Path,
+    parent: Option<Arc<dyn ParentArchive>>,
+) -> EngineResult<(Vec<u8>, ArchiveSummary)> {
+    let cancel = AtomicBool::new(false);
+    let control = Control::new(&cancel, &no_progress);
+    let plan = common::sample_planner(root).finish_unhashed().unwrap();
+    let opts = WriteOptions {
+        parent,
+        ..WriteOptions::default()
+    };
+    write(&plan, Vec::new(), &opts, &control)
+}
+
+/// Keeps `archive` in `dir` as a parent with its true record.
+fn keep(dir: &Path, name: &str, archive: &[u8], summary: &ArchiveSummary) -> Arc<FileParent> {
+    let path = dir.join(name);
+    fs::write(&path, archive).unwrap();
+    Arc::new(FileParent {
+        path,
+        size: archive.len() as u64,
+        sha256: summary.sha256.clone(),
+    })
+}
+
+/// Verifies `archive`, restores it and GNU-tar-extracts it, comparing both with `src`.
+fn check_whole(archive: &[u8], summary: &ArchiveSummary, src: &Path) {
+    let report = verify(archive, Some(&summary.sha256)).unwrap();
+    assert_eq!(report.entries, summary.entries);
+    assert_eq!(report.content_bytes, summary.content_bytes);
+    let out = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    let control = Control::new(&cancel, &no_progress);
+    let mut placer = Extract(out.path().to_path_buf());
+    read_archive(
+        archive,
+        Some(&summary.sha256),
+        Some(false),
+        &mut placer,
+        &control,
+    )
+    .unwrap();
+    compare_trees(src, &out.path().join("sources/files"));
+
+    let dir = common::gnu_tar_extract(archive);
+    compare_trees(src, &dir.path().join("sources/files"));
+}
+
+#[test]
+fn an_unchanged_backup_copies_its_parents_frames_and_stands_alone() {
+    let src = tree();
+    let keep_dir = tempfile::tempdir().unwrap();
+    let (a, sa) = backup(src.path(), None).unwrap();
+    assert_eq!(sa.reuse.frames, 0);
+    let parent = keep(keep_dir.path(), "a", &a, &sa);
+    let (b, sb) = backup(src.path(), Some(parent.clone())).unwrap();
+    assert_eq!(sb.reuse.note, None);
+    // Everything but the first segment (the header's neighbours: the inline catalog rows and
+    // the parent directories, stamped at planning) is copied.
+    assert!(sb.reuse.frames >= 5, "{:?}", sb.reuse);
+    assert!(
+        sb.reuse.content_bytes * 10 >= sa.content_bytes * 9,
+        "{:?} of {}",
+        sb.reuse,
+        sa.content_bytes
+    );
+    assert_eq!(sb.content_bytes, sa.content_bytes);
+    assert_eq!(sb.entries, sa.entries);
+    // The copied frames are the parent's bytes: the archives differ only where the header and
+    // the first segment do.
+    assert_eq!(b.len(), a.len());
+    let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert!(differing < 4096, "{differing} bytes differ");
+
+    // Self-contained: the parent is gone, the child verifies, restores and opens in GNU tar.
+    fs::remove_file(&parent.path).unwrap();
+    check_whole(&b, &sb, src.path());
+
+    // And a grandchild copies from the child.
+    let child = keep(keep_dir.path(), "b", &b, &sb);
+    let (c, sc) = backup(src.path(), Some(child)).unwrap();
+    assert_eq!(sc.reuse.frames, sb.reuse.frames);
+    check_whole(&c, &sc, src.path());
+}
+
+#[test]
+fn a_file_rewritten_with_the_same_size_and_mtime_is_read_again() {
+    let src = tree();
+    let keep_dir = tempfile::tempdir().unwrap();
+    let (a, sa) = backup(src.path(), None).unwrap();
+    let parent = keep(keep_dir.path(), "a", &a, &sa);
+
+    let path = src.path().join("m2/f-011");
+    let before = fs::metadata(&path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let mut body = fs::read(&path).unwrap();
+    body.iter_mut().for_each(|b| *b = !*b);
+    fs::write(&path, &body).unwrap();
+    let f = fs::File::options().write(true).open(&path).unwrap();
+    f.set_modified(before.modified().unwrap()).unwrap();
+    drop(f);
+    let after = fs::metadata(&path).unwrap();
+    assert_eq!(
+        (after.len(), after.mtime(), after.mtime_nsec()),
+        (before.len(), before.mtime(), before.mtime_nsec())
+    );
+    assert_eq!(after.ino(), before.ino());
+    assert_ne!(
+        (after.ctime(), after.ctime_nsec()),
+        (before.ctime(), before.ctime_nsec())
+    );
+
+    let (b, sb) = backup(src.path(), Some(parent)).unwrap();
+    assert!(sb.reuse.frames > 0, "{:?}", sb.reuse);
+    assert!(
+        sb.reuse.content_bytes < sa.content_bytes - 65_536,
+        "{:?}",
+        sb.reuse
+    );
+    check_whole(&b, &sb, src.path());
+}
+
+#[test]
+fn a_damaged_parent_is_never_copied_from() {
+    let src = tree();
+    let keep_dir = tempfile::tempdir().unwrap();
+    let (a, sa) = backup(src.path(), None).unwrap();
+
+    // A byte flipped in the frames: copied frames come from an archive whose SHA-256 is not
+    // the recorded one, so the write fails (the caller writes again without a parent).
+    let mut bad = a.clone();
+    let at = a.len() / 2;
+    bad[at] ^= 0x40;
+    let parent = keep(keep_dir.path(), "flipped", &bad, &sa);
+    let err = backup(src.path(), Some(parent)).unwrap_err();
+    assert!(matches!(err, EngineError::Parent(_)), "{err}");
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+
+    // Intact bytes under a record that says otherwise: the same.
+    let mut wrong = keep(keep_dir.path(), "wrong", &a, &sa);
+    Arc::get_mut(&mut wrong).unwrap().sha256 = "00".repeat(32);
+    let err = backup(src.path(), Some(wrong)).unwrap_err();
+    assert!(matches!(err, EngineError::Parent(_)), "{err}");
+
+    // A damaged index or trailer: the parent is not used at all, the backup is full.
+    for (name, at) in [("index", a.len() - 40), ("trailer", a.len() - 3)] {
+        let mut bad = a.clone();
+        bad[at] ^= 0x01;
+        let parent = keep(keep_dir.path(), name, &bad, &sa);
+        let (b, sb) = backup(src.path(), Some(parent)).unwrap();
+        assert_eq!(sb.reuse.frames, 0, "{name}");
+        assert!(sb.reuse.note.is_some(), "{name}");
+        check_whole(&b, &sb, src.path());
+    }
+}
+
+#[test]
+fn a_missing_parent_or_a_too_recent_change_means_reading_the_source() {
+    let src = tree();
+    let missing = Arc::new(FileParent {
+        path: src.path().join("nope.tar.zst"),
+        size: 4096,
+        sha256: "AB".repeat(32),
+    });
+    let (b, sb) = backup(src.path(), Some(missing)).unwrap();
+    assert_eq!(sb.reuse.frames, 0);
+    assert!(
+        sb.reuse.note.as_deref().unwrap().contains("cannot be read"),
+        "{:?}",
+        sb.reuse
+    );
+    check_whole(&b, &sb, src.path());
+
+    // Files changed less than a second before a backup carry no identity in it, so the next
+    // backup reads them again.
+    let keep_dir = tempfile::tempdir().unwrap();
+    for i in 0..40u32 {
+        fs::write(
+            src.path().join(format!("m1/f-{i:03}")),
+            format!("fresh {i}"),
+        )
+        .unwrap();
+    }
+    let (a, sa) = backup(src.path(), None).unwrap();
+    let parent = keep(keep_dir.path(), "a", &a, &sa);
+    let (c, sc) = backup(src.path(), Some(parent)).unwrap();
+    assert!(sc.reuse.frames > 0);
+    let m1: u64 = (0..40u32).map(|i| format!("fresh {i}").len() as u64).sum();
+    assert!(
+        sc.reuse.content_bytes <= sa.content_bytes - m1,
+        "{:?}",
+        sc.reuse
+    );
+    check_whole(&c, &sc, src.path());
+}
