@@ -108,13 +108,10 @@ settle() { # the replaced tree of a restore goes in the background once it compl
     sleep 0.1
   done
 }
-rtime dsbackup settle env DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" restore "$BACKUP_ID" --json
-RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
-
-settle
-
 # Second backups (target 2): unchanged, then with 1 % of the files changed (one byte appended,
 # removed again afterwards), for dsbackup and restic (whose repository holds a first backup).
+# dsbackup's parent is the last full backup above (its archive kept); they run before the
+# restore, which rewrites every file (new inodes: the backup after a restore is a full one).
 CHANGED=$(find "$DATA" -type f | sort | awk 'NR % 100 == 0')
 change1() { for f in $CHANGED; do printf x >> "$f"; done; }
 unchange1() { for f in $CHANGED; do truncate -s -1 "$f"; done; }
@@ -124,6 +121,12 @@ SECOND[dsbackup-unchanged]=$(sec dsbackup_run)
 change1
 SECOND[dsbackup-1%]=$(sec dsbackup_run)
 unchange1
+
+rtime dsbackup settle env DSBACKUP_URL=$URL DSBACKUP_KEY=$KEY "$BIN" restore "$BACKUP_ID" --json
+RSS_KB=$(grep VmHWM /proc/$PID/status | awk '{print $2}')
+
+settle
+
 
 # The same server, backing up to and restoring from S3: CustomCloud to a local moto_server
 # ($MOTO, else the one ./scripts/test installs), sharing the machine's cores with the server.

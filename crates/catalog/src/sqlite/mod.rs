@@ -17,7 +17,9 @@ mod schedules;
 mod schema;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use dsbackup_core::catalog::NewFolder;
@@ -108,21 +110,19 @@ impl SqliteCatalog {
         })
     }
 
-    /// Runs `f` on the connection on the blocking pool.
+    /// Runs `f` on the connection on the blocking pool. The connection is taken before a
+    /// blocking thread is: callers queue as tasks, so a burst of requests holds one thread
+    /// rather than one thread each waiting on the connection (the blocking pool would grow
+    /// towards tokio's 512 threads, about 1 MiB of memory each).
     pub(crate) async fn with<T, F>(&self, f: F) -> CoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> CoreResult<T> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| CoreError::Internal("catalog mutex poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| CoreError::Internal(format!("catalog task failed: {e}")))?
+        let mut guard = self.conn.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut guard))
+            .await
+            .map_err(|e| CoreError::Internal(format!("catalog task failed: {e}")))?
     }
 }
 
@@ -189,4 +189,43 @@ fn insert_folder(conn: &Connection, f: &NewFolder, now: DateTime<Utc>) -> CoreRe
         created_by: f.created_by,
         created_on: rows::round(now),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threads() -> usize {
+        std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+    }
+
+    /// A burst of queries waits for the connection as tasks, not as blocking threads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_queries_holds_one_blocking_thread() {
+        let catalog = SqliteCatalog::open(":memory:").await.unwrap();
+        let before = threads();
+        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..200 {
+            let (c, peak) = (catalog.clone(), peak.clone());
+            tasks.push(tokio::spawn(async move {
+                c.with(move |conn| {
+                    peak.fetch_max(threads(), std::sync::atomic::Ordering::Relaxed);
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                        .map_err(internal)
+                })
+                .await
+                .unwrap()
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 1);
+        }
+        let grown = peak.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert!(
+            grown <= 8,
+            "{grown} threads were started for 200 queued queries"
+        );
+    }
 }
