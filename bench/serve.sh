@@ -51,6 +51,9 @@ serve_settle() {
   done
 }
 serve_stop() {
-  serve_settle kill $SPID 2>/dev/null || true; wait $SPID 2>/dev/null || true; }
+  serve_settle
+  kill $SPID 2>/dev/null || true
+  wait $SPID 2>/dev/null || true
+}
 # secs CMD...: runs it, prints the wall time in seconds
 secs() { local t0=$(date +%s.%N); "$@" > /dev/null 2>&1 || { echo "failed: $*" >&2; return 1; }; echo "$(date +%s.%N) - $t0" | bc -l; }
