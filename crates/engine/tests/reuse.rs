@@ -261,3 +261,55 @@ fn a_missing_parent_or_a_too_recent_change_means_reading_the_source() {
     );
     check_whole(&c, &sc, src.path());
 }
+
+/// A parent whose store fails once `fail_after` bytes of a whole-archive read have been read
+/// (the trailer and index, read by range, still come).
+#[derive(Debug)]
+struct Failing {
+    inner: Arc<FileParent>,
+    fail_after: u64,
+}
+
+impl ParentArchive for Failing {
+    fn size(&self) -> u64 {
+        self.inner.size
+    }
+    fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+    fn open(&self, range: Range<u64>) -> std::io::Result<Box<dyn Read + Send>> {
+        let r = self.inner.open(range.clone())?;
+        if range.start > 0 {
+            return Ok(r);
+        }
+        let broken = ErrAfter(Some(std::io::Error::other("connection reset")));
+        Ok(Box::new(r.take(self.fail_after).chain(broken)))
+    }
+}
+
+struct ErrAfter(Option<std::io::Error>);
+
+impl Read for ErrAfter {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(self
+            .0
+            .take()
+            .unwrap_or_else(|| std::io::Error::other("gone")))
+    }
+}
+
+#[test]
+fn a_parent_that_stops_answering_mid_copy_fails_the_write() {
+    let src = tree();
+    let keep_dir = tempfile::tempdir().unwrap();
+    let (a, sa) = backup(src.path(), None).unwrap();
+    let parent = keep(keep_dir.path(), "a", &a, &sa);
+    for fail_after in [0, a.len() as u64 / 2, a.len() as u64 - 10] {
+        let failing = Arc::new(Failing {
+            inner: parent.clone(),
+            fail_after,
+        });
+        let err = backup(src.path(), Some(failing)).unwrap_err();
+        assert!(matches!(err, EngineError::Parent(_)), "{fail_after}: {err}");
+    }
+}
