@@ -1,7 +1,7 @@
 //! The writing side of format 2's frames: the tar stream is cut into independent zstd frames
 //! that start at entry boundaries (small entries grouped until a frame holds at least
-//! [`FRAME_MIN`] bytes; an entry of that size or more starts a frame of its own and continues
-//! in frames of [`FRAME_MAX`]), compressed on a pool of threads, written in order, and
+//! [`GROUP_MIN`] bytes of content; an entry of [`FRAME_MIN`] or more starts a frame of its
+//! own and continues in frames of [`FRAME_MAX`]), compressed on a pool of threads, written in order, and
 //! recorded in the index spill as they are written. Memory stays bounded by the frames in
 //! flight (about two per thread). Each frame notes whether it starts at an entry's first
 //! header byte; frames copied whole from a parent archive ([`FrameSink::copy_frame`]) are
@@ -16,7 +16,14 @@ use std::thread::JoinHandle;
 use crate::hashing::HashingWriter;
 use crate::index::{FrameRecord, IndexEntry, IndexWriter};
 
-/// Small entries are grouped until a frame holds this many uncompressed bytes.
+/// Small entries are grouped until a frame holds this many bytes of file content (or
+/// [`FRAME_MIN`] bytes of tar stream, for entries that are mostly headers). Small, so that a
+/// backup whose parent differs in a few scattered files still copies most groups whole (a
+/// frame is reused entirely or not at all); on the bench portal's small files, 128 KiB groups
+/// compress 0.24 % worse than 2 MiB groups (0.05 % of the whole archive). Tiny files keep
+/// 2 MiB frames: there zstd's and the index's cost per frame would show.
+pub const GROUP_MIN: usize = 128 << 10;
+/// An entry of this size or more starts a frame of its own.
 pub const FRAME_MIN: usize = 2 << 20;
 /// A frame is cut inside an entry once it holds this many bytes.
 pub const FRAME_MAX: usize = (4 << 20) + (64 << 10);
@@ -122,6 +129,8 @@ pub struct FrameSink<W: Write> {
     indexed: bool,
     /// Whether the frame being filled started at an entry's first header byte.
     boundary: bool,
+    /// File content (entry sizes) in the frame being filled.
+    content: u64,
     /// Compressed bytes written so far.
     pub offset: u64,
 }
@@ -143,7 +152,7 @@ impl<W: Write> FrameSink<W> {
         let threads = threads as usize;
         Ok(Self {
             out: HashingWriter::new(out),
-            buf: Vec::with_capacity(FRAME_MAX),
+            buf: Vec::new(),
             entries: Vec::new(),
             next_seq: 0,
             write_seq: 0,
@@ -166,6 +175,7 @@ impl<W: Write> FrameSink<W> {
             ))?),
             indexed: true,
             boundary: true,
+            content: 0,
             offset: 0,
         })
     }
@@ -176,12 +186,17 @@ impl<W: Write> FrameSink<W> {
     /// Fails when writing fails.
     pub fn begin_entry(&mut self, entry: IndexEntry, force_cut: bool) -> io::Result<()> {
         let big = entry.size >= FRAME_MIN as u64;
-        if !self.buf.is_empty() && (force_cut || big || self.buf.len() >= FRAME_MIN) {
+        let full = self.content >= GROUP_MIN as u64 || self.buf.len() >= FRAME_MIN;
+        if !self.buf.is_empty() && (force_cut || big || full) {
             self.seal()?;
         }
         if self.buf.is_empty() {
             self.boundary = true;
+            self.buf
+                .reserve_exact(if big { FRAME_MAX } else { GROUP_MIN << 1 });
+            self.content = 0;
         }
+        self.content += entry.size;
         self.entries.push(entry);
         Ok(())
     }
@@ -246,7 +261,7 @@ impl<W: Write> FrameSink<W> {
     fn seal(&mut self) -> io::Result<()> {
         let job = Job {
             seq: self.next_seq,
-            data: std::mem::replace(&mut self.buf, Vec::with_capacity(FRAME_MAX)),
+            data: std::mem::take(&mut self.buf),
             entries: std::mem::take(&mut self.entries),
             indexed: self.indexed,
             boundary: self.boundary,
@@ -317,6 +332,7 @@ impl<W: Write> Write for FrameSink<W> {
             self.seal()?;
             // The next frame continues this entry (unless the next entry begins right here).
             self.boundary = false;
+            self.buf.reserve_exact(FRAME_MAX);
         }
         Ok(n)
     }

@@ -313,3 +313,45 @@ fn a_parent_that_stops_answering_mid_copy_fails_the_write() {
         assert!(matches!(err, EngineError::Parent(_)), "{fail_after}: {err}");
     }
 }
+
+/// Small files are grouped in frames of about 128 KiB of content, so a change to every 100th
+/// file still leaves most groups whole to copy (with 2 MiB groups every group would hold a
+/// changed file and nothing would be copied); the changed files' new bytes are what restores.
+#[test]
+fn scattered_changes_to_small_files_leave_most_groups_to_copy() {
+    let src = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for d in 0..10u32 {
+        let dir = src.path().join(format!("d{d}"));
+        fs::create_dir(&dir).unwrap();
+        for i in 0..300u32 {
+            let len = 2048 + ((i * 7919 + d * 31) % 4096) as usize;
+            let body: Vec<u8> = (0..len)
+                .map(|j| ((j as u32 * (i + d + 3)) >> 3) as u8)
+                .collect();
+            let path = dir.join(format!("f{i:04}"));
+            fs::write(&path, body).unwrap();
+            paths.push(path);
+        }
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let keep_dir = tempfile::tempdir().unwrap();
+    let (a, sa) = backup(src.path(), None).unwrap();
+    let parent = keep(keep_dir.path(), "a", &a, &sa);
+
+    paths.sort();
+    for path in paths.iter().skip(99).step_by(100) {
+        let mut f = fs::File::options().append(true).open(path).unwrap();
+        std::io::Write::write_all(&mut f, b"!").unwrap();
+    }
+    let (b, sb) = backup(src.path(), Some(parent)).unwrap();
+    assert_eq!(sb.reuse.note, None);
+    assert!(
+        sb.reuse.entries * 2 >= paths.len() as u64,
+        "{:?} of {} files",
+        sb.reuse,
+        paths.len()
+    );
+    assert!(sb.reuse.entries < paths.len() as u64 - 30, "{:?}", sb.reuse);
+    check_whole(&b, &sb, src.path());
+}
