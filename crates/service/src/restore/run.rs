@@ -389,6 +389,7 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     }
 
     // 1. Authorise, then stage and verify in one streaming pass.
+    let started = std::time::Instant::now();
     let expect = authorise(state, &spec).await?;
     let targets = targets(state, &spec, &staging);
     let instance_databases = if spec.dump {
@@ -456,8 +457,16 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     let mut journal = journal(state, &spec, &stager, &staging);
     journal.databases = loaded.iter().map(|l| l.switch.clone()).collect();
     job.advance(90);
+    let stage_ms = started.elapsed().as_millis() as u64;
+    let mut sync_ms = 0;
     let outcome: Result<(), CoreError> = async {
-        if let Err(e) = swap::write_journal(state, &journal) {
+        let j = journal.clone();
+        let durable = crate::trace::spawn_blocking(move || swap::persist_staged(&j))
+            .await
+            .map_err(|e| CoreError::Internal(e.to_string()))
+            .and_then(|r| r);
+        sync_ms = started.elapsed().as_millis() as u64 - stage_ms;
+        if let Err(e) = durable.and_then(|()| swap::write_journal(state, &journal)) {
             databases::discard(loaded);
             return Err(e);
         }
@@ -487,6 +496,8 @@ async fn execute(state: &Service, spec: Spec) -> Result<String, String> {
     if !rolled_back.is_empty() {
         return Err("The restore failed and was undone".into());
     }
+    let swap_ms = started.elapsed().as_millis() as u64 - stage_ms - sync_ms;
+    tracing::info!(job = %job.id, stage_ms, sync_ms, swap_ms, "restore made live");
     let mut notes = vec![
         "Sessions were reset: members sign in again with the passwords and API keys of the backup"
             .to_string(),
