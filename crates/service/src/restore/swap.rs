@@ -392,3 +392,50 @@ pub async fn recover(state: &Service) -> CoreResult<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn journal(staged: PathBuf, live: PathBuf) -> Journal {
+        Journal {
+            job: Uuid::nil(),
+            portals: vec![PortalSwaps {
+                portal_id: 1,
+                swaps: vec![Swap {
+                    old: live.with_extension("old"),
+                    live,
+                    staged,
+                    had_live: true,
+                }],
+            }],
+            staging: Vec::new(),
+            databases: Vec::new(),
+        }
+    }
+
+    /// A staged tree that is not there fails the flush (the restore stops before its
+    /// journal); one that is there is flushed, and the swap then puts it in place.
+    #[test]
+    fn staged_trees_are_flushed_before_they_are_swapped_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let (staged, live) = (dir.path().join("staged"), dir.path().join("live"));
+        let j = journal(staged.clone(), live.clone());
+        let err = persist_staged(&j).unwrap_err();
+        assert!(err.to_string().contains("staged"), "{err}");
+
+        fs::create_dir(&staged).unwrap();
+        fs::write(staged.join("file"), b"new").unwrap();
+        fs::create_dir(&live).unwrap();
+        fs::write(live.join("file"), b"old").unwrap();
+        persist_staged(&j).unwrap();
+        apply(&j).unwrap();
+        assert_eq!(fs::read(live.join("file")).unwrap(), b"new");
+        assert_eq!(
+            fs::read(live.with_extension("old").join("file")).unwrap(),
+            b"old"
+        );
+        assert!(!staged.exists());
+    }
+}
