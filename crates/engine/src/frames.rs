@@ -3,9 +3,9 @@
 //! [`GROUP_MIN`] bytes of content; an entry of [`FRAME_MIN`] or more starts a frame of its
 //! own and continues in frames of [`FRAME_MAX`]), compressed on a pool of threads, written
 //! in order, and recorded in the index spill as they are written. Memory stays bounded by
-//! the frames in flight (about two per thread). Each frame notes whether it starts at an entry's first
-//! header byte; frames copied whole from a parent archive ([`FrameSink::copy_frame`]) are
-//! written as they are, between frames compressed here.
+//! the frames in flight (about two per thread). Each frame notes whether it starts at an
+//! entry's first header byte; frames copied whole from a parent archive
+//! ([`FrameSink::copy_frame`]) are written as they are, between frames compressed here.
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};

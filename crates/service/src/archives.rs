@@ -126,15 +126,26 @@ pub async fn at(
                 key: format!("{folder}/{file}"),
             })
         }
-        ArchiveLocation::Local { dir, name } => Some(Archive {
-            backend: directory(dir),
-            key: name.clone(),
-        }),
-        ArchiveLocation::DataStore { tenant, name } => Some(Archive {
-            backend: directory(datastore_dir(svc, *tenant)),
-            key: name.clone(),
-        }),
+        ArchiveLocation::Local { .. } | ArchiveLocation::DataStore { .. } => {
+            local(svc, loc).map(|(dir, key)| Archive {
+                backend: Arc::new(dir),
+                key,
+            })
+        }
     })
+}
+
+/// A location on a server directory (Local, or the tenant's DataStore) as that directory's
+/// backend (which creates nothing) and the archive's key; `None` for other locations.
+pub fn local(svc: &Service, loc: &ArchiveLocation) -> Option<(LocalBackend, String)> {
+    match loc {
+        ArchiveLocation::Local { dir, name } => Some((LocalBackend::existing(dir), name.clone())),
+        ArchiveLocation::DataStore { tenant, name } => Some((
+            LocalBackend::existing(datastore_dir(svc, *tenant)),
+            name.clone(),
+        )),
+        _ => None,
+    }
 }
 
 /// The archive of a history record; `None` when its location cannot be reached.

@@ -162,6 +162,36 @@ impl LocalBackend {
         check_key(key)?;
         Ok(self.root.join(key))
     }
+
+    /// `range` of the object at `key`, read with plain blocking reads (for a caller already on
+    /// a blocking thread). As in `get`, a link in the object's place is never followed and
+    /// only a regular file is an object.
+    ///
+    /// Fails with `NotFound` when the object is not there, `Internal` when reading fails.
+    pub fn read_blocking(&self, key: &str, range: Range<u64>) -> CoreResult<io::Take<fs::File>> {
+        use std::io::{Read, Seek};
+        let path = self.path_of(key)?;
+        let opened = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path);
+        let mut file = match opened {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                return Err(missing(key));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(missing(key)),
+            Err(e) => return Err(io_err("opening", &path, e)),
+        };
+        let m = file.metadata().map_err(|e| io_err("reading", &path, e))?;
+        if !m.is_file() {
+            return Err(missing(key));
+        }
+        let range = check_range(key, Some(range), m.len())?;
+        file.seek(SeekFrom::Start(range.start))
+            .map_err(|e| io_err("seeking", &path, e))?;
+        Ok(file.take(range.end - range.start))
+    }
 }
 
 fn meta(key: String, m: &fs::Metadata) -> ObjectMeta {

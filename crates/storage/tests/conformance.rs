@@ -67,3 +67,30 @@ async fn local_backend_modes_and_layout() {
     assert_eq!(keys, ["p/dropped-in", "p/q/r.tar.zst"]);
     assert!(b.describe().contains("store"));
 }
+
+/// The blocking read a backup's local parent uses: a range of the object, and the rules of
+/// `get` (a link in an object's place, a directory, a bad key or range are refused).
+#[test]
+fn local_blocking_reads_follow_the_rules_of_get() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let b = LocalBackend::new(&root).unwrap();
+    std::fs::write(root.join("a.tar.zst"), b"0123456789").unwrap();
+    let mut got = String::new();
+    b.read_blocking("a.tar.zst", 2..6)
+        .unwrap()
+        .read_to_string(&mut got)
+        .unwrap();
+    assert_eq!(got, "2345");
+
+    std::fs::write(dir.path().join("outside"), b"secret").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("outside"), root.join("link.tar.zst")).unwrap();
+    std::fs::create_dir(root.join("d.tar.zst")).unwrap();
+    for key in ["link.tar.zst", "d.tar.zst", "gone.tar.zst"] {
+        let err = b.read_blocking(key, 0..1).unwrap_err();
+        assert!(matches!(err, CoreError::NotFound(_)), "{key}: {err:?}");
+    }
+    assert!(b.read_blocking("../outside", 0..1).is_err());
+    assert!(b.read_blocking("a.tar.zst", 5..11).is_err());
+}

@@ -3,15 +3,14 @@
 //! noted missing. The catalog's record is what the parent is checked against: its size and
 //! SHA-256, which every byte read from it must match before the new archive is kept.
 
-use std::io::{self, Read, Seek};
+use std::io::{self, Read};
 use std::ops::Range;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use dsbackup_core::storage::ReadBackend;
-use dsbackup_core::{ArchiveLocation, BackupRecord, DUMP_TENANT};
+use dsbackup_core::{BackupRecord, DUMP_TENANT};
 use dsbackup_engine::ParentArchive;
-use dsbackup_storage::BlockingReader;
+use dsbackup_storage::{BlockingReader, LocalBackend};
 use tokio::runtime::Handle;
 
 use super::run::Spec;
@@ -24,25 +23,11 @@ use crate::{Service, archives};
 struct Stored {
     backend: Arc<dyn ReadBackend>,
     key: String,
-    file: Option<PathBuf>,
+    /// The server directory and key, for an archive on one.
+    local: Option<(LocalBackend, String)>,
     size: u64,
     sha256: String,
     runtime: Handle,
-}
-
-/// Opens a local archive for reading, never following a link in its place (as the local
-/// backend's `get`).
-fn open_local(path: &std::path::Path, range: Range<u64>) -> io::Result<Box<dyn Read + Send>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    f.seek(io::SeekFrom::Start(range.start))?;
-    Ok(Box::new(f.take(range.end - range.start)))
 }
 
 impl ParentArchive for Stored {
@@ -55,8 +40,11 @@ impl ParentArchive for Stored {
     }
 
     fn open(&self, range: Range<u64>) -> io::Result<Box<dyn Read + Send>> {
-        if let Some(path) = &self.file {
-            return open_local(path, range);
+        if let Some((dir, key)) = &self.local {
+            let file = dir
+                .read_blocking(key, range)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            return Ok(Box::new(file));
         }
         let reader =
             BlockingReader::new(&self.runtime, self.backend.clone(), &self.key, Some(range))
@@ -98,19 +86,9 @@ pub async fn find(state: &Service, spec: &Spec) -> Option<Arc<dyn ParentArchive>
         }
     };
     tracing::debug!(parent = %record.id, "copying unchanged entries from the last backup");
-    // Keys are checked file names; the directories are the record's own (Local) or the
-    // tenant's area (DataStore), as `archives::at` reaches them.
-    let file = match &record.location {
-        ArchiveLocation::Local { dir, name } => Some(dir.join(name)),
-        ArchiveLocation::DataStore { tenant, name } => {
-            Some(archives::datastore_dir(state, *tenant).join(name))
-        }
-        _ => None,
-    }
-    .filter(|_| dsbackup_core::storage::check_key(&archive.key).is_ok());
     Some(Arc::new(Stored {
         backend: archive.reader(),
-        file,
+        local: archives::local(state, &record.location),
         key: archive.key,
         size: record.size as u64,
         sha256: record.hash,
