@@ -28,6 +28,18 @@ pub struct LocalBackend {
     root: PathBuf,
 }
 
+/// Opening an object failed: nothing there, or a link in its place (`O_NOFOLLOW`), is a
+/// missing object; anything else is an error.
+fn open_failed(key: &str, path: &Path, e: io::Error) -> CoreError {
+    if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
+        || e.raw_os_error() == Some(libc::ELOOP)
+    {
+        missing(key)
+    } else {
+        io_err("opening", path, e)
+    }
+}
+
 fn io_err(what: &str, path: &Path, e: io::Error) -> CoreError {
     CoreError::Internal(format!("{what} {}: {e}", path.display()))
 }
@@ -175,14 +187,7 @@ impl LocalBackend {
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path);
-        let mut file = match opened {
-            Ok(f) => f,
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                return Err(missing(key));
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(missing(key)),
-            Err(e) => return Err(io_err("opening", &path, e)),
-        };
+        let mut file = opened.map_err(|e| open_failed(key, &path, e))?;
         let m = file.metadata().map_err(|e| io_err("reading", &path, e))?;
         if !m.is_file() {
             return Err(missing(key));
@@ -303,14 +308,7 @@ impl ReadBackend for LocalBackend {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .await;
-        let mut file = match opened {
-            Ok(f) => f,
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                return Err(missing(key));
-            }
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(missing(key)),
-            Err(e) => return Err(io_err("opening", &path, e)),
-        };
+        let mut file = opened.map_err(|e| open_failed(key, &path, e))?;
         let m = file
             .metadata()
             .await
