@@ -7,14 +7,11 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::error::{EngineError, EngineResult};
-use crate::frames::FRAME_MAX;
+use crate::frames::MAX_FRAME;
 use crate::header::INDEX_PATH;
 use crate::index::{FrameRecord, IndexReader, TRAILER_LEN, parse_trailer};
 use crate::manifest::{Entry, EntryKind};
 use crate::read::corrupt;
-
-/// The largest frame a reader accepts: the writer's limit plus zstd's worst-case expansion.
-const MAX_FRAME: u64 = FRAME_MAX as u64 + (FRAME_MAX as u64 >> 7) + (64 << 10);
 
 /// A frame to read: where it is and what it must hash to.
 #[derive(Debug, Clone)]

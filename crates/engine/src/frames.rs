@@ -27,6 +27,10 @@ pub const GROUP_MIN: usize = 128 << 10;
 pub const FRAME_MIN: usize = 2 << 20;
 /// A frame is cut inside an entry once it holds this many bytes.
 pub const FRAME_MAX: usize = (4 << 20) + (64 << 10);
+/// The largest frame a reader takes whole, compressed or not: the writer's limit plus zstd's
+/// worst-case expansion. What an archive's index says about a frame is the archive's own
+/// word; nothing larger is allocated for one.
+pub const MAX_FRAME: u64 = FRAME_MAX as u64 + (FRAME_MAX as u64 >> 7) + (64 << 10);
 
 struct Job {
     seq: u64,

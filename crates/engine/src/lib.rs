@@ -22,6 +22,7 @@ pub mod read;
 mod read2;
 pub mod reuse;
 mod stream;
+mod unframe;
 mod varint;
 pub mod write;
 mod write2;

@@ -30,14 +30,11 @@ use std::thread::JoinHandle;
 use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, EngineResult};
-use crate::frames::{FRAME_MAX, FrameSink};
+use crate::frames::{FrameSink, MAX_FRAME};
 use crate::header::INDEX_PATH;
 use crate::index::{FrameRecord, Ident, IndexEntry, IndexReader, TRAILER_LEN, parse_trailer};
 use crate::manifest::EntryKind;
 use crate::plan::{Origin, Planned};
-
-/// The largest compressed frame copied: the writer's limit plus zstd's worst-case expansion.
-const MAX_FRAME: u64 = FRAME_MAX as u64 + (FRAME_MAX as u64 >> 7) + (64 << 10);
 
 /// A finished archive a backup may copy frames from: the catalog's record of it and a way to
 /// read its bytes.

@@ -1,22 +1,13 @@
-//! Decompressing an archive frame by frame on its own thread: the tar reader on the calling
-//! thread receives the uncompressed bytes over a bounded channel, and learns where each zstd
-//! frame ended, its compressed and uncompressed length and the BLAKE3 of its bytes (what a
-//! format 2 index is checked against). Skippable frames (the format 2 trailer) are handed over
-//! as they are. The SHA-256 of the whole input is computed on the way.
+//! The uncompressed archive as the tar reader on the calling thread sees it: bytes received
+//! in order over a bounded channel from the decompressing threads ([`crate::unframe`]), and
+//! where each zstd frame ended, its compressed and uncompressed length and the BLAKE3 of its
+//! bytes (what a format 2 index is checked against). Skippable frames (the format 2 trailer)
+//! are recorded as they are.
 
 use std::cell::RefCell;
 use std::io::{self, Read};
 use std::rc::Rc;
 use std::sync::mpsc;
-
-use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
-
-use crate::hashing::HashingReader;
-
-const ZSTD_MAGIC: u32 = 0xFD2F_B528;
-const CHUNK: usize = 1 << 20;
-/// Skippable frames larger than this are refused (ours is 16 bytes).
-const MAX_SKIPPABLE: u32 = 64 << 10;
 
 /// A frame as the reader saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +17,17 @@ pub struct SeenFrame {
     pub blake3: [u8; 32],
 }
 
-/// What the decompressing thread sends.
+/// A frame decompressed whole: its bytes and what was seen of it.
+pub type Decoded = (Vec<u8>, SeenFrame);
+
+/// What the decompressing thread sends, in archive order.
 pub enum Msg {
+    /// Bytes of a frame decompressed as a stream.
     Data(Vec<u8>),
+    /// The end of a frame decompressed as a stream.
     FrameEnd(SeenFrame),
+    /// A whole frame, once a worker has decompressed it.
+    Frame(mpsc::Receiver<io::Result<Decoded>>),
     Skippable(Vec<u8>),
     Failed(io::Error),
 }
@@ -57,6 +55,8 @@ pub struct ChannelReader {
     buf: Vec<u8>,
     at: usize,
     pos: u64,
+    /// The end of the whole frame whose bytes are in `buf`.
+    frame_end: Option<SeenFrame>,
     pub frames: Rc<RefCell<Frames>>,
 }
 
@@ -71,24 +71,39 @@ impl ChannelReader {
             buf: Vec::new(),
             at: 0,
             pos: 0,
+            frame_end: None,
             frames: Rc::new(RefCell::new(frames)),
         }
     }
 }
 
 impl ChannelReader {
+    fn end_frame(&mut self, f: SeenFrame) {
+        let mut frames = self.frames.borrow_mut();
+        frames.seen.push(f);
+        frames.starts.push(self.pos);
+    }
+
     /// Receives until unread bytes are available; `false` at the end of the stream.
     fn fill(&mut self) -> io::Result<bool> {
         while self.at == self.buf.len() {
+            if let Some(f) = self.frame_end.take() {
+                self.end_frame(f);
+                continue;
+            }
             match self.rx.recv() {
                 Ok(Msg::Data(chunk)) => {
                     self.buf = chunk;
                     self.at = 0;
                 }
-                Ok(Msg::FrameEnd(f)) => {
-                    let mut frames = self.frames.borrow_mut();
-                    frames.seen.push(f);
-                    frames.starts.push(self.pos);
+                Ok(Msg::FrameEnd(f)) => self.end_frame(f),
+                Ok(Msg::Frame(result)) => {
+                    let (bytes, seen) = result.recv().map_err(|_| {
+                        io::Error::other("a decompression thread stopped without its frame")
+                    })??;
+                    self.buf = bytes;
+                    self.at = 0;
+                    self.frame_end = Some(seen);
                 }
                 Ok(Msg::Skippable(bytes)) => {
                     let mut frames = self.frames.borrow_mut();
@@ -126,7 +141,8 @@ impl io::Seek for ChannelReader {
                 "the archive stream only skips forward",
             ));
         };
-        let mut left = u64::try_from(n).map_err(|_| invalid("cannot skip backwards"))?;
+        let mut left = u64::try_from(n)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "cannot skip backwards"))?;
         while left > 0 {
             if !self.fill()? {
                 return Err(io::Error::new(
@@ -140,138 +156,5 @@ impl io::Seek for ChannelReader {
             left -= k;
         }
         Ok(self.pos)
-    }
-}
-
-/// Input buffered for frame parsing.
-struct Input<R> {
-    src: HashingReader<R>,
-    buf: Vec<u8>,
-    lo: usize,
-    hi: usize,
-}
-
-impl<R: Read> Input<R> {
-    /// Makes at least `n` bytes available unless the input ends; returns how many are.
-    fn fill(&mut self, n: usize) -> io::Result<usize> {
-        if self.hi - self.lo >= n {
-            return Ok(self.hi - self.lo);
-        }
-        self.buf.copy_within(self.lo..self.hi, 0);
-        self.hi -= self.lo;
-        self.lo = 0;
-        while self.hi < n {
-            let got = self.src.read(&mut self.buf[self.hi..])?;
-            if got == 0 {
-                break;
-            }
-            self.hi += got;
-        }
-        Ok(self.hi)
-    }
-
-    fn u32_at(&self, at: usize) -> u32 {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&self.buf[self.lo + at..self.lo + at + 4]);
-        u32::from_le_bytes(b)
-    }
-}
-
-fn invalid(msg: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
-}
-
-/// Decompresses `input` frame by frame into `tx`; returns the input's SHA-256 and size. Stops
-/// quietly when the receiver is gone.
-///
-/// Fails when the input is not a sequence of zstd frames (or is damaged or truncated).
-pub fn produce<R: Read>(input: R, tx: &mpsc::SyncSender<Msg>) -> io::Result<(String, u64)> {
-    let mut input = Input {
-        src: HashingReader::new(input),
-        buf: vec![0u8; CHUNK],
-        lo: 0,
-        hi: 0,
-    };
-    let mut dec = Decoder::new()?;
-    loop {
-        let have = input.fill(8)?;
-        if have == 0 {
-            break;
-        }
-        if have < 8 {
-            return Err(invalid("truncated: trailing bytes are not a frame"));
-        }
-        let magic = input.u32_at(0);
-        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
-            let size = input.u32_at(4);
-            if size > MAX_SKIPPABLE {
-                return Err(invalid("an oversized skippable frame"));
-            }
-            input.lo += 8;
-            let need = size as usize;
-            if input.fill(need)? < need {
-                return Err(invalid("truncated skippable frame"));
-            }
-            let bytes = input.buf[input.lo..input.lo + need].to_vec();
-            input.lo += need;
-            if tx.send(Msg::Skippable(bytes)).is_err() {
-                return input.src.finish();
-            }
-            continue;
-        }
-        if magic != ZSTD_MAGIC {
-            return Err(invalid("not a zstd frame"));
-        }
-        match frame(&mut input, &mut dec, tx)? {
-            Some(f) => {
-                if tx.send(Msg::FrameEnd(f)).is_err() {
-                    return input.src.finish();
-                }
-            }
-            None => return input.src.finish(),
-        }
-    }
-    input.src.finish()
-}
-
-/// Decodes one zstd frame; `None` when the receiver went away.
-fn frame<R: Read>(
-    input: &mut Input<R>,
-    dec: &mut Decoder<'static>,
-    tx: &mpsc::SyncSender<Msg>,
-) -> io::Result<Option<SeenFrame>> {
-    let mut out = vec![0u8; CHUNK];
-    let mut filled = 0usize;
-    let mut hasher = blake3::Hasher::new();
-    let (mut clen, mut ulen) = (0u64, 0u64);
-    loop {
-        if input.lo == input.hi && input.fill(1)? == 0 {
-            return Err(invalid("truncated in the middle of a frame"));
-        }
-        let mut ib = InBuffer::around(&input.buf[input.lo..input.hi]);
-        let mut ob = OutBuffer::around(&mut out[filled..]);
-        let hint = dec.run(&mut ib, &mut ob)?;
-        let (used, made) = (ib.pos(), ob.pos());
-        input.lo += used;
-        clen += used as u64;
-        hasher.update(&out[filled..filled + made]);
-        filled += made;
-        ulen += made as u64;
-        if filled == out.len() || (hint == 0 && filled > 0) {
-            let chunk = std::mem::replace(&mut out, vec![0u8; CHUNK]);
-            let mut chunk = chunk;
-            chunk.truncate(filled);
-            filled = 0;
-            if tx.send(Msg::Data(chunk)).is_err() {
-                return Ok(None);
-            }
-        }
-        if hint == 0 {
-            return Ok(Some(SeenFrame {
-                clen,
-                ulen,
-                blake3: *hasher.finalize().as_bytes(),
-            }));
-        }
     }
 }
