@@ -1,5 +1,5 @@
 //! Data-directory hygiene and session revocation: private modes whatever the umask, a refused
-//! short instance key, one server per data directory, logout / password change / member
+//! short instance key, one server per data directory, no transparent huge pages, logout / password change / member
 //! removal ending sessions, and leftovers of dead jobs swept at start and by prune.
 
 use std::os::unix::fs::PermissionsExt;
@@ -101,6 +101,13 @@ async fn data_files_are_private_whatever_the_umask() {
     std::fs::set_permissions(d.join("catalog.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
     s.restart_with(vec![]);
     assert_mode(&d.join("catalog.db"), 0o600);
+}
+
+/// Freed buffers must not keep whole 2 MiB pages resident (see `no_huge_pages` in main.rs).
+#[tokio::test]
+async fn the_server_runs_without_transparent_huge_pages() {
+    let s = TestServer::start().await;
+    assert_eq!(s.proc_status("THP_enabled").as_deref(), Some("0"));
 }
 
 #[tokio::test]
