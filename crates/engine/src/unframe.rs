@@ -9,8 +9,8 @@
 //! Skippable frames (the format 2 trailer) are handed over as they are.
 
 use std::io::{self, Read};
+use std::sync::Mutex;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
 
 use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
 
@@ -125,16 +125,20 @@ fn decode(job: &Job, dec: &mut zstd::bulk::Decompressor<'static>) -> io::Result<
     Ok((out, seen))
 }
 
-fn work(jobs: &Mutex<Receiver<Job>>) -> io::Result<()> {
-    let mut dec = zstd::bulk::Decompressor::new()?;
+/// Decompresses jobs until the splitter is done. Never stops before that: the splitter would
+/// wait for it forever, so even a panic while decoding fails only its frame.
+fn work(jobs: &Mutex<Receiver<Job>>, mut dec: zstd::bulk::Decompressor<'static>) {
     loop {
         let job = match jobs.lock() {
             Ok(guard) => guard.recv(),
-            Err(_) => return Ok(()),
+            Err(_) => return,
         };
-        let Ok(job) = job else { return Ok(()) };
+        let Ok(job) = job else { return };
+        let decoded =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decode(&job, &mut dec)))
+                .unwrap_or_else(|_| Err(io::Error::other("a decompression thread failed")));
         // The reader may have stopped: then nobody waits for the result.
-        let _ = job.done.send(decode(&job, &mut dec));
+        let _ = job.done.send(decoded);
     }
 }
 
@@ -150,11 +154,15 @@ fn workers() -> usize {
 /// damaged frame decompressed by a worker fails the reader instead.
 pub fn produce<R: Read>(input: R, tx: &SyncSender<Msg>) -> io::Result<(String, u64)> {
     let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(1);
-    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+    let jobs_rx = Mutex::new(jobs_rx);
+    // Made here, so that a worker cannot fail to start and leave the splitter waiting.
+    let decoders = (0..workers())
+        .map(|_| zstd::bulk::Decompressor::new())
+        .collect::<io::Result<Vec<_>>>()?;
     std::thread::scope(|scope| {
-        for _ in 0..workers() {
-            let jobs = Arc::clone(&jobs_rx);
-            scope.spawn(move || work(&jobs));
+        for dec in decoders {
+            let jobs = &jobs_rx;
+            scope.spawn(move || work(jobs, dec));
         }
         let mut input = Input {
             src: HashingReader::new(input),
@@ -395,6 +403,23 @@ mod tests {
                 .contains(&format!("the frame at byte {}", starts[3])),
             "{err}"
         );
+    }
+
+    /// A reader that stops early (a placer refused an entry) lets the splitter and the
+    /// workers finish rather than wait for it.
+    #[test]
+    fn a_reader_that_stops_early_releases_the_threads() {
+        let mut archive = Vec::new();
+        for i in 0..40u64 {
+            archive.extend(sized(&bytes(300_000, i)));
+        }
+        let (tx, rx) = mpsc::sync_channel::<Msg>(2);
+        let producer = std::thread::spawn(move || produce(archive.as_slice(), &tx));
+        let mut reader = ChannelReader::new(rx);
+        let mut first = [0u8; 10];
+        reader.read_exact(&mut first).unwrap();
+        drop(reader);
+        assert!(producer.join().unwrap().is_ok());
     }
 
     #[test]

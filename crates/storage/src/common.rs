@@ -6,8 +6,8 @@ use dsbackup_core::storage::{ListPage, ObjectMeta};
 use dsbackup_core::{CoreError, CoreResult};
 
 /// Size of the chunks backends and bridges move at a time: the pieces a blocking writer hands
-/// to a backend's put, and a local get reads: each piece is one hop between threads (and, on a local disk, one blocking-pool task), so
-/// at 64 KiB a GiB costs 16 000 of them.
+/// to a backend's put, and a local get reads: each piece is one hop between threads (and, on
+/// a local disk, one blocking-pool task), so at 64 KiB a GiB costs 16 000 of them.
 pub(crate) const CHUNK: usize = 1 << 20;
 
 /// A listing page must be allowed to hold something.
