@@ -8,7 +8,7 @@
 //! ([`FrameSink::copy_frame`]) are written as they are, between frames compressed here.
 
 use std::collections::BTreeMap;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -327,21 +327,93 @@ impl<W: Write> FrameSink<W> {
     }
 }
 
-impl<W: Write> Write for FrameSink<W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let room = FRAME_MAX - self.buf.len();
-        let n = data.len().min(room);
-        self.buf.extend_from_slice(&data[..n]);
+impl<W: Write> FrameSink<W> {
+    /// Reads up to `n` bytes of `from` straight into the frame being filled (no bounce
+    /// buffer, and no zeroing where `from` reads into uninitialised memory, as files do),
+    /// stopping at the end of the frame; returns how many were read, 0 at the end of `from`.
+    ///
+    /// Fails when reading, compressing or writing fails.
+    pub fn fill_from<R: Read + ?Sized>(&mut self, from: &mut R, n: u64) -> io::Result<u64> {
+        let room = (FRAME_MAX - self.buf.len()) as u64;
+        let want = room.min(n);
+        self.buf.reserve_exact(want as usize);
+        let got = from.take(want).read_to_end(&mut self.buf)? as u64;
+        self.sealed_if_full()?;
+        Ok(got)
+    }
+
+    fn sealed_if_full(&mut self) -> io::Result<()> {
         if self.buf.len() >= FRAME_MAX {
             self.seal()?;
             // The next frame continues this entry (unless the next entry begins right here).
             self.boundary = false;
             self.buf.reserve_exact(FRAME_MAX);
         }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for FrameSink<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let room = FRAME_MAX - self.buf.len();
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        self.sealed_if_full()?;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out at most 100 000 bytes per read, like a pipe or a slow disk.
+    struct Trickle(io::Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(100_000);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    #[test]
+    fn content_read_straight_into_frames_is_cut_at_the_frame_size_and_comes_back_whole() {
+        let data: Vec<u8> = (0..(FRAME_MAX * 2 + 12_345) as u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 13) as u8)
+            .collect();
+        for threads in [0, 2] {
+            let spill = tempfile::tempfile().unwrap();
+            let mut sink = FrameSink::new(Vec::new(), 3, threads, spill).unwrap();
+            sink.write_all(b"head").unwrap();
+            let mut from = Trickle(io::Cursor::new(data.clone()));
+            let (mut total, mut reads) = (0u64, 0);
+            loop {
+                let got = sink.fill_from(&mut from, u64::MAX).unwrap();
+                if got == 0 {
+                    break;
+                }
+                // Never past the end of the frame being filled.
+                assert!(got <= FRAME_MAX as u64);
+                total += got;
+                reads += 1;
+            }
+            assert_eq!(total, data.len() as u64);
+            // The first frame held "head", so it ended 4 bytes early, and so did each after.
+            assert_eq!(reads, 3);
+            // The limit is honoured too.
+            let mut rest = io::Cursor::new(vec![7u8; 1000]);
+            assert_eq!(sink.fill_from(&mut rest, 10).unwrap(), 10);
+            let (out, _, _) = sink.finish(b"").unwrap();
+            let back = zstd::decode_all(out.as_slice()).unwrap();
+            assert_eq!(back.len(), 4 + data.len() + 10);
+            assert_eq!(&back[..4], b"head");
+            assert!(back[4..4 + data.len()] == data[..]);
+            assert_eq!(&back[4 + data.len()..], &[7u8; 10]);
+        }
     }
 }

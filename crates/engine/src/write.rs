@@ -288,22 +288,6 @@ pub(crate) fn header_for(kind: tar::EntryType, size: u64, mode: u32, mtime: u64)
     h
 }
 
-/// Counts into `done`, reports progress and honours cancel while tar copies a file.
-pub(crate) fn progressing<'a, 'c>(
-    inner: &'a mut dyn Read,
-    control: &'a Control<'c>,
-    done: &'a mut u64,
-    total: u64,
-) -> Progressing<'a, 'c> {
-    Progressing {
-        inner,
-        count: 0,
-        control,
-        done,
-        total,
-    }
-}
-
 /// Counts, reports progress and honours cancel while tar copies a file.
 pub(crate) struct Progressing<'a, 'c> {
     inner: &'a mut dyn Read,

@@ -17,7 +17,7 @@ use crate::index::{Ident, IndexEntry, trailer};
 use crate::manifest::{Entry, EntryKind, SourceInfo};
 use crate::plan::{Entries, Origin, Plan, Planned, Stamp, StreamReader};
 use crate::reuse::{self, Reuse, ReuseReport};
-use crate::write::{ArchiveSummary, Control, WriteOptions, header_for, progressing};
+use crate::write::{ArchiveSummary, Control, WriteOptions, header_for};
 use crate::write2_streams::{open_streams, stream_parts};
 
 fn sink_err(e: io::Error) -> EngineError {
@@ -381,7 +381,9 @@ pub(crate) fn slice_entry<W: Write>(
     Ok(())
 }
 
-/// Appends one regular file of exactly `size` bytes read from `content`.
+/// Appends one regular file of exactly `size` bytes read from `content`: tar writes the header,
+/// and the content is read straight into the frame being filled ([`FrameSink::fill_from`]),
+/// a frame's worth at a time, then padded to tar's 512-byte blocks.
 fn file_entry<W: Write>(
     tar: &mut tar::Builder<FrameSink<W>>,
     e: &Entry,
@@ -393,21 +395,28 @@ fn file_entry<W: Write>(
 ) -> EngineResult<()> {
     begin(tar, e, size, ident, first)?;
     let mut h = header_for(tar::EntryType::Regular, size, e.mode, e.mtime.max(0) as u64);
-    let before = state.done;
-    let mut counted = progressing(content, control, &mut state.done, state.total);
-    tar.append_data(&mut h, &e.path, &mut counted)
-        .map_err(|err| {
-            if control.canceled() {
-                EngineError::Canceled
-            } else {
-                sink_err(err)
-            }
-        })?;
-    // tar pads a short read silently: the entry would not match its header.
-    if state.done - before != size {
-        return Err(EngineError::Changed {
-            path: e.path.clone(),
-        });
+    tar.append_data(&mut h, &e.path, io::empty())
+        .map_err(sink_err)?;
+    let sink = tar.get_mut();
+    let mut left = size;
+    while left > 0 {
+        if control.canceled() {
+            return Err(EngineError::Canceled);
+        }
+        let got = sink.fill_from(content, left).map_err(sink_err)?;
+        if got == 0 {
+            // The file is shorter than when it was opened: it would not match its header.
+            return Err(EngineError::Changed {
+                path: e.path.clone(),
+            });
+        }
+        left -= got;
+        let before = state.done;
+        state.done += got;
+        if before >> 20 != state.done >> 20 {
+            control.report(state.done, state.total);
+        }
     }
-    Ok(())
+    let pad = (512 - size % 512) % 512;
+    sink.write_all(&[0; 512][..pad as usize]).map_err(sink_err)
 }
