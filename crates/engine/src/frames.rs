@@ -403,7 +403,8 @@ mod tests {
                 reads += 1;
             }
             assert_eq!(total, data.len() as u64);
-            // The first frame held "head", so it ended 4 bytes early, and so did each after.
+            // The first read stopped 4 bytes early (its frame began with "head"), the second
+            // filled a whole frame and the third took the rest.
             assert_eq!(reads, 3);
             // The limit is honoured too.
             let mut rest = io::Cursor::new(vec![7u8; 1000]);
