@@ -7,6 +7,7 @@ pub mod databases;
 pub mod place;
 pub mod run;
 pub mod swap;
+pub mod writeback;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

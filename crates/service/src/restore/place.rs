@@ -22,6 +22,8 @@ use dsbackup_engine::manifest::{Entry, Manifest};
 use dsbackup_engine::pool::{FilePool, NewFile, PoolError};
 use dsbackup_engine::{EngineError, EngineResult, Placer};
 
+use super::writeback::Writeback;
+
 /// One portal of the archive and where its parts go.
 #[derive(Debug, Clone)]
 pub struct PortalTarget {
@@ -92,6 +94,8 @@ pub struct Stager {
     free: Option<u64>,
     /// Writes the files of documents and sources (made on the first one).
     pool: Option<FilePool>,
+    /// Flushes what the pool wrote while staging goes on.
+    writeback: Writeback,
 }
 
 fn io(path: &Path, e: std::io::Error) -> EngineError {
@@ -137,6 +141,7 @@ impl Stager {
             placed: Vec::new(),
             free: None,
             pool: None,
+            writeback: Writeback::default(),
         }
     }
 
@@ -302,6 +307,12 @@ impl Stager {
         if let Some(pool) = self.pool.take() {
             pool.finish().map_err(pool_err(""))?;
         }
+        self.writeback.finish().map_err(|e| {
+            EngineError::Sink(std::io::Error::new(
+                e.kind(),
+                format!("flushing the staged files: {e}"),
+            ))
+        })?;
         for (dir, mode, mtime) in self.dirs.drain(..).rev() {
             let _ = fs::File::open(&dir).and_then(|f| {
                 f.set_modified(
@@ -539,6 +550,8 @@ impl Placer for Stager {
             }
             Where::Under(i, path) => {
                 self.charge(i, e.size)?;
+                self.writeback
+                    .staged(path.parent().unwrap_or(&path), e.size);
                 let file = NewFile {
                     path,
                     mode: e.mode,
