@@ -420,3 +420,104 @@ fn file_entry<W: Write>(
     let pad = (512 - size % 512) % 512;
     sink.write_all(&[0; 512][..pad as usize]).map_err(sink_err)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    type Sink = tar::Builder<FrameSink<Vec<u8>>>;
+
+    /// Appends `size` bytes of `content` as one file to a new tar of frames (compressed on this
+    /// thread); returns the outcome, the tar and what was counted.
+    fn append_file(
+        size: u64,
+        content: &mut dyn Read,
+        control: &Control,
+    ) -> (EngineResult<()>, Sink, Progress) {
+        let spill = tempfile::tempfile().unwrap();
+        let mut tar = tar::Builder::new(FrameSink::new(Vec::new(), 3, 0, spill).unwrap());
+        let entry = Entry {
+            path: "sources/files/big.bin".into(),
+            kind: EntryKind::File,
+            size,
+            mode: 0o644,
+            mtime: 1,
+            blake3: None,
+            target: None,
+        };
+        let mut state = Progress {
+            buf: Vec::new(),
+            done: 0,
+            total: size,
+            entries: 0,
+            warnings: Vec::new(),
+            cutoff_ns: 0,
+        };
+        let outcome = file_entry(
+            &mut tar,
+            &entry,
+            size,
+            content,
+            (None, true),
+            &mut state,
+            control,
+        );
+        (outcome, tar, state)
+    }
+
+    #[test]
+    fn a_file_read_straight_into_frames_is_whole_padded_and_reported_as_it_goes() {
+        let size = (9 << 20) + 3;
+        let data: Vec<u8> = (0..size as u32).map(|i| (i % 253) as u8).collect();
+        let cancel = AtomicBool::new(false);
+        let reports = Mutex::new(Vec::new());
+        let record = |done, _| reports.lock().unwrap().push(done);
+        let control = Control::new(&cancel, &record);
+        let (outcome, tar, state) = append_file(size, &mut io::Cursor::new(data.clone()), &control);
+        outcome.unwrap();
+        assert_eq!(state.done, size);
+        // One report per frame's worth read (a report whenever a MiB boundary is crossed).
+        let reports = reports.into_inner().unwrap();
+        assert!(reports.len() >= 3, "{reports:?}");
+        assert!(reports.windows(2).all(|w| w[0] < w[1]), "{reports:?}");
+        assert_eq!(reports.last(), Some(&size));
+        let (out, _, _) = tar.into_inner().unwrap().finish(b"").unwrap();
+        let plain = zstd::decode_all(out.as_slice()).unwrap();
+        assert_eq!(plain.len() % 512, 0, "padded to tar's blocks");
+        let mut archive = tar::Archive::new(plain.as_slice());
+        let mut e = archive.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(e.path().unwrap().to_str(), Some("sources/files/big.bin"));
+        let mut back = Vec::new();
+        e.read_to_end(&mut back).unwrap();
+        assert!(back == data);
+    }
+
+    #[test]
+    fn a_file_shorter_than_its_header_fails_as_changed() {
+        let cancel = AtomicBool::new(false);
+        let control = Control::new(&cancel, &|_, _| {});
+        let mut short = io::Cursor::new(vec![1u8; 6 << 20]);
+        let (outcome, _, _) = append_file(10 << 20, &mut short, &control);
+        let err = outcome.unwrap_err();
+        assert!(
+            matches!(err, EngineError::Changed { ref path } if path == "sources/files/big.bin"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_cancel_while_a_large_file_is_read_stops_it() {
+        let cancel = AtomicBool::new(false);
+        let stop = |_, _| cancel.store(true, Ordering::Relaxed);
+        let control = Control::new(&cancel, &stop);
+        let (outcome, _, state) =
+            append_file(64 << 20, &mut io::repeat(7).take(64 << 20), &control);
+        let err = outcome.unwrap_err();
+        assert!(matches!(err, EngineError::Canceled), "{err}");
+        // Stopped within a frame of the first report, not after reading all 64 MiB.
+        assert!(state.done <= 16 << 20, "{}", state.done);
+    }
+}

@@ -1,6 +1,7 @@
 //! Data-directory hygiene and session revocation: private modes whatever the umask, a refused
-//! short instance key, one server per data directory, no transparent huge pages, logout / password change / member
-//! removal ending sessions, and leftovers of dead jobs swept at start and by prune.
+//! short instance key, one server per data directory, no transparent huge pages, logout /
+//! password change / member removal ending sessions, and leftovers of dead jobs swept at start
+//! and by prune.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
