@@ -9,7 +9,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use crate::error::{EngineError, EngineResult};
 use crate::frames::MAX_FRAME;
 use crate::header::INDEX_PATH;
-use crate::index::{FrameRecord, IndexReader, TRAILER_LEN, parse_trailer};
+use crate::index::{FrameRecord, IndexReader, MAX_PAD, TRAILER_LEN, parse_trailer};
 use crate::manifest::{Entry, EntryKind};
 use crate::read::corrupt;
 
@@ -99,8 +99,8 @@ impl<R: Read + Seek> Read for Checked<'_, R> {
                 return Ok(0);
             };
             // The index is the archive's own word: no frame this engine writes is larger than
-            // FRAME_MAX, so nothing larger is allocated for one.
-            if s.ulen > MAX_FRAME || s.clen > MAX_FRAME {
+            // FRAME_MAX (with a pad before it), so nothing larger is allocated for one.
+            if s.ulen > MAX_FRAME || s.clen > MAX_FRAME + MAX_PAD {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
                     format!(

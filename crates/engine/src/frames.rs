@@ -5,7 +5,8 @@
 //! in order, and recorded in the index spill as they are written. Memory stays bounded by
 //! the frames in flight (about two per thread). Each frame notes whether it starts at an
 //! entry's first header byte; frames copied whole from a parent archive
-//! ([`FrameSink::copy_frame`]) are written as they are, between frames compressed here.
+//! ([`FrameSink::copy_frame`]) are written as they are, between frames compressed here, or
+//! appended as shared blocks where the sink can (`share.rs`).
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Read, Write};
@@ -14,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::hashing::HashingWriter;
-use crate::index::{FrameRecord, IndexEntry, IndexWriter};
+use crate::index::{self, FrameRecord, IndexEntry, IndexWriter};
+use crate::share::{ArchiveSink, Carry, SHARE_MIN, pad_len};
 
 /// Small entries are grouped until a frame holds this many bytes of file content (or
 /// [`FRAME_MIN`] bytes of tar stream, for entries that are mostly headers). Small, so that a
@@ -135,7 +137,9 @@ pub struct FrameSink<W: Write> {
     boundary: bool,
     /// File content (entry sizes) in the frame being filled.
     content: u64,
-    /// Compressed bytes written so far.
+    /// The end of a run of frames copied as shared blocks, not yet written.
+    carry: Carry,
+    /// Compressed bytes written so far (what `carry` holds included).
     pub offset: u64,
 }
 
@@ -180,6 +184,7 @@ impl<W: Write> FrameSink<W> {
             indexed: true,
             boundary: true,
             content: 0,
+            carry: Carry::default(),
             offset: 0,
         })
     }
@@ -202,21 +207,6 @@ impl<W: Write> FrameSink<W> {
         }
         self.content += entry.size;
         self.entries.push(entry);
-        Ok(())
-    }
-
-    /// Writes a frame copied whole from another archive (already compressed; its record as
-    /// that archive's index holds it), after everything before it. The caller copies only runs
-    /// of frames that start and end at entry boundaries, so the tar stream stays whole.
-    ///
-    /// Fails when compressing what came before or writing fails.
-    pub fn copy_frame(&mut self, record: FrameRecord, compressed: &[u8]) -> io::Result<()> {
-        self.drain()?;
-        self.out.write_all(compressed)?;
-        self.offset += compressed.len() as u64;
-        if let Some(index) = self.index.as_mut() {
-            index.frame(&record)?;
-        }
         Ok(())
     }
 
@@ -254,6 +244,7 @@ impl<W: Write> FrameSink<W> {
     /// Fails when compressing or writing fails.
     pub fn finish(mut self, tail: &[u8]) -> io::Result<(W, String, u64)> {
         self.drain()?;
+        self.carry.flush(&mut self.out)?;
         self.out.write_all(tail)?;
         let FrameSink { out, pool, .. } = self;
         drop(pool);
@@ -309,6 +300,7 @@ impl<W: Write> FrameSink<W> {
 
     fn write_done(&mut self, done: Done) -> io::Result<()> {
         let compressed = done.compressed?;
+        self.carry.flush(&mut self.out)?;
         self.out.write_all(&compressed)?;
         self.offset += compressed.len() as u64;
         self.write_seq = done.seq + 1;
@@ -322,6 +314,51 @@ impl<W: Write> FrameSink<W> {
                 boundary: done.boundary,
                 entries: done.entries,
             })?;
+        }
+        Ok(())
+    }
+}
+
+impl<W: ArchiveSink> FrameSink<W> {
+    /// Writes a frame copied whole from another archive (already compressed; its record as
+    /// that archive's index holds it), after everything before it. The caller copies only runs
+    /// of frames that start and end at entry boundaries, so the tar stream stays whole.
+    ///
+    /// `from` is the parent's file and the frame's offset in it, when its blocks may be shared
+    /// (`share.rs`); `run` is given for the first frame of a run, as the run's length: a pad
+    /// then goes first when that lets the run's blocks be shared.
+    ///
+    /// Fails when compressing what came before or writing fails.
+    pub fn copy_frame(
+        &mut self,
+        mut record: FrameRecord,
+        compressed: &[u8],
+        from: Option<(&std::fs::File, u64)>,
+        run: Option<u64>,
+    ) -> io::Result<()> {
+        self.drain()?;
+        let block = from.and_then(|_| self.out.shared_block());
+        if let (Some(block), Some((_, at)), Some(run)) = (block, from, run) {
+            let pad = pad_len(self.offset, at, block);
+            if pad > 0 && run >= SHARE_MIN.max(block * 4) {
+                self.carry.flush(&mut self.out)?;
+                self.out.write_all(&index::pad(pad))?;
+                self.offset += pad;
+                record.clen += pad;
+            }
+        }
+        match (block, from) {
+            (Some(block), Some(from)) if self.offset % block == from.1 % block => {
+                self.carry.append(&mut self.out, compressed, from, block)?;
+            }
+            _ => {
+                self.carry.flush(&mut self.out)?;
+                self.out.write_all(compressed)?;
+            }
+        }
+        self.offset += compressed.len() as u64;
+        if let Some(index) = self.index.as_mut() {
+            index.frame(&record)?;
         }
         Ok(())
     }

@@ -28,6 +28,37 @@ impl<W: Write> HashingWriter<W> {
     }
 }
 
+impl<W: crate::share::ArchiveSink> HashingWriter<W> {
+    /// The block size the sink can share blocks in, if it can.
+    pub fn shared_block(&self) -> Option<u64> {
+        self.inner.shared_block()
+    }
+
+    /// Appends `parts` (in order), which are `src`'s bytes from `offset`, sharing `src`'s
+    /// blocks as far as the sink can and writing the rest; hashes and counts them all.
+    /// Returns how many bytes were shared.
+    ///
+    /// Fails as the sink fails.
+    pub fn share(
+        &mut self,
+        parts: [&[u8]; 2],
+        src: &std::fs::File,
+        offset: u64,
+    ) -> io::Result<u64> {
+        let len = (parts[0].len() + parts[1].len()) as u64;
+        let shared = self.inner.append_shared(src, offset, len)?.min(len);
+        let mut skip = shared as usize;
+        for part in parts {
+            let from = skip.min(part.len());
+            self.inner.write_all(&part[from..])?;
+            skip -= from;
+            self.hasher.update(part);
+        }
+        self.count += len;
+        Ok(shared)
+    }
+}
+
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;

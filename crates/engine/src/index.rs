@@ -404,6 +404,36 @@ pub fn trailer(index_offset: u64) -> Vec<u8> {
     t
 }
 
+/// The skippable zstd frame magic of a *pad*: zero bytes put at the start of a frame copied
+/// from a parent, so that the frame lies at the same offset modulo the file system's block as
+/// it did in the parent and its blocks can be shared (`share.rs`). A pad belongs to the frame
+/// after it: the index counts it in that frame's compressed length.
+pub const PAD_MAGIC: u32 = 0x184D_2A5D;
+/// The longest pad, header included (blocks of up to 64 KiB).
+pub const MAX_PAD: u64 = (64 << 10) + 8;
+
+/// A pad of `len` bytes in all (8 to [`MAX_PAD`]).
+pub fn pad(len: u64) -> Vec<u8> {
+    debug_assert!((8..=MAX_PAD).contains(&len));
+    let mut p = vec![0u8; len as usize];
+    p[..4].copy_from_slice(&PAD_MAGIC.to_le_bytes());
+    p[4..8].copy_from_slice(&((len - 8) as u32).to_le_bytes());
+    p
+}
+
+/// The length in all of the pad `bytes` start with; `None` when they do not start with one
+/// (or with one that is too long, cut short or not all zero).
+pub fn pad_at(bytes: &[u8]) -> Option<u64> {
+    if bytes.len() < 8 || bytes[..4] != PAD_MAGIC.to_le_bytes() {
+        return None;
+    }
+    let mut n = [0u8; 4];
+    n.copy_from_slice(&bytes[4..8]);
+    let len = u64::from(u32::from_le_bytes(n)) + 8;
+    let body = bytes.get(8..usize::try_from(len).ok()?)?;
+    (len <= MAX_PAD && body.iter().all(|&b| b == 0)).then_some(len)
+}
+
 /// The index offset a trailer holds; `None` when `bytes` is not a trailer.
 pub fn parse_trailer(bytes: &[u8]) -> Option<u64> {
     if bytes.len() != TRAILER_LEN
@@ -521,5 +551,28 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode(&longer).is_err());
+    }
+
+    #[test]
+    fn a_pad_is_a_skippable_frame_zstd_passes_over_and_is_recognised_only_whole() {
+        let frame = zstd::bulk::compress(b"after the pad", 3).unwrap();
+        for len in [8u64, 9, 4096, MAX_PAD] {
+            let p = pad(len);
+            assert_eq!((p.len() as u64, pad_at(&p)), (len, Some(len)));
+            let both = [p.as_slice(), frame.as_slice()].concat();
+            assert_eq!(pad_at(&both), Some(len));
+            assert_eq!(zstd::bulk::decompress(&both, 64).unwrap(), b"after the pad");
+            assert_eq!(zstd::decode_all(both.as_slice()).unwrap(), b"after the pad");
+            assert_eq!(pad_at(&p[..p.len() - 1]), None, "cut short");
+        }
+        let mut dirty = pad(100);
+        dirty[50] = 1;
+        assert_eq!(pad_at(&dirty), None);
+        assert_eq!(pad_at(&frame), None);
+        assert_eq!(pad_at(&trailer(7)), None);
+        let mut long = pad(MAX_PAD);
+        long[4..8].copy_from_slice(&((MAX_PAD - 7) as u32).to_le_bytes());
+        long.push(0);
+        assert_eq!(pad_at(&long), None, "longer than any block");
     }
 }

@@ -17,7 +17,9 @@
 //! write fails with [`EngineError::Parent`] and the caller writes again without a parent.
 //! A file is only given an identity to be trusted later when its mtime and ctime are at least
 //! a second older than the backup (a write within the file system's timestamp granularity
-//! could otherwise leave them unchanged). Every archive stays self-contained.
+//! could otherwise leave them unchanged). Every archive stays self-contained; where the
+//! parent is a file the new archive can share blocks with, the copied frames are appended as
+//! shared blocks instead of written (`share.rs`), after they were read and hashed.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -32,9 +34,12 @@ use sha2::{Digest, Sha256};
 use crate::error::{EngineError, EngineResult};
 use crate::frames::{FrameSink, MAX_FRAME};
 use crate::header::INDEX_PATH;
-use crate::index::{FrameRecord, Ident, IndexEntry, IndexReader, TRAILER_LEN, parse_trailer};
+use crate::index::{
+    FrameRecord, Ident, IndexEntry, IndexReader, MAX_PAD, TRAILER_LEN, pad_at, parse_trailer,
+};
 use crate::manifest::EntryKind;
 use crate::plan::{Origin, Planned};
+use crate::share::ArchiveSink;
 
 /// A finished archive a backup may copy frames from: the catalog's record of it and a way to
 /// read its bytes.
@@ -47,6 +52,13 @@ pub trait ParentArchive: Send + Sync + std::fmt::Debug {
     ///
     /// Fails when it cannot be read.
     fn open(&self, range: Range<u64>) -> io::Result<Box<dyn Read + Send>>;
+
+    /// The archive as a file open for reading, when it is one on this machine: its frames are
+    /// then read from it, and its blocks may be shared with the new archive (`share.rs`).
+    /// `None` (the default) reads through [`open`](Self::open).
+    fn file(&self) -> Option<File> {
+        None
+    }
 }
 
 /// What a write took from its parent.
@@ -124,9 +136,9 @@ struct Body {
 }
 
 impl Body {
-    /// Opens the parent; the BLAKE3 it returns is of the bytes `tail` (the index's frames).
-    fn open(parent: &dyn ParentArchive, tail: Range<u64>) -> io::Result<Self> {
-        let input = parent.open(0..parent.size())?;
+    /// Reads the parent from `input`, its first byte; the BLAKE3 it returns is of the bytes
+    /// `tail` (the index's frames).
+    fn open(input: Box<dyn Read + Send>, tail: Range<u64>) -> io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
         let hasher = std::thread::spawn(move || {
             let (mut sha, mut digest, mut pos) = (Sha256::new(), blake3::Hasher::new(), 0u64);
@@ -211,6 +223,8 @@ pub(crate) struct Reuse {
     index_offset: u64,
     tail_digest: [u8; 32],
     body: Option<Body>,
+    /// The parent's file, when it is one here: what `body` reads, and whose blocks are shared.
+    file: Option<File>,
     pub report: ReuseReport,
 }
 
@@ -265,6 +279,7 @@ impl Reuse {
             index_offset,
             tail_digest: *hashed.hasher.finalize().as_bytes(),
             body: None,
+            file: None,
             report: ReuseReport::default(),
         })
     }
@@ -298,27 +313,43 @@ impl Reuse {
         Ok(out)
     }
 
-    /// Copies the frames `records` of segment `s` into `sink`.
+    /// Copies the frames `records` of segment `s` into `sink`, a pad that an earlier copy put
+    /// before the segment left out (`share.rs`).
     ///
     /// Fails with `Parent` when the parent cannot be read, `Sink` when writing fails.
-    pub fn copy<W: Write>(
+    pub fn copy<W: ArchiveSink>(
         &mut self,
         s: usize,
         records: Vec<FrameRecord>,
         sink: &mut FrameSink<W>,
     ) -> EngineResult<()> {
         if self.body.is_none() {
-            let tail = self.index_offset..self.parent.size() - TRAILER_LEN as u64;
-            self.body = Some(Body::open(self.parent.as_ref(), tail).map_err(parent_err)?);
+            let size = self.parent.size();
+            let tail = self.index_offset..size - TRAILER_LEN as u64;
+            self.file = self.parent.file();
+            let input: Box<dyn Read + Send> = match &self.file {
+                Some(f) => Box::new(f.try_clone().map_err(parent_err)?.take(size)),
+                None => self.parent.open(0..size).map_err(parent_err)?,
+            };
+            self.body = Some(Body::open(input, tail).map_err(parent_err)?);
         }
         let body = self.body.as_mut().ok_or_else(|| parent_err("not open"))?;
         body.skip_to(self.frames[self.segs[s].start])
             .map_err(parent_err)?;
-        for rec in records {
-            if rec.clen > MAX_FRAME {
+        let mut run = Some(records.iter().map(|r| r.clen).sum::<u64>());
+        for mut rec in records {
+            if rec.clen > MAX_FRAME + MAX_PAD {
                 return Err(parent_err("a frame is larger than any this writer makes"));
             }
+            let at = body.pos;
             let bytes = body.take(rec.clen).map_err(parent_err)?;
+            let mut skip = 0;
+            if run.is_some()
+                && let Some(pad) = pad_at(&bytes).filter(|&p| p < rec.clen)
+            {
+                skip = pad;
+                rec.clen -= pad;
+            }
             self.report.frames += 1;
             self.report.bytes += rec.clen;
             self.report.entries += rec.entries.len() as u64;
@@ -328,7 +359,9 @@ impl Reuse {
                 .filter(|e| e.kind == EntryKind::File)
                 .map(|e| e.size)
                 .sum::<u64>();
-            sink.copy_frame(rec, &bytes).map_err(EngineError::Sink)?;
+            let from = self.file.as_ref().map(|f| (f, at + skip));
+            sink.copy_frame(rec, &bytes[skip as usize..], from, run.take())
+                .map_err(EngineError::Sink)?;
         }
         Ok(())
     }

@@ -6,7 +6,9 @@
 //! result), so memory stays at a few frames while the workers run ahead. Any other frame — a
 //! format 1 archive's one long frame, or bytes that do not parse — is decompressed as a stream
 //! on the reading thread, in order, exactly as before; a damaged frame fails either way.
-//! Skippable frames (the format 2 trailer) are handed over as they are.
+//! Skippable frames (the format 2 trailer) are handed over as they are, except pads
+//! (`index::pad`), which are checked and counted in the compressed length of the frame after
+//! them, as the index counts them.
 
 use std::io::{self, Read};
 use std::sync::Mutex;
@@ -16,6 +18,7 @@ use zstd::stream::raw::{Decoder, InBuffer, Operation, OutBuffer};
 
 use crate::frames::MAX_FRAME;
 use crate::hashing::HashingReader;
+use crate::index::{MAX_PAD, PAD_MAGIC, pad_at};
 use crate::stream::{Decoded, Msg, SeenFrame};
 
 const ZSTD_MAGIC: u32 = 0xFD2F_B528;
@@ -98,6 +101,8 @@ fn invalid(msg: &str) -> io::Error {
 /// where its result goes.
 struct Job {
     data: Vec<u8>,
+    /// The pad before it (`index::pad`), which the index counts in its compressed length.
+    pad: u64,
     ulen: usize,
     offset: u64,
     done: SyncSender<io::Result<Decoded>>,
@@ -118,7 +123,7 @@ fn decode(job: &Job, dec: &mut zstd::bulk::Decompressor<'static>) -> io::Result<
         Err(e) => return Err(damaged(e.to_string())),
     }
     let seen = SeenFrame {
-        clen: job.data.len() as u64,
+        clen: job.data.len() as u64 + job.pad,
         ulen: job.ulen as u64,
         blake3: *blake3::hash(&out).as_bytes(),
     };
@@ -186,16 +191,24 @@ fn split<R: Read>(
     jobs: &SyncSender<Job>,
 ) -> io::Result<()> {
     let mut dec = Decoder::new()?;
+    let mut pad = 0u64;
     loop {
         let have = input.fill(8)?;
-        if have == 0 {
+        if have == 0 && pad == 0 {
             return Ok(());
         }
         if have < 8 {
             return Err(invalid("truncated: trailing bytes are not a frame"));
         }
         let magic = input.u32_at(0);
+        if magic == PAD_MAGIC && pad == 0 {
+            pad = take_pad(input)?;
+            continue;
+        }
         let msg = if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            if pad > 0 {
+                return Err(invalid("a pad that is not followed by a frame"));
+            }
             Msg::Skippable(skippable(input)?)
         } else if magic != ZSTD_MAGIC {
             return Err(invalid("not a zstd frame"));
@@ -203,6 +216,7 @@ fn split<R: Read>(
             let (done, result) = mpsc::sync_channel(1);
             let job = Job {
                 data: input.buf[input.lo..input.lo + clen].to_vec(),
+                pad,
                 ulen,
                 offset: input.offset,
                 done,
@@ -214,14 +228,35 @@ fn split<R: Read>(
             Msg::Frame(result)
         } else {
             match stream_frame(input, &mut dec, tx)? {
-                Some(f) => Msg::FrameEnd(f),
+                Some(f) => Msg::FrameEnd(SeenFrame {
+                    clen: f.clen + pad,
+                    ..f
+                }),
                 None => return Ok(()),
             }
         };
+        pad = 0;
         if tx.send(msg).is_err() {
             return Ok(());
         }
     }
+}
+
+/// Takes a pad (zeros before a frame, `index::pad`); returns its length in all.
+fn take_pad<R: Read>(input: &mut Input<R>) -> io::Result<u64> {
+    let len = u64::from(input.u32_at(4)) + 8;
+    if len > MAX_PAD {
+        return Err(invalid("an oversized pad"));
+    }
+    let need = len as usize;
+    if input.fill(need)? < need {
+        return Err(invalid("truncated pad"));
+    }
+    if pad_at(&input.buf[input.lo..input.lo + need]) != Some(len) {
+        return Err(invalid("a pad that is not all zeros"));
+    }
+    input.consume(need);
+    Ok(len)
 }
 
 /// Takes a skippable frame's content.
@@ -384,6 +419,45 @@ mod tests {
         assert!(got == want, "the bytes differ");
         assert_eq!(seen, parts);
         assert_eq!(skippable, 1);
+    }
+
+    #[test]
+    fn a_pad_counts_in_the_frame_after_it_and_must_be_zeros_before_a_frame() {
+        let (a, b) = (bytes(100_000, 1), bytes(5_000, 2));
+        let (fa, fb) = (sized(&a), undeclared(&b));
+        let mut archive = crate::index::pad(4099);
+        archive.extend(&fa);
+        archive.extend(crate::index::pad(8));
+        archive.extend(&fb);
+        let (got, seen, skippable) = read(archive.clone()).unwrap();
+        assert!(
+            got == [a.as_slice(), b.as_slice()].concat(),
+            "the bytes differ"
+        );
+        let (ca, cb) = (fa.len() as u64 + 4099, fb.len() as u64 + 8);
+        assert_eq!(seen, [(ca, a.len() as u64), (cb, b.len() as u64)]);
+        assert_eq!(skippable, 0);
+
+        let mut dirty = archive.clone();
+        dirty[100] = 1;
+        let err = read(dirty).unwrap_err();
+        assert!(err.to_string().contains("not all zeros"), "{err}");
+        let mut twice = crate::index::pad(8);
+        twice.extend(&archive);
+        assert!(read(twice).is_err(), "two pads before one frame");
+        for tail in [crate::index::trailer(0), Vec::new()] {
+            let mut last = archive.clone();
+            last.extend(crate::index::pad(16));
+            last.extend(&tail);
+            assert!(read(last).is_err(), "a pad with no frame after it");
+        }
+        let max = crate::index::MAX_PAD;
+        let mut long = crate::index::pad(max);
+        long[4..8].copy_from_slice(&((max - 7) as u32).to_le_bytes());
+        long.push(0);
+        long.extend(&fa);
+        let err = read(long).unwrap_err();
+        assert!(err.to_string().contains("oversized pad"), "{err}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::hashing::HashingWriter;
 use crate::manifest::{EntryKind, FORMAT, FORMAT_VERSION, MANIFEST_PATH, Manifest, PortalRef};
 use crate::plan::{Origin, Plan, Stamp};
+use crate::share::ArchiveSink;
 
 /// Cancellation and progress for a running job.
 pub struct Control<'a> {
@@ -114,7 +115,7 @@ fn sink_err(e: io::Error) -> EngineError {
 /// Fails with `Sink` when writing fails, `Changed` when a file changed since planning or while
 /// it was read, `Source` when a planned file vanished (format 1), and `Canceled` when
 /// canceled; the caller then discards the sink.
-pub fn write<W: Write>(
+pub fn write<W: ArchiveSink>(
     plan: &Plan,
     sink: W,
     opts: &WriteOptions,

@@ -17,6 +17,7 @@ use crate::index::{Ident, IndexEntry, trailer};
 use crate::manifest::{Entry, EntryKind, SourceInfo};
 use crate::plan::{Entries, Origin, Plan, Planned, Stamp, StreamReader};
 use crate::reuse::{self, Reuse, ReuseReport};
+use crate::share::ArchiveSink;
 use crate::write::{ArchiveSummary, Control, WriteOptions, header_for};
 use crate::write2_streams::{open_streams, stream_parts};
 
@@ -29,7 +30,7 @@ fn sink_err(e: io::Error) -> EngineError {
 ///
 /// Fails with `Sink` when writing fails, `Changed` when a file changed while it was read, and
 /// `Canceled` when canceled; the caller then discards the sink.
-pub fn write_v2<W: Write>(
+pub fn write_v2<W: ArchiveSink>(
     plan: &Plan,
     sink: W,
     opts: &WriteOptions,
@@ -154,7 +155,7 @@ fn trust_cutoff() -> i64 {
 /// planned after it (taken from `entries` into `ahead` as needed); returns whether it did.
 ///
 /// Fails with `Parent` when the parent cannot be read, `Sink` when writing fails.
-fn copied<W: Write>(
+fn copied<W: ArchiveSink>(
     parent: &mut Reuse,
     p: &Planned,
     entries: &mut Entries<'_>,

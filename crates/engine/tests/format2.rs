@@ -10,11 +10,11 @@ use std::sync::atomic::AtomicBool;
 use dsbackup_engine::extract::extract_entry;
 use dsbackup_engine::header::INDEX_PATH;
 use dsbackup_engine::index::{FrameRecord, IndexReader, IndexWriter, parse_trailer, trailer};
-use dsbackup_engine::{Control, EngineError, Planner, WriteOptions, read_archive, verify, write};
+use dsbackup_engine::{Control, EngineError, Planner, WriteOptions, verify, write};
 use proptest::prelude::*;
 
 mod common;
-use common::{Extract, compare_trees, no_progress, sample_tree};
+use common::{compare_trees, extract_all, no_progress, sample_tree};
 
 fn backup_with(
     root: &std::path::Path,
@@ -46,22 +46,6 @@ fn tree() -> tempfile::TempDir {
         .unwrap();
     }
     src
-}
-
-fn extract_all(archive: &[u8], summary_sha: &str) -> tempfile::TempDir {
-    let out = tempfile::tempdir().unwrap();
-    let cancel = AtomicBool::new(false);
-    let control = Control::new(&cancel, &no_progress);
-    let mut placer = Extract(out.path().to_path_buf());
-    read_archive(
-        archive,
-        Some(summary_sha),
-        Some(false),
-        &mut placer,
-        &control,
-    )
-    .unwrap();
-    out
 }
 
 #[test]

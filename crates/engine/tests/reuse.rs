@@ -5,114 +5,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
-use dsbackup_engine::{
-    ArchiveSummary, Control, EngineError, EngineResult, ParentArchive, WriteOptions, read_archive,
-    verify, write,
-};
+use dsbackup_engine::{EngineError, ParentArchive};
 
 mod common;
-use common::{Extract, compare_trees, no_progress, sample_tree};
-
-/// A parent archive in a file, with what its record says.
-#[derive(Debug)]
-struct FileParent {
-    path: PathBuf,
-    size: u64,
-    sha256: String,
-}
-
-impl ParentArchive for FileParent {
-    fn size(&self) -> u64 {
-        self.size
-    }
-    fn sha256(&self) -> &str {
-        &self.sha256
-    }
-    fn open(&self, range: Range<u64>) -> std::io::Result<Box<dyn Read + Send>> {
-        let mut f = fs::File::open(&self.path)?;
-        f.seek(SeekFrom::Start(range.start))?;
-        Ok(Box::new(f.take(range.end - range.start)))
-    }
-}
-
-/// A tree of several frames' worth: the sample tree, a file spanning frames and three
-/// directories of 64 KiB files (a few segments each).
-fn tree() -> tempfile::TempDir {
-    let src = tempfile::tempdir().unwrap();
-    sample_tree(src.path());
-    fs::remove_file(src.path().join("docs/outside")).unwrap();
-    let huge: Vec<u8> = (0..11_000_000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
-        .collect();
-    fs::write(src.path().join("docs/huge.bin"), huge).unwrap();
-    for d in ["m1", "m2", "m3"] {
-        fs::create_dir(src.path().join(d)).unwrap();
-        for i in 0..40u32 {
-            let body: Vec<u8> = (0..65_536u32)
-                .map(|j| (j.wrapping_mul(i + 7) >> 5) as u8)
-                .collect();
-            fs::write(src.path().join(format!("{d}/f-{i:03}")), body).unwrap();
-        }
-    }
-    // Identities are trusted only once a second has passed since the last change.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    src
-}
-
-fn backup(
-    root: &Path,
-    parent: Option<Arc<dyn ParentArchive>>,
-) -> EngineResult<(Vec<u8>, ArchiveSummary)> {
-    let cancel = AtomicBool::new(false);
-    let control = Control::new(&cancel, &no_progress);
-    let plan = common::sample_planner(root).finish_unhashed().unwrap();
-    let opts = WriteOptions {
-        parent,
-        ..WriteOptions::default()
-    };
-    write(&plan, Vec::new(), &opts, &control)
-}
-
-/// Keeps `archive` in `dir` as a parent with its true record.
-fn keep(dir: &Path, name: &str, archive: &[u8], summary: &ArchiveSummary) -> Arc<FileParent> {
-    let path = dir.join(name);
-    fs::write(&path, archive).unwrap();
-    Arc::new(FileParent {
-        path,
-        size: archive.len() as u64,
-        sha256: summary.sha256.clone(),
-    })
-}
-
-/// Verifies `archive`, restores it and GNU-tar-extracts it, comparing both with `src`.
-fn check_whole(archive: &[u8], summary: &ArchiveSummary, src: &Path) {
-    let report = verify(archive, Some(&summary.sha256)).unwrap();
-    assert_eq!(report.entries, summary.entries);
-    assert_eq!(report.content_bytes, summary.content_bytes);
-    let out = tempfile::tempdir().unwrap();
-    let cancel = AtomicBool::new(false);
-    let control = Control::new(&cancel, &no_progress);
-    let mut placer = Extract(out.path().to_path_buf());
-    read_archive(
-        archive,
-        Some(&summary.sha256),
-        Some(false),
-        &mut placer,
-        &control,
-    )
-    .unwrap();
-    compare_trees(src, &out.path().join("sources/files"));
-
-    let dir = common::gnu_tar_extract(archive);
-    compare_trees(src, &dir.path().join("sources/files"));
-}
+use common::parent::{FileParent, backup, check_whole, keep, tree};
 
 #[test]
 fn an_unchanged_backup_copies_its_parents_frames_and_stands_alone() {
@@ -229,6 +130,7 @@ fn a_missing_parent_or_a_too_recent_change_means_reading_the_source() {
         path: src.path().join("nope.tar.zst"),
         size: 4096,
         sha256: "AB".repeat(32),
+        local: false,
     });
     let (b, sb) = backup(src.path(), Some(missing)).unwrap();
     assert_eq!(sb.reuse.frames, 0);

@@ -222,6 +222,7 @@ fn links_escaping_through_other_links_are_not_archived() {
 fn a_failing_sink_fails_the_write() {
     #[derive(Debug)]
     struct Full(usize);
+    impl dsbackup_engine::ArchiveSink for Full {}
     impl std::io::Write for Full {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
             if self.0 + b.len() > 4096 {

@@ -217,6 +217,9 @@ impl<W: Write> Encrypting<W> {
     }
 }
 
+/// Ciphertext shares no blocks with anything.
+impl<W: Write> dsbackup_engine::ArchiveSink for Encrypting<W> {}
+
 impl<W: Write> Write for Encrypting<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.write(buf)

@@ -11,9 +11,11 @@ mod bridge;
 mod common;
 pub mod conformance;
 mod local_backend;
+mod local_writer;
 mod memory_backend;
 pub mod remote;
 
 pub use bridge::{BlockingReader, BlockingWriter};
 pub use local_backend::LocalBackend;
+pub use local_writer::LocalWriter;
 pub use memory_backend::MemoryBackend;

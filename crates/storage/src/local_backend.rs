@@ -40,16 +40,16 @@ fn open_failed(key: &str, path: &Path, e: io::Error) -> CoreError {
     }
 }
 
-fn io_err(what: &str, path: &Path, e: io::Error) -> CoreError {
+pub(crate) fn io_err(what: &str, path: &Path, e: io::Error) -> CoreError {
     CoreError::Internal(format!("{what} {}: {e}", path.display()))
 }
 
 /// A put's failure: a file or directory in the way is a conflict, the rest is internal.
 /// Bytes written between early writebacks of an object being put (`fdatasync` in the
 /// background while the rest streams).
-const WRITEBACK: u64 = 32 << 20;
+pub(crate) const WRITEBACK: u64 = 32 << 20;
 
-fn put_err(key: &str, path: &Path, e: io::Error) -> CoreError {
+pub(crate) fn put_err(key: &str, path: &Path, e: io::Error) -> CoreError {
     match e.kind() {
         ErrorKind::AlreadyExists
         | ErrorKind::IsADirectory
@@ -97,15 +97,29 @@ fn prune_empty(root: &Path, dir: &Path) {
     }
 }
 
+/// Moves the synced temporary `from` to `to` (never replacing what is there unless
+/// `overwrite`) and syncs the directory; what is at `to` then.
+pub(crate) fn place(from: &Path, to: &Path, overwrite: bool) -> io::Result<fs::Metadata> {
+    if overwrite {
+        fs::rename(from, to)?;
+    } else {
+        // A hard link never replaces: a put that raced us to `key` wins.
+        fs::hard_link(from, to)?;
+        let _ = fs::remove_file(from); // else `temp` retries on drop
+    }
+    sync_dir(to.parent().unwrap_or(to))?;
+    fs::metadata(to)
+}
+
 /// A temporary being written; removed (with directories left empty) unless disarmed.
-struct Temp {
+pub(crate) struct Temp {
     root: PathBuf,
-    path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
 }
 
 impl Temp {
     /// Creates a new temporary in `dir`, retrying when a concurrent prune removed `dir`.
-    fn create(root: &Path, dir: &Path) -> io::Result<(Self, fs::File)> {
+    pub(crate) fn create(root: &Path, dir: &Path) -> io::Result<(Self, fs::File)> {
         let mut tries = 0;
         loop {
             make_dirs(root, dir)?;
@@ -384,19 +398,9 @@ impl WriteBackend for LocalBackend {
         file.sync_all().await.map_err(wrote)?;
         drop(file);
         let (from, to) = (temp_path.clone(), target.clone());
-        let placed = tokio::task::spawn_blocking(move || {
-            if overwrite {
-                fs::rename(&from, &to)?;
-            } else {
-                // A hard link never replaces: a put that raced us to `key` wins.
-                fs::hard_link(&from, &to)?;
-                let _ = fs::remove_file(&from); // else `temp` retries on drop
-            }
-            sync_dir(to.parent().unwrap_or(&to))?;
-            fs::metadata(&to)
-        })
-        .await
-        .map_err(blocking_err)?;
+        let placed = tokio::task::spawn_blocking(move || place(&from, &to, overwrite))
+            .await
+            .map_err(blocking_err)?;
         let m = placed.map_err(|e| put_err(key, &target, e))?;
         drop(temp);
         Ok(ObjectMeta {

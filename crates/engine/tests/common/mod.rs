@@ -9,6 +9,8 @@ use std::path::Path;
 
 use dsbackup_engine::EngineError;
 
+pub mod parent;
+
 pub fn no_progress(_: u64, _: u64) {}
 
 pub fn compare_trees(a: &Path, b: &Path) {
@@ -130,4 +132,21 @@ impl dsbackup_engine::Placer for Extract {
     ) -> dsbackup_engine::EngineResult<()> {
         std::os::unix::fs::symlink(target, self.0.join(&e.path)).map_err(EngineError::Sink)
     }
+}
+
+/// Restores `archive` (checked against `summary_sha`) into a new directory.
+pub fn extract_all(archive: &[u8], summary_sha: &str) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let control = dsbackup_engine::Control::new(&cancel, &no_progress);
+    let mut placer = Extract(out.path().to_path_buf());
+    dsbackup_engine::read_archive(
+        archive,
+        Some(summary_sha),
+        Some(false),
+        &mut placer,
+        &control,
+    )
+    .unwrap();
+    out
 }

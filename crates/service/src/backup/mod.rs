@@ -8,6 +8,7 @@ pub mod gather;
 pub mod jobs;
 pub mod lease;
 pub mod link;
+pub mod out;
 pub mod parent;
 pub mod run;
 pub mod target;

@@ -1,7 +1,8 @@
 //! The parent a backup copies unchanged entries' frames from (`dsbackup_engine::reuse`): the
 //! portal's (or the dump's) newest live record on the same kind of storage, unencrypted and not
 //! noted missing. The catalog's record is what the parent is checked against: its size and
-//! SHA-256, which every byte read from it must match before the new archive is kept.
+//! SHA-256, which every byte read from it must match before the new archive is kept. A parent
+//! on a server directory is read from its file, whose blocks the new archive may share.
 
 use std::io::{self, Read};
 use std::ops::Range;
@@ -50,6 +51,17 @@ impl ParentArchive for Stored {
             BlockingReader::new(&self.runtime, self.backend.clone(), &self.key, Some(range))
                 .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(Box::new(reader))
+    }
+
+    /// The archive's file, on a server directory (opened as `open` opens it: no link
+    /// followed, a regular file only).
+    fn file(&self) -> Option<std::fs::File> {
+        let (dir, key) = self.local.as_ref()?;
+        let opened = dir.read_blocking(key, 0..self.size);
+        opened
+            .map_err(|e| tracing::debug!(error = %e, "the parent archive cannot be opened"))
+            .ok()
+            .map(io::Take::into_inner)
     }
 }
 

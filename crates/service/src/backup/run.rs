@@ -14,11 +14,12 @@ use dsbackup_core::storage::WriteBackend;
 use dsbackup_core::{ArchiveLocation, BackupRecord, DUMP_TENANT, Mode, Portal, StorageKind};
 use dsbackup_engine::manifest::PortalRef;
 use dsbackup_engine::{ArchiveSummary, Control, EngineError, WriteOptions};
-use dsbackup_storage::BlockingWriter;
+use dsbackup_storage::LocalBackend;
 
 use super::gather::{self, Contents};
 use super::jobs::Job;
 use super::link;
+use super::out::Dest;
 use super::target::Target;
 use crate::crypt::{self, Recipients};
 use crate::metrics::Outcome;
@@ -172,14 +173,13 @@ fn write_options(state: &Service, spec: &Spec, alias: &str) -> WriteOptions {
     }
 }
 
-/// Plans the archive and streams it into `backend` under `key`, on a blocking thread,
+/// Plans the archive and streams it to `dest`, on a blocking thread,
 /// encrypted to `encrypt` when given (`crypt.rs`: the summary's hash and size are then of the
 /// stored ciphertext). Returns what was written and the entries that could not be read.
 async fn write_archive(
     job: Arc<Job>,
     contents: Contents,
-    backend: Arc<dyn WriteBackend>,
-    key: String,
+    dest: Dest,
     opts: WriteOptions,
     encrypt: Option<Recipients>,
     storage: dsbackup_core::StorageKind,
@@ -206,14 +206,14 @@ async fn write_archive(
             |e: std::io::Error| Failure::Client(format!("The archive could not be stored: {e}"));
         let (writer, summary) = match &encrypt {
             None => {
-                let writer = BlockingWriter::new(&runtime, backend.clone(), &key, false)?;
+                let writer = dest.open(&runtime)?;
                 match dsbackup_engine::write(&plan, writer, &opts, &control) {
                     // A parent that is not what its record says: nothing of it is kept (the
                     // put is dropped), and the archive is written again from the sources.
                     Err(EngineError::Parent(why)) => {
                         tracing::warn!(job = %job.id, error = %why,
                             "the parent archive could not be used; writing a full backup");
-                        let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
+                        let writer = dest.open(&runtime)?;
                         let opts = WriteOptions {
                             parent: None,
                             ..opts.clone()
@@ -232,7 +232,7 @@ async fn write_archive(
                 }
             }
             Some(to) => {
-                let writer = BlockingWriter::new(&runtime, backend, &key, false)?;
+                let writer = dest.open(&runtime)?;
                 let sealed = crypt::Encrypting::new(writer, to).map_err(stored)?;
                 let (sealed, plain) = dsbackup_engine::write(&plan, sealed, &opts, &control)?;
                 let (writer, sha256, size) = sealed.finish().map_err(stored)?;
@@ -408,11 +408,15 @@ async fn execute(state: &Service, spec: Spec) -> Result<u64, Failure> {
     if encrypt.is_none() && opts.format_version == dsbackup_engine::header::FORMAT_VERSION_2 {
         opts.parent = super::parent::find(state, &spec).await;
     }
+    let dest = Dest {
+        backend: backend.clone(),
+        local: spec.target.dir(state).map(LocalBackend::existing),
+        key: key.clone(),
+    };
     let (summary, warnings) = write_archive(
         job.clone(),
         contents,
-        backend.clone(),
-        key.clone(),
+        dest,
         opts,
         encrypt,
         spec.target.kind(),
