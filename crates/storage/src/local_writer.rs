@@ -138,6 +138,10 @@ impl LocalWriter {
                 }
             }
         }
+        // A kernel copy leaves dirty pages as a write does (shared blocks leave none, and
+        // their writeback is cheap): they count towards the next early writeback.
+        self.unsynced += self.len - start;
+        self.writeback()?;
         Ok(self.len - start)
     }
 
