@@ -28,8 +28,22 @@ pub async fn rig_on_postgres(extra: &str) -> Option<Rig> {
     rig_on(extra, Vec::new(), true).await
 }
 
+/// A rig whose directories (sources, backups) are in a new directory under `base`.
+pub async fn rig_in(base: &Path) -> Rig {
+    let dir = tempfile::tempdir_in(base).unwrap();
+    rig_at(dir, "", Vec::new(), false).await.unwrap()
+}
+
 async fn rig_on(extra: &str, env: Vec<(&'static str, String)>, postgres: bool) -> Option<Rig> {
-    let dir = tempfile::tempdir().unwrap();
+    rig_at(tempfile::tempdir().unwrap(), extra, env, postgres).await
+}
+
+async fn rig_at(
+    dir: tempfile::TempDir,
+    extra: &str,
+    env: Vec<(&'static str, String)>,
+    postgres: bool,
+) -> Option<Rig> {
     let root = dir.path().join("backups");
     let source = dir.path().join("app-files");
     std::fs::create_dir_all(&root).unwrap();

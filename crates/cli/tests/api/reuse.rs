@@ -1,6 +1,7 @@
 //! Frame reuse through the API: a second backup of an unchanged portal copies its parent's
-//! frames (counted in `/metrics`) and restores on its own once the parent is deleted; a parent
-//! archive damaged on disk is detected and the backup is written again from the sources.
+//! frames (counted in `/metrics`; on a file system with reflinks, as shared blocks) and
+//! restores on its own once the parent is deleted; a parent archive damaged on disk is
+//! detected and the backup is written again from the sources.
 
 use std::time::Duration;
 
@@ -15,7 +16,12 @@ use crate::restore::{restore, tree};
 /// Adds three incompressible 3 MB files (a frame run each) and lets a second pass, so their
 /// identities are trusted.
 async fn grow(r: &Rig) {
-    for i in 0..3u64 {
+    grow_by(r, 3).await;
+}
+
+/// Adds `files` incompressible 3 MB files, then lets a second pass.
+async fn grow_by(r: &Rig, files: u64) {
+    for i in 0..files {
         std::fs::write(
             r.source.join(format!("big-{i}.bin")),
             pseudo_random(3_000_000, 100 + i),
@@ -23,6 +29,16 @@ async fn grow(r: &Rig) {
         .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
+/// Deletes the backup `id` through the API.
+async fn delete(r: &Rig, id: &str) {
+    let (st, v) = send(r.s.owner(
+        Method::DELETE,
+        &format!("/api/2.0/backup/deletebackup/{id}"),
+    ))
+    .await;
+    assert_eq!(st, 200, "{v}");
 }
 
 async fn parents(r: &Rig, result: &str) -> f64 {
@@ -78,12 +94,7 @@ async fn a_second_backup_copies_unchanged_frames_and_stands_alone() {
     assert!(copied >= 9_000_000.0, "{copied}");
 
     // The parent goes; the child restores on its own.
-    let (st, v) = send(r.s.owner(
-        Method::DELETE,
-        &format!("/api/2.0/backup/deletebackup/{first}"),
-    ))
-    .await;
-    assert_eq!(st, 200, "{v}");
+    delete(&r, &first).await;
     restore_to(&r, &second, &before).await;
 }
 
@@ -104,6 +115,42 @@ async fn a_damaged_parent_is_rejected_and_the_backup_written_from_the_sources() 
     assert_eq!(parents(&r, "rejected").await, 1.0);
     assert_eq!(parents(&r, "copied").await, 0.0);
     // The new archive holds the sources' bytes: it restores exactly.
+    restore_to(&r, &second, &before).await;
+}
+
+/// Free bytes of the file system holding `dir`, once what was written there is on disk.
+fn free_bytes(dir: &std::path::Path) -> u64 {
+    let f = std::fs::File::open(dir).unwrap();
+    rustix::fs::syncfs(&f).unwrap();
+    let s = rustix::fs::statvfs(dir).unwrap();
+    s.f_bfree * s.f_frsize
+}
+
+/// On a file system with reflinks (`DSBACKUP_REFLINK_DIR`: `.ci/run` mounts an XFS image) the
+/// second backup's copied frames share the first's blocks: the new archive takes next to no
+/// space, yet restores on its own once the first is deleted.
+#[tokio::test]
+async fn on_a_file_system_with_reflinks_a_second_backup_shares_its_parents_blocks() {
+    let Some(base) = std::env::var_os("DSBACKUP_REFLINK_DIR") else {
+        eprintln!("DSBACKUP_REFLINK_DIR is not set: shared blocks not checked");
+        return;
+    };
+    let r = rig_in(std::path::Path::new(&base)).await;
+    grow_by(&r, 8).await;
+    let before = tree(&r.source);
+    let first = backup_now(&r).await;
+    let free = free_bytes(&r.root);
+    let second = backup_now(&r).await;
+    let used = free.saturating_sub(free_bytes(&r.root));
+    let size = std::fs::metadata(archive_of(&r, &second).await)
+        .unwrap()
+        .len();
+    assert!(size > 24_000_000, "{size}");
+    assert!(
+        used < size / 8,
+        "the second archive ({size} bytes) took {used} bytes: its blocks were not shared"
+    );
+    delete(&r, &first).await;
     restore_to(&r, &second, &before).await;
 }
 
