@@ -5,7 +5,9 @@
 //! between files (reflinks: XFS, Btrfs, bcachefs, ZFS 2.2), those frames need not be written
 //! again: the sink appends the parent's blocks to the new file by reference, and the copy
 //! costs neither writes nor space. The engine still reads every copied byte, for the parent's
-//! SHA-256 and the new archive's, so trust and the recorded hash are as without sharing.
+//! SHA-256 and the new archive's, so trust and the recorded hash are as without sharing —
+//! provided the parent is not rewritten in place between a frame's read and its append
+//! (milliseconds): the server's own 0600 archive, which nothing of dsbackup rewrites.
 //!
 //! Blocks can only be shared whole, at the same offset within a block in both files: the
 //! frame sink puts a *pad* (`index::pad`, a skippable zstd frame of zeros that the index
@@ -45,29 +47,7 @@ pub trait ArchiveSink: Write {
 
 impl ArchiveSink for Vec<u8> {}
 impl ArchiveSink for File {}
-impl ArchiveSink for io::Sink {}
 impl<W: Write> ArchiveSink for BufWriter<W> {}
-impl<W: Write> ArchiveSink for io::Cursor<W> where io::Cursor<W>: Write {}
-
-impl<W: ArchiveSink + ?Sized> ArchiveSink for &mut W {
-    fn shared_block(&self) -> Option<u64> {
-        (**self).shared_block()
-    }
-
-    fn append_shared(&mut self, src: &File, offset: u64, len: u64) -> io::Result<u64> {
-        (**self).append_shared(src, offset, len)
-    }
-}
-
-impl<W: ArchiveSink + ?Sized> ArchiveSink for Box<W> {
-    fn shared_block(&self) -> Option<u64> {
-        (**self).shared_block()
-    }
-
-    fn append_shared(&mut self, src: &File, offset: u64, len: u64) -> io::Result<u64> {
-        (**self).append_shared(src, offset, len)
-    }
-}
 
 /// The last partial block of a run of copied frames, not yet written (nor hashed): kept so
 /// that the block across two frames of the run can be shared whole with the next frame.

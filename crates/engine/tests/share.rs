@@ -1,17 +1,20 @@
 //! Sharing a parent's blocks: a backup whose parent is a local file and whose sink can share
 //! blocks (here a sink that checks every request is block-aligned and then copies the bytes,
 //! as a reflink would make them appear) pads each copied run to the parent's offset modulo the
-//! block, shares the whole blocks and writes the rest; the archive verifies, restores and opens
-//! in GNU tar without its parent, and pads do not pile up from generation to generation. The
+//! block, shares the whole blocks and writes the rest; the archive verifies, restores, gives
+//! each entry by offset and opens in GNU tar without its parent, and pads do not pile up from
+//! generation to generation. The
 //! real reflinks are the storage crate's (`LocalWriter`).
 #![allow(clippy::unwrap_used)]
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use dsbackup_engine::ArchiveSink;
+use dsbackup_engine::extract::extract_entry;
 use tempfile::TempDir;
 
 mod common;
@@ -119,7 +122,26 @@ fn copied_frames_are_shared_in_whole_blocks_and_every_generation_stands_alone() 
         );
         fs::remove_file(&parent.path).unwrap();
         check_whole(&bytes, &s, src.path());
+        extract_each(&bytes, src.path(), src.path());
         parent = local(dir.path().join(&name), &s.sha256);
+    }
+}
+
+/// Takes every file under `dir` out of `archive` by its frame offsets (through the pads
+/// before copied runs) and compares it with the source.
+fn extract_each(archive: &[u8], root: &Path, dir: &Path) {
+    for e in fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        let m = fs::symlink_metadata(&path).unwrap();
+        if m.is_dir() {
+            extract_each(archive, root, &path);
+        } else if m.is_file() {
+            let rel = path.strip_prefix(root).unwrap().to_str().unwrap();
+            let name = format!("sources/files/{rel}");
+            let mut out = Vec::new();
+            extract_entry(&mut io::Cursor::new(archive), &name, &mut out).unwrap();
+            assert!(out == fs::read(&path).unwrap(), "{name}");
+        }
     }
 }
 
