@@ -26,10 +26,6 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::mpsc::{self, SyncSender};
-use std::thread::JoinHandle;
-
-use sha2::{Digest, Sha256};
 
 use crate::error::{EngineError, EngineResult};
 use crate::frames::{FrameSink, MAX_FRAME};
@@ -40,6 +36,9 @@ use crate::index::{
 use crate::manifest::EntryKind;
 use crate::plan::{Origin, Planned};
 use crate::share::ArchiveSink;
+
+mod body;
+use body::Body;
 
 /// A finished archive a backup may copy frames from: the catalog's record of it and a way to
 /// read its bytes.
@@ -124,86 +123,6 @@ impl<R: Read, W: Write> Read for Tee<'_, R, W> {
         let n = self.inner.read(buf)?;
         self.copy.write_all(&buf[..n])?;
         Ok(n)
-    }
-}
-
-/// The parent read in sequence, every byte hashed on a thread of its own.
-struct Body {
-    input: Box<dyn Read + Send>,
-    pos: u64,
-    tx: Option<SyncSender<Arc<Vec<u8>>>>,
-    hasher: Option<JoinHandle<(String, [u8; 32])>>,
-}
-
-impl Body {
-    /// Reads the parent from `input`, its first byte; the BLAKE3 it returns is of the bytes
-    /// `tail` (the index's frames).
-    fn open(input: Box<dyn Read + Send>, tail: Range<u64>) -> io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(8);
-        let hasher = std::thread::spawn(move || {
-            let (mut sha, mut digest, mut pos) = (Sha256::new(), blake3::Hasher::new(), 0u64);
-            for chunk in rx {
-                sha.update(chunk.as_slice());
-                let end = pos + chunk.len() as u64;
-                let (from, to) = (tail.start.max(pos), tail.end.min(end));
-                if from < to {
-                    digest.update(&chunk[(from - pos) as usize..(to - pos) as usize]);
-                }
-                pos = end;
-            }
-            (
-                hex::encode_upper(sha.finalize()),
-                *digest.finalize().as_bytes(),
-            )
-        });
-        Ok(Self {
-            input,
-            pos: 0,
-            tx: Some(tx),
-            hasher: Some(hasher),
-        })
-    }
-
-    /// The next `len` bytes (hashed).
-    fn take(&mut self, len: u64) -> io::Result<Arc<Vec<u8>>> {
-        let mut buf = Vec::with_capacity(len as usize);
-        let got = (&mut self.input).take(len).read_to_end(&mut buf)?;
-        if got as u64 != len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "it is shorter than recorded",
-            ));
-        }
-        self.pos += len;
-        let chunk = Arc::new(buf);
-        self.tx
-            .as_ref()
-            .and_then(|tx| tx.send(Arc::clone(&chunk)).ok())
-            .ok_or_else(|| io::Error::other("the hashing thread stopped"))?;
-        Ok(chunk)
-    }
-
-    /// Reads (and hashes) up to `offset`.
-    fn skip_to(&mut self, offset: u64) -> io::Result<()> {
-        while self.pos < offset {
-            self.take((offset - self.pos).min(1 << 20))?;
-        }
-        Ok(())
-    }
-
-    /// Reads the rest; returns the SHA-256 (upper-case hex) of the whole and the BLAKE3 of the
-    /// bytes from the index on.
-    fn finish(mut self, size: u64) -> io::Result<(String, [u8; 32])> {
-        self.skip_to(size)?;
-        let mut rest = [0u8; 1];
-        if self.input.read(&mut rest)? != 0 {
-            return Err(io::Error::other("it is longer than recorded"));
-        }
-        self.tx.take();
-        self.hasher
-            .take()
-            .and_then(|h| h.join().ok())
-            .ok_or_else(|| io::Error::other("the hashing thread failed"))
     }
 }
 
@@ -331,7 +250,7 @@ impl Reuse {
                 Some(f) => Box::new(f.try_clone().map_err(parent_err)?.take(size)),
                 None => self.parent.open(0..size).map_err(parent_err)?,
             };
-            self.body = Some(Body::open(input, tail).map_err(parent_err)?);
+            self.body = Some(Body::open(input, &self.frames, tail, size).map_err(parent_err)?);
         }
         let body = self.body.as_mut().ok_or_else(|| parent_err("not open"))?;
         body.skip_to(self.frames[self.segs[s].start])
@@ -341,7 +260,7 @@ impl Reuse {
             if rec.clen > MAX_FRAME + MAX_PAD {
                 return Err(parent_err("a frame is larger than any this writer makes"));
             }
-            let at = body.pos;
+            let at = body.pos();
             let bytes = body.take(rec.clen).map_err(parent_err)?;
             let mut skip = 0;
             if run.is_some()

@@ -6,8 +6,9 @@
 //! again: the sink appends the parent's blocks to the new file by reference, and the copy
 //! costs neither writes nor space. The engine still reads every copied byte, for the parent's
 //! SHA-256 and the new archive's, so trust and the recorded hash are as without sharing —
-//! provided the parent is not rewritten in place between a frame's read and its append
-//! (milliseconds): the server's own 0600 archive, which nothing of dsbackup rewrites.
+//! provided the parent is not rewritten in place between a frame's read and its append (a
+//! sink may hold appends back to make them in batches: at most a second or so): the server's
+//! own 0600 archive, which nothing of dsbackup rewrites.
 //!
 //! Blocks can only be shared whole, at the same offset within a block in both files: the
 //! frame sink puts a *pad* (`index::pad`, a skippable zstd frame of zeros that the index
@@ -35,9 +36,10 @@ pub trait ArchiveSink: Write {
 
     /// Appends `len` bytes of `src` from `offset` by sharing its blocks, after everything
     /// written so far (`offset`, `len` and what was written are multiples of the block).
-    /// Returns how many bytes it appended, fewer than `len` (none, by default) when this sink
-    /// or its file system cannot: the caller writes the rest, and stops asking once
-    /// [`shared_block`](Self::shared_block) says `None`.
+    /// Returns how many bytes it took, fewer than `len` (none, by default) when this sink or
+    /// its file system cannot: the caller writes the rest, and stops asking once
+    /// [`shared_block`](Self::shared_block) says `None`. Bytes taken may be appended later,
+    /// but before anything written after them.
     ///
     /// Fails when the destination fails as a write would.
     fn append_shared(&mut self, _src: &File, _offset: u64, _len: u64) -> io::Result<u64> {

@@ -3,10 +3,12 @@
 //! and able to append a range of another file of the same file system with
 //! `copy_file_range(2)`: where the file system shares blocks between files (reflinks: XFS,
 //! Btrfs, bcachefs, ZFS 2.2) an archive copying its parent's frames neither writes nor
-//! stores them again; elsewhere the kernel copies them without a trip through user space. Durability and placement are `put`'s: the temporary
-//! (0600, beside the target) is synced in the background every [`WRITEBACK`] bytes, synced
-//! whole on `commit`, then linked (or renamed, with `overwrite`) into place and the directory
-//! synced; dropped without `commit`, it is removed.
+//! stores them again; elsewhere the kernel copies them without a trip through user space.
+//! Ranges that follow one another in the same source are appended together, up to
+//! [`SHARE_BATCH`] at a time (see [`Pending`]). Durability and placement are `put`'s: the
+//! temporary (0600, beside the target) is synced in the background every [`WRITEBACK`] bytes,
+//! synced whole on `commit`, then linked (or renamed, with `overwrite`) into place and the
+//! directory synced; dropped without `commit`, it is removed.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -22,6 +24,23 @@ use crate::LocalBackend;
 use crate::common::exists;
 use crate::local_backend::{Temp, WRITEBACK, io_err, place, put_err};
 
+/// The most bytes of shared ranges held back to be appended with one call.
+pub const SHARE_BATCH: u64 = 128 << 20;
+
+/// Shared ranges accepted but not yet appended: they follow one another in `src`.
+///
+/// Every `copy_file_range` takes both files' locks, which on XFS waits for a read in flight
+/// from the source: appending each of a parent's frames while the engine reads the next ones
+/// made an unchanged backup of a parent not in the page cache wait on the disk three times
+/// as long as reading it takes. Held back, the appends wait once per batch.
+struct Pending {
+    src: File,
+    /// The source's device and inode, which tell a range of another file.
+    id: (u64, u64),
+    from: u64,
+    len: u64,
+}
+
 /// An object being written to a [`LocalBackend`]; see the module's header.
 pub struct LocalWriter {
     key: String,
@@ -34,6 +53,10 @@ pub struct LocalWriter {
     syncing: Option<JoinHandle<io::Result<()>>>,
     /// The block size blocks are shared in, until sharing fails once.
     block: Option<u64>,
+    /// Whether a range was appended shared yet: the first is appended at once, so a file
+    /// system that cannot says so while the caller still holds the bytes.
+    shared: bool,
+    pending: Option<Pending>,
 }
 
 impl std::fmt::Debug for LocalWriter {
@@ -68,6 +91,8 @@ impl LocalBackend {
             unsynced: 0,
             syncing: None,
             block: Some(m.blksize()).filter(|b| b.is_power_of_two() && *b >= 512),
+            shared: false,
+            pending: None,
         })
     }
 }
@@ -102,21 +127,59 @@ impl LocalWriter {
 
     /// Appends `len` bytes of `src` from `offset` with `copy_file_range(2)`, which shares the
     /// blocks where the file system can (the kernel copies them otherwise); returns how many
-    /// were appended, fewer (or none) when the file system cannot copy between these files,
-    /// and sharing is then not tried again. `offset`, `len` and what was written so far are
-    /// multiples of the block.
+    /// were taken, fewer (or none) when the file system cannot copy between these files, and
+    /// sharing is then not tried again. `offset`, `len` and what was written so far are
+    /// multiples of the block. After the first, ranges are held back and appended in batches
+    /// ([`Pending`]) before anything else is written and on `commit`; one that the file system
+    /// then refuses to copy is read from `src` and written.
     ///
     /// Fails when the file system refuses for another reason (out of space, I/O).
     pub fn append_shared(&mut self, src: &File, offset: u64, len: u64) -> io::Result<u64> {
         let Some(block) = self.block else {
             return Ok(0);
         };
-        if ![offset, len, self.len]
+        if ![offset, len, self.end()]
             .iter()
             .all(|n| n.is_multiple_of(block))
         {
             return Ok(0);
         }
+        if !self.shared {
+            let n = self.copy_range(src, offset, len)?;
+            self.shared = n > 0;
+            self.written_shared(n)?;
+            return Ok(n);
+        }
+        let m = src.metadata()?;
+        let id = (m.dev(), m.ino());
+        match &mut self.pending {
+            Some(p) if p.id == id && p.from + p.len == offset => p.len += len,
+            _ => {
+                self.flush_pending()?;
+                self.pending = Some(Pending {
+                    src: src.try_clone()?,
+                    id,
+                    from: offset,
+                    len,
+                });
+            }
+        }
+        if self.pending.as_ref().is_some_and(|p| p.len >= SHARE_BATCH) {
+            self.flush_pending()?;
+        }
+        Ok(len)
+    }
+
+    /// Where the next byte goes: after what was written and what is held back.
+    fn end(&self) -> u64 {
+        self.len + self.pending.as_ref().map_or(0, |p| p.len)
+    }
+
+    /// Appends up to `len` bytes of `src` from `offset` with `copy_file_range`; returns how
+    /// many, fewer when the file system cannot copy between these files (sharing is then off).
+    ///
+    /// Fails when the file system refuses for another reason.
+    fn copy_range(&mut self, src: &File, offset: u64, len: u64) -> io::Result<u64> {
         let (mut from, start) = (offset, self.len);
         while self.len - start < len {
             let want = usize::try_from(len - (self.len - start)).unwrap_or(1 << 30);
@@ -138,11 +201,35 @@ impl LocalWriter {
                 }
             }
         }
-        // A kernel copy leaves dirty pages as a write does (shared blocks leave none, and
-        // their writeback is cheap): they count towards the next early writeback.
-        self.unsynced += self.len - start;
-        self.writeback()?;
         Ok(self.len - start)
+    }
+
+    /// Appends the ranges held back: shared, or read and written where the file system no
+    /// longer copies.
+    ///
+    /// Fails as appending or writing fails.
+    fn flush_pending(&mut self) -> io::Result<()> {
+        let Some(p) = self.pending.take() else {
+            return Ok(());
+        };
+        let n = self.copy_range(&p.src, p.from, p.len)?;
+        self.written_shared(n)?;
+        let mut buf = vec![0u8; (p.len - n).min(1 << 20) as usize];
+        let mut done = n;
+        while done < p.len {
+            let piece = &mut buf[..(p.len - done).min(1 << 20) as usize];
+            p.src.read_exact_at(piece, p.from + done)?;
+            self.write_all(piece)?;
+            done += piece.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Counts `n` bytes just appended towards the next early writeback: a kernel copy leaves
+    /// dirty pages as a write does (shared blocks leave none, and their writeback is cheap).
+    fn written_shared(&mut self, n: u64) -> io::Result<()> {
+        self.unsynced += n;
+        self.writeback()
     }
 
     /// Starts a background `fdatasync` once enough was written since the last, one at a time;
@@ -174,6 +261,7 @@ impl LocalWriter {
     pub fn commit(mut self) -> CoreResult<ObjectMeta> {
         let path = self.path();
         let wrote = |e| io_err("writing", &path, e);
+        self.flush_pending().map_err(wrote)?;
         self.settle().map_err(wrote)?;
         self.file.sync_all().map_err(wrote)?;
         let m = place(&path, &self.target, self.overwrite)
@@ -189,6 +277,7 @@ impl LocalWriter {
 
 impl Write for LocalWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.flush_pending()?;
         self.file.write_all_at(data, self.len)?;
         self.len += data.len() as u64;
         self.unsynced += data.len() as u64;

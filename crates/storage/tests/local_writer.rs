@@ -2,7 +2,8 @@
 //! one (0600, nothing visible before `commit`, nothing left when dropped, no replacing without
 //! `overwrite`), and ranges of another file are appended with `copy_file_range` — shared
 //! blocks on a file system with reflinks (`DSBACKUP_REFLINK_DIR`, an XFS or Btrfs directory
-//! `.ci/run` mounts), a kernel copy on others, written by the caller across file systems.
+//! `.ci/run` mounts), a kernel copy on others, written by the caller across file systems —
+//! held back and appended in order, in batches, after the first.
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
@@ -139,6 +140,56 @@ fn ranges_are_appended_by_the_kernel_on_one_file_system_and_refused_across_two()
     assert_eq!(w.shared_block(), None);
 }
 
+#[test]
+fn held_back_ranges_land_in_order_and_one_the_kernel_cannot_copy_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = LocalBackend::new(dir.path().join("store")).unwrap();
+    let ours = pattern(7, 3_000_000);
+    fs::write(dir.path().join("parent"), &ours).unwrap();
+    let shm = tempfile::tempdir_in("/dev/shm").unwrap();
+    let theirs = pattern(9, 1_000_000);
+    fs::write(shm.path().join("parent"), &theirs).unwrap();
+    let f = fs::File::open(dir.path().join("parent")).unwrap();
+    let g = fs::File::open(shm.path().join("parent")).unwrap();
+
+    let mut w = b.create_blocking("batched", false).unwrap();
+    let mut want = Vec::new();
+    let blocks = |n: u64| n * BLOCK;
+    // The first range goes at once; the next two follow it in the file and are held back as
+    // one batch, the one after a gap starts another; a write appends them first.
+    for (at, len) in [(0, 10), (10, 5), (15, 20), (100, 3)] {
+        let (at, len) = (blocks(at), blocks(len));
+        assert_eq!(w.append_shared(&f, at, len).unwrap(), len);
+        want.extend_from_slice(&ours[at as usize..(at + len) as usize]);
+    }
+    let mid = pattern(2, BLOCK as usize);
+    w.write_all(&mid).unwrap();
+    want.extend_from_slice(&mid);
+    assert_eq!(w.shared_block(), Some(BLOCK), "the kernel copied them");
+    // A range of a file on another file system is taken too; the kernel refuses to copy it
+    // when the batch is appended, so it is read and written, and sharing stops.
+    assert_eq!(w.append_shared(&g, 0, blocks(8)).unwrap(), blocks(8));
+    want.extend_from_slice(&theirs[..blocks(8) as usize]);
+    w.write_all(b"end").unwrap();
+    want.extend_from_slice(b"end");
+    assert_eq!(w.shared_block(), None);
+    assert_eq!(w.append_shared(&f, 0, blocks(1)).unwrap(), 0);
+    // Held back until the commit, after the last write.
+    let mut w2 = b.create_blocking("last", false).unwrap();
+    w2.write_all(&mid).unwrap();
+    for at in [0, 4] {
+        assert_eq!(
+            w2.append_shared(&f, blocks(at), blocks(4)).unwrap(),
+            blocks(4)
+        );
+    }
+    assert_eq!(w.commit().unwrap().size, want.len() as u64);
+    assert!(fs::read(b.path_of("batched").unwrap()).unwrap() == want);
+    assert_eq!(w2.commit().unwrap().size, blocks(9));
+    let got = fs::read(b.path_of("last").unwrap()).unwrap();
+    assert!(got == [&mid[..], &ours[..blocks(8) as usize]].concat());
+}
+
 /// Free bytes of the file system holding `dir`, after syncing it.
 fn free(dir: &Path) -> u64 {
     let f = fs::File::open(dir).unwrap();
@@ -169,5 +220,22 @@ fn on_a_file_system_with_reflinks_appended_ranges_share_blocks() {
     assert!(
         used < 4 << 20,
         "{used} bytes taken for a {len}-byte range: the blocks were copied, not shared"
+    );
+
+    // In pieces, as an archive's frames are: the first appended at once, the others held
+    // back and appended in batches; shared all the same.
+    let before = free(dir.path());
+    let mut w = b.create_blocking("pieces", false).unwrap();
+    let file = fs::File::open(&src).unwrap();
+    let piece = 256 * BLOCK;
+    for at in (0..size as u64).step_by(piece as usize) {
+        assert_eq!(w.append_shared(&file, at, piece).unwrap(), piece);
+    }
+    w.commit().unwrap();
+    assert!(fs::read(b.path_of("pieces").unwrap()).unwrap() == fs::read(&src).unwrap());
+    let used = before.saturating_sub(free(dir.path()));
+    assert!(
+        used < 4 << 20,
+        "{used} bytes taken for {size} bytes appended in pieces: copied, not shared"
     );
 }
