@@ -36,9 +36,18 @@ fn an_unchanged_backup_copies_its_parents_frames_and_stands_alone() {
     assert_eq!(sb.content_bytes, sa.content_bytes);
     assert_eq!(sb.entries, sa.entries);
     // The copied frames are the parent's bytes: the archives differ only where the header and
-    // the first segment do.
-    assert_eq!(b.len(), a.len());
-    let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    // the first segment do (their compressed length may differ by a byte or two: the header
+    // holds the time of the backup), and the copied bytes follow shifted by that much.
+    let shift = b.len() as i64 - a.len() as i64;
+    assert!(shift.abs() < 64, "{} bytes against {}", b.len(), a.len());
+    let differing = (0..a.len())
+        .filter(|&i| {
+            usize::try_from(i as i64 + shift)
+                .ok()
+                .and_then(|j| b.get(j))
+                .is_none_or(|y| *y != a[i])
+        })
+        .count();
     assert!(differing < 4096, "{differing} bytes differ");
 
     // Self-contained: the parent is gone, the child verifies, restores and opens in GNU tar.
