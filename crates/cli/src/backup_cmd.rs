@@ -1,8 +1,6 @@
 //! `dsbackup backup start|progress|cancel|history|delete`: the Backup API from a terminal, with
 //! a progress bar while waiting and `--json` for scripts.
 
-use std::time::Duration;
-
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use dsbackup_api_types::backup::{
@@ -128,6 +126,7 @@ async fn wait(client: &Client, dump: bool, json: bool) -> anyhow::Result<BackupP
         );
         b
     });
+    let started = std::time::Instant::now();
     loop {
         let p: Option<BackupProgressDto> = client
             .call(
@@ -149,7 +148,7 @@ async fn wait(client: &Client, dump: bool, json: bool) -> anyhow::Result<BackupP
             }
             return Ok(p);
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(crate::client::poll_pause(started.elapsed())).await;
     }
 }
 

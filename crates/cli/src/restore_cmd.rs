@@ -3,7 +3,6 @@
 //! on the server) and the offline `dsbackup verify <archive>`.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use dsbackup_api_types::backup::BackupProgressDto;
@@ -122,6 +121,7 @@ pub async fn restore(remote: Remote, what: What, dump: bool, notify: bool) -> an
         .call(Method::POST, "/api/2.0/backup/startrestore", Some(&body))
         .await?;
     let bar = (!remote.json).then(|| indicatif::ProgressBar::new(100));
+    let started = std::time::Instant::now();
     let last = loop {
         let p: Option<BackupProgressDto> = client
             .call(
@@ -142,7 +142,7 @@ pub async fn restore(remote: Remote, what: What, dump: bool, notify: bool) -> an
             }
             break p;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(crate::client::poll_pause(started.elapsed())).await;
     };
     if remote.json {
         println!("{}", serde_json::to_string(&last)?);
