@@ -64,7 +64,7 @@ impl Client {
 
 /// The pause between two progress polls, `elapsed` after the job started: a fortieth of it,
 /// between 10 and 250 ms. A fixed 100 ms added 50 ms on average to every wait for a job that
-/// had ended (3 % of a one-second unchanged backup), and polled a long job more than needed;
+/// had ended (5 % of a one-second unchanged backup), and polled a long job more than needed;
 /// this way the wait adds at most 2.5 % to the job's time, plus the 10 ms floor.
 pub fn poll_pause(elapsed: std::time::Duration) -> std::time::Duration {
     (elapsed / 40).clamp(
