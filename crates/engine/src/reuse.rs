@@ -257,9 +257,6 @@ impl Reuse {
             .map_err(parent_err)?;
         let mut run = Some(records.iter().map(|r| r.clen).sum::<u64>());
         for mut rec in records {
-            if rec.clen > MAX_FRAME + MAX_PAD {
-                return Err(parent_err("a frame is larger than any this writer makes"));
-            }
             let at = body.pos();
             let bytes = body.take(rec.clen).map_err(parent_err)?;
             let mut skip = 0;
@@ -335,6 +332,11 @@ fn read_index<R: Read, W: Write>(
         }
         let mut offset = 0u64;
         while let Some(rec) = reader.next_frame()? {
+            // Checked before anything is read by these offsets: the reader (`body.rs`) takes
+            // each frame whole, so an index's word on a frame's size is what it allocates.
+            if rec.clen > MAX_FRAME + MAX_PAD {
+                return Err(bad("a frame is larger than any this writer makes"));
+            }
             let at = frames.len();
             frames.push(offset);
             offset += rec.clen;
@@ -358,4 +360,56 @@ fn read_index<R: Read, W: Write>(
     io::copy(&mut inner, &mut io::sink())?;
     copy.flush()?;
     Ok((frames, segs, first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tail of a parent whose index lists frames of `clens`: the index entry, tar's end
+    /// blocks, compressed.
+    fn tail(clens: &[u64]) -> Vec<u8> {
+        let mut index = crate::index::IndexWriter::new(Vec::new()).unwrap();
+        for &clen in clens {
+            let rec = FrameRecord {
+                clen,
+                ulen: clen,
+                blake3: [0; 32],
+                boundary: true,
+                entries: Vec::new(),
+            };
+            index.frame(&rec).unwrap();
+        }
+        let index = index.finish().unwrap();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(index.len() as u64);
+        h.set_mode(0o600);
+        h.set_cksum();
+        tar.append_data(&mut h, INDEX_PATH, index.as_slice())
+            .unwrap();
+        zstd::encode_all(tar.into_inner().unwrap().as_slice(), 3).unwrap()
+    }
+
+    #[test]
+    fn an_index_that_lists_a_frame_larger_than_any_written_is_refused_before_reading() {
+        let fits = [100, MAX_FRAME + MAX_PAD];
+        let (offsets, _, _) = read_index(
+            &mut io::Cursor::new(tail(&fits)),
+            &mut Vec::new(),
+            fits.iter().sum(),
+        )
+        .unwrap();
+        assert_eq!(offsets, vec![0, 100]);
+
+        let huge = [100, MAX_FRAME + MAX_PAD + 1];
+        let e = read_index(
+            &mut io::Cursor::new(tail(&huge)),
+            &mut Vec::new(),
+            huge.iter().sum(),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("larger than any"), "{e}");
+    }
 }

@@ -190,6 +190,35 @@ fn held_back_ranges_land_in_order_and_one_the_kernel_cannot_copy_is_written() {
     assert!(got == [&mid[..], &ours[..blocks(8) as usize]].concat());
 }
 
+#[test]
+fn a_held_back_range_whose_source_shrank_fails_the_commit_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = LocalBackend::new(dir.path().join("store")).unwrap();
+    let src = dir.path().join("parent");
+    fs::write(&src, pattern(7, 64 * BLOCK as usize)).unwrap();
+    let f = fs::File::open(&src).unwrap();
+    let mut w = b.create_blocking("short", false).unwrap();
+    assert_eq!(w.append_shared(&f, 0, 8 * BLOCK).unwrap(), 8 * BLOCK);
+    // Taken, held back: the source is cut short before the batch is appended.
+    assert_eq!(
+        w.append_shared(&f, 8 * BLOCK, 40 * BLOCK).unwrap(),
+        40 * BLOCK
+    );
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_len(20 * BLOCK)
+        .unwrap();
+    let e = w.commit().expect_err("a short batch fails the commit");
+    assert!(matches!(e, CoreError::Internal(_)), "{e:?}");
+    assert_eq!(
+        everything(b.root()),
+        Vec::<PathBuf>::new(),
+        "no temporary left"
+    );
+}
+
 /// Free bytes of the file system holding `dir`, after syncing it.
 fn free(dir: &Path) -> u64 {
     let f = fs::File::open(dir).unwrap();

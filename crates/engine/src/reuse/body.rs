@@ -45,12 +45,16 @@ fn cuts(frames: &[u64], tail_start: u64, size: u64) -> Vec<Range<u64>> {
     out
 }
 
+/// Reads `len` bytes into memory it does not zero first (a file reads straight into it, as
+/// `FrameSink::fill_from` does); `len` is at most a frame (the index was checked).
 fn read_piece(input: &mut dyn Read, len: u64) -> Piece {
-    let mut buf = vec![0u8; len as usize];
-    input.read_exact(&mut buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => io::Error::new(e.kind(), "it is shorter than recorded"),
-        _ => e,
-    })?;
+    let mut buf = Vec::with_capacity(len as usize);
+    if input.take(len).read_to_end(&mut buf)? as u64 != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "it is shorter than recorded",
+        ));
+    }
     Ok(Arc::new(buf))
 }
 
