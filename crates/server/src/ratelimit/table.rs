@@ -9,7 +9,6 @@
 
 use std::convert::Infallible;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::{Clock, MonotonicClock};
@@ -23,37 +22,33 @@ struct Table {
     cells: Box<[InMemoryState]>,
 }
 
-/// Checks count: governor's usual store, over the table.
-struct Charge(Arc<Table>);
-
-/// Checks answer as [`Charge`] would, but never change a cell.
-struct Peek(Arc<Table>);
-
-impl StateStore for Charge {
-    type Key = usize;
-
-    fn measure_and_replace<T, F, E>(&self, cell: &usize, f: F) -> Result<T, E>
-    where
-        F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
-    {
-        self.0.cells[*cell].measure_and_replace(&NotKeyed::NonKey, f)
-    }
+/// What a check does to its cell: count (governor's usual store) or only look.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+enum Probe {
+    Charge(usize),
+    /// Answers as `Charge` would, but never changes the cell.
+    Peek(usize),
 }
 
-impl StateStore for Peek {
-    type Key = usize;
+impl StateStore for Table {
+    type Key = Probe;
 
-    fn measure_and_replace<T, F, E>(&self, cell: &usize, f: F) -> Result<T, E>
+    fn measure_and_replace<T, F, E>(&self, probe: &Probe, f: F) -> Result<T, E>
     where
         F: Fn(Option<Nanos>) -> Result<(T, Nanos), E>,
     {
-        // The decision travels as the "refusal", which the state never stores.
-        let decided = self.0.cells[*cell].measure_and_replace(&NotKeyed::NonKey, |prev| {
-            Err::<(Infallible, Nanos), _>(f(prev).map(|(t, _)| t))
-        });
-        match decided {
-            Ok(never) => match never {},
-            Err(decision) => decision,
+        match *probe {
+            Probe::Charge(cell) => self.cells[cell].measure_and_replace(&NotKeyed::NonKey, f),
+            Probe::Peek(cell) => {
+                // The decision travels as the "refusal", which the state never stores.
+                let decided = self.cells[cell].measure_and_replace(&NotKeyed::NonKey, |prev| {
+                    Err::<(Infallible, Nanos), _>(f(prev).map(|(t, _)| t))
+                });
+                match decided {
+                    Ok(never) => match never {},
+                    Err(decision) => decision,
+                }
+            }
         }
     }
 }
@@ -68,17 +63,15 @@ pub struct Verdict {
     pub reset_in: Duration,
 }
 
-type Gcra<S, C> = RateLimiter<usize, S, C, StateInformationMiddleware>;
-
 /// A keyed GCRA limiter over a fixed table (see the module docs).
 pub struct Limiter<C: Clock = MonotonicClock> {
     hasher: RandomState,
     mask: usize,
     quota: Quota,
-    charge: Gcra<Charge, C>,
-    /// Shares `charge`'s table. Made right after it, so its time origin is nanoseconds later:
-    /// a peek sees the table a few nanoseconds early, which only ever errs towards refusing.
-    peek: Gcra<Peek, C>,
+    /// One governor limiter for counting and peeking: cells hold times since its start, so
+    /// both must read them from the same origin (two limiters over one table would not: a
+    /// peek would see every cell late by the time between their construction).
+    gcra: RateLimiter<Probe, Table, C, StateInformationMiddleware>,
 }
 
 impl<C: Clock> std::fmt::Debug for Limiter<C> {
@@ -97,19 +90,18 @@ impl Limiter<MonotonicClock> {
     }
 }
 
-impl<C: Clock + Clone> Limiter<C> {
+impl<C: Clock> Limiter<C> {
     /// As [`Limiter::new`], reading time from `clock` (tests pass a fake one).
     pub fn with_clock(quota: Quota, bits: u32, clock: C) -> Self {
         let size = 1usize << bits;
-        let table = Arc::new(Table {
+        let table = Table {
             cells: (0..size).map(|_| InMemoryState::default()).collect(),
-        });
+        };
         Self {
             hasher: RandomState::new(),
             mask: size - 1,
             quota,
-            charge: RateLimiter::new(quota, Charge(Arc::clone(&table)), clock.clone()),
-            peek: RateLimiter::new(quota, Peek(table), clock),
+            gcra: RateLimiter::new(quota, table, clock),
         }
     }
 }
@@ -122,17 +114,17 @@ impl<C: Clock> Limiter<C> {
 
     /// Counts one request of `key`, unless its budget is spent.
     pub fn check(&self, key: &impl Hash) -> Verdict {
-        let outcome = self.charge.check_key(&self.cell(key));
-        self.verdict(outcome, self.charge.clock())
+        let outcome = self.gcra.check_key(&Probe::Charge(self.cell(key)));
+        self.verdict(outcome)
     }
 
     /// What [`Limiter::check`] would answer now, without counting anything.
     pub fn peek(&self, key: &impl Hash) -> Verdict {
-        let outcome = self.peek.check_key(&self.cell(key));
-        self.verdict(outcome, self.peek.clock())
+        let outcome = self.gcra.check_key(&Probe::Peek(self.cell(key)));
+        self.verdict(outcome)
     }
 
-    fn verdict(&self, outcome: Result<StateSnapshot, NotUntil<C::Instant>>, clock: &C) -> Verdict {
+    fn verdict(&self, outcome: Result<StateSnapshot, NotUntil<C::Instant>>) -> Verdict {
         match outcome {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
@@ -146,7 +138,7 @@ impl<C: Clock> Limiter<C> {
             Err(not_until) => Verdict {
                 allowed: false,
                 remaining: 0,
-                reset_in: not_until.wait_time_from(clock.now()),
+                reset_in: not_until.wait_time_from(self.gcra.clock().now()),
             },
         }
     }
@@ -165,6 +157,8 @@ impl<C: Clock> Limiter<C> {
 #[cfg(test)]
 mod tests {
     use std::num::NonZeroU32;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use governor::clock::FakeRelativeClock;
 
@@ -201,6 +195,42 @@ mod tests {
         assert!(l.check(&"k").allowed);
         assert!(!l.peek(&"k").allowed, "a peek sees the spent budget");
         assert!(!l.check(&"k").allowed);
+    }
+
+    /// A fake clock that moves on by `step` each time it is read.
+    #[derive(Clone, Default)]
+    struct Ticking {
+        clock: FakeRelativeClock,
+        step: Arc<AtomicU64>,
+    }
+
+    impl Clock for Ticking {
+        type Instant = Nanos;
+
+        fn now(&self) -> Nanos {
+            let now = self.clock.now();
+            self.clock
+                .advance(Duration::from_nanos(self.step.load(Ordering::Relaxed)));
+            now
+        }
+    }
+
+    #[test]
+    fn a_peek_predicts_the_next_check_however_slowly_the_limiter_was_made() {
+        // Time passes while the limiter is made (a preempted thread); afterwards the clock
+        // stands still, so a peek and the check after it must see the same cell at the
+        // same moment.
+        let clock = Ticking::default();
+        clock.step.store(10_000_000_000, Ordering::Relaxed);
+        let quota = Quota::per_minute(NonZeroU32::new(3).unwrap_or(NonZeroU32::MIN));
+        let l = Limiter::with_clock(quota, 10, clock.clone());
+        clock.step.store(0, Ordering::Relaxed);
+        for n in 0..5 {
+            let peeked = l.peek(&"k");
+            let checked = l.check(&"k");
+            assert_eq!(peeked.allowed, checked.allowed, "request {n}");
+            assert_eq!(checked.allowed, n < 3, "request {n}");
+        }
     }
 
     #[test]
