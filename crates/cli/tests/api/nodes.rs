@@ -485,7 +485,8 @@ async fn a_killed_node_loses_its_job_and_a_survivor_runs_the_schedule_again() {
 
 /// The catalog's PostgreSQL cut off for a while during a backup (a restart, as the node sees
 /// it): requests answer 503 at once rather than hang, the backup either completes with its
-/// record or fails with neither, and the node works again without a restart.
+/// record or fails with neither, and the node works again without a restart, its end
+/// written once the catalog is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
     let Some(moto) = moto().await else { return };
@@ -528,7 +529,15 @@ async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
     // A cancel the catalog cannot record is refused, not half done.
     let (st, body) = send(a.owner(Method::POST, "/api/2.0/backup/cancelbackup")).await;
     assert_error(st, &body, 503);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The backup ends while the catalog is away, so its end cannot be written then: the
+    // node writes it once the catalog is back, or the catalog would show the job running
+    // (and refuse every start in its slot) until its lease ran out.
+    wait_for(
+        "the job's end fails to be written",
+        Duration::from_secs(20),
+        || async { a.log().contains("cannot record the job's state") },
+    )
+    .await;
     proxy.restore().await;
 
     wait_for("the backup ends", Duration::from_secs(30), || async {

@@ -8,7 +8,7 @@
 
 use chrono::Utc;
 use dsbackup_core::catalog::Claim;
-use dsbackup_core::{DUMP_TENANT, JobKind, JobRecord, JobSlot, JobState, PortalId};
+use dsbackup_core::{CoreError, DUMP_TENANT, JobKind, JobRecord, JobSlot, JobState, PortalId};
 
 use super::jobs::{Job, JobKey, JobStatus, Snapshot};
 use crate::Service;
@@ -89,6 +89,8 @@ pub enum Claimed {
 ///
 /// Fails when the catalog fails.
 pub async fn claim(svc: &Service, job: &Job) -> dsbackup_core::CoreResult<Claimed> {
+    // An end of this node's that the catalog missed would make it refuse the slot.
+    record_ends(svc).await;
     let now = Utc::now();
     let stale = now - lease(svc);
     let claim = svc
@@ -183,14 +185,26 @@ pub fn snapshot(r: &JobRecord) -> Snapshot {
 }
 
 /// Writes a job's current state (its end, or its progress). A failure is logged: the job goes
-/// on, and its end is written again by the flusher's next pass while it is in memory.
+/// on, and an end that was not written is written again by the flusher (`lease.rs`) every
+/// second while the job is in memory. An end the catalog refuses (it holds another end: a
+/// cancel, or the job's lease ran out) or a job it does not hold counts as recorded.
 pub async fn save(svc: &Service, job: &Job) {
-    if let Err(e) = svc
-        .catalog()
-        .update_job(&record(job, &svc.config().node_id))
-        .await
-    {
-        tracing::warn!(job = %job.id, error = %e, "cannot record the job's state");
+    let row = record(job, &svc.config().node_id);
+    match svc.catalog().update_job(&row).await {
+        Ok(_) | Err(CoreError::NotFound(_)) => {
+            if row.is_finished() {
+                job.set_end_recorded();
+            }
+        }
+        Err(e) => tracing::warn!(job = %job.id, error = %e, "cannot record the job's state"),
+    }
+}
+
+/// Writes the ends the catalog did not take when they came (it was away): until it has them,
+/// it shows those jobs running, and no node starts another in their slots.
+pub async fn record_ends(svc: &Service) {
+    for job in svc.jobs().unrecorded_ends() {
+        save(svc, &job).await;
     }
 }
 

@@ -96,6 +96,8 @@ pub struct Job {
     pub scheduled: bool,
     pub started_on: chrono::DateTime<chrono::Utc>,
     cancel: AtomicBool,
+    /// The catalog holds the job's end (see [`Job::end_recorded`]).
+    end_recorded: AtomicBool,
     state: Mutex<Snapshot>,
 }
 
@@ -109,6 +111,7 @@ impl Job {
             scheduled,
             started_on: chrono::Utc::now(),
             cancel: AtomicBool::new(false),
+            end_recorded: AtomicBool::new(false),
             state: Mutex::new(Snapshot {
                 id,
                 tenant_id,
@@ -137,6 +140,18 @@ impl Job {
 
     pub fn snapshot(&self) -> Snapshot {
         self.lock().clone()
+    }
+
+    /// Whether the catalog holds this job's end: until it does, the catalog shows the job
+    /// running and every node refuses to start another in its slot, so the end is written
+    /// again (`lease.rs`) after a write that failed.
+    pub fn end_recorded(&self) -> bool {
+        self.end_recorded.load(Ordering::Relaxed)
+    }
+
+    /// The catalog took (or already held) this job's end.
+    pub fn set_end_recorded(&self) {
+        self.end_recorded.store(true, Ordering::Relaxed);
     }
 
     pub fn set_running(&self) {
@@ -217,6 +232,8 @@ impl Job {
 #[derive(Debug, Default)]
 pub struct Jobs {
     slots: Mutex<HashMap<JobKey, Arc<Job>>>,
+    /// Ended jobs a new job replaced in their slot before the catalog took their end.
+    unrecorded: Mutex<Vec<Arc<Job>>>,
 }
 
 impl Jobs {
@@ -245,7 +262,14 @@ impl Jobs {
             }
         }
         let job = Arc::new(Job::new(key, tenant_id, scheduled));
-        slots.insert(key, job.clone());
+        if let Some(old) = slots.insert(key, job.clone())
+            && !old.end_recorded()
+        {
+            self.unrecorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(old);
+        }
         Ok(job)
     }
 
@@ -260,6 +284,22 @@ impl Jobs {
     /// Every job in a slot, running or finished.
     pub fn all(&self) -> Vec<Arc<Job>> {
         self.slots().values().cloned().collect()
+    }
+
+    /// The ended jobs whose end the catalog has not taken yet (it was away when they ended),
+    /// in their slots or replaced there.
+    pub fn unrecorded_ends(&self) -> Vec<Arc<Job>> {
+        let mut replaced = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+        replaced.retain(|j| !j.end_recorded());
+        let mut ends = replaced.clone();
+        drop(replaced);
+        ends.extend(
+            self.slots()
+                .values()
+                .filter(|j| j.snapshot().is_completed() && !j.end_recorded())
+                .cloned(),
+        );
+        ends
     }
 
     /// The job in a slot, running or finished.
@@ -341,6 +381,31 @@ mod tests {
         assert!(
             !a.finish("l".into(), None),
             "a canceled job is never completed"
+        );
+    }
+
+    #[test]
+    fn an_end_the_catalog_missed_is_kept_until_recorded_even_when_replaced() {
+        let jobs = Jobs::default();
+        let a = jobs.start(JobKey::Portal(1), 1, false).unwrap();
+        assert!(
+            jobs.unrecorded_ends().is_empty(),
+            "a running job has no end"
+        );
+        a.fail("the catalog went away".into());
+        let ids = |v: Vec<Arc<Job>>| v.iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(ids(jobs.unrecorded_ends()), [a.id]);
+        // A new start replaces it in its slot before the catalog is asked: still listed.
+        let b = jobs.start(JobKey::Portal(1), 1, false).unwrap();
+        assert_eq!(ids(jobs.unrecorded_ends()), [a.id]);
+        a.set_end_recorded();
+        assert!(jobs.unrecorded_ends().is_empty());
+        b.fail("again".into());
+        b.set_end_recorded();
+        let _c = jobs.start(JobKey::Portal(1), 1, false).unwrap();
+        assert!(
+            jobs.unrecorded_ends().is_empty(),
+            "a recorded end is not kept"
         );
     }
 

@@ -1,5 +1,6 @@
 //! Heartbeats and failover. About once a second every node writes the state of the jobs it
-//! runs to the catalog, which is their heartbeat; a write the catalog refuses means another
+//! runs to the catalog, which is their heartbeat, and the end of any job whose end the
+//! catalog could not take when it came; a write the catalog refuses means another
 //! node ended the job meanwhile (a cancel, or its lease ran out while this node could not
 //! reach the catalog), and this node stops the worker. Every node also looks for jobs whose
 //! heartbeat is older than `job_lease_secs` (their node was killed or cut off): the catalog
@@ -17,8 +18,9 @@ use super::durable::{self, LOST};
 use super::jobs::Job;
 use crate::Service;
 
-/// Writes the state of running jobs about once a second, and fails dead jobs of any node
-/// about every third of a lease, until `stop` turns true; then writes every job once more.
+/// Writes the state of running jobs about once a second (and the ends the catalog did not
+/// take), and fails dead jobs of any node about every third of a lease, until `stop` turns
+/// true; then writes every job once more.
 pub async fn flusher(svc: Service, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let expire_every = (svc.config().job_lease_secs / 3).max(1);
@@ -33,6 +35,7 @@ pub async fn flusher(svc: Service, mut stop: watch::Receiver<bool>) {
                 heartbeat(&svc, &job).await;
             }
         }
+        durable::record_ends(&svc).await;
         ticks += 1;
         if ticks.is_multiple_of(expire_every) {
             expire(&svc).await;
