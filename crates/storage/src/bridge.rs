@@ -1,6 +1,6 @@
 //! Bridges between the blocking archive engine and the async backends: [`BlockingWriter`] is a
 //! `std::io::Write` feeding a backend's `put`, [`BlockingReader`] a `std::io::Read` over its
-//! `get`. Both move bytes through a bounded channel of 64 KiB chunks, so memory stays bounded
+//! `get`. Both move bytes through a bounded channel of 1 MiB chunks, so memory stays bounded
 //! whatever the object's size.
 //!
 //! Use them on blocking threads (`spawn_blocking`, plain threads) of a multi-thread runtime:

@@ -78,7 +78,8 @@ pub struct Tuning {
     /// Operations in flight at once on one backend.
     pub concurrency: usize,
     /// Bytes per multipart part (at least 5 MiB for S3); an upload holds about
-    /// `part_size * (parallel_parts + 1)` in memory.
+    /// `part_size * (parallel_parts + 2)` in memory (OpenDAL's buffer being filled, the part
+    /// it keeps back in case the object fits in one, and the parts uploading).
     pub part_size: usize,
     /// Parts uploaded at once.
     pub parallel_parts: usize,
