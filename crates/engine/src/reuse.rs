@@ -412,4 +412,19 @@ mod tests {
         .unwrap();
         assert!(e.to_string().contains("larger than any"), "{e}");
     }
+
+    #[test]
+    fn an_index_whose_frames_do_not_reach_where_it_starts_is_refused() {
+        let clens = [100, 200];
+        for index_offset in [299, 301] {
+            let e = read_index(
+                &mut io::Cursor::new(tail(&clens)),
+                &mut Vec::new(),
+                index_offset,
+            )
+            .err()
+            .unwrap();
+            assert!(e.to_string().contains("do not add up"), "{e}");
+        }
+    }
 }

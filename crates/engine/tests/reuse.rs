@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::sync::Arc;
 
+use dsbackup_engine::index::{TRAILER_LEN, parse_trailer};
 use dsbackup_engine::{EngineError, ParentArchive};
 
 mod common;
@@ -124,15 +125,30 @@ fn a_damaged_parent_is_never_copied_from() {
     // (The places are exact: a flipped bit inside a compressed block can decode to the same
     // bytes, e.g. zeros of tar's end blocks copied from another offset, and then only the
     // SHA-256 above tells, as it did in 1 of 25 runs when this flipped `len - 40`.)
-    let index_at = u64::from_le_bytes(a[a.len() - 8..].try_into().unwrap()) as usize;
-    let checksum_at = a.len() - 24 - 2; // the last frame's content checksum, before the trailer
-    for (name, at) in [
-        ("index frame's magic", index_at),
-        ("index frame's checksum", checksum_at),
-        ("trailer", a.len() - 3),
-    ] {
+    let trailer_at = a.len() - TRAILER_LEN;
+    let index_at = parse_trailer(&a[trailer_at..]).unwrap() as usize;
+    let flipped = |at: usize| {
         let mut bad = a.clone();
         bad[at] ^= 0x01;
+        bad
+    };
+    // The index's own bytes changed under valid zstd frames (decompressed, one byte of its
+    // first frame record flipped, compressed again): refused at the index all the same (its
+    // closing digest, or frames that no longer add up to where it starts).
+    let mut tail = zstd::decode_all(&a[index_at..trailer_at]).unwrap();
+    tail[512 + 8] ^= 0x01; // past the tar header and the index's magic
+    let rewritten = [
+        &a[..index_at],
+        &zstd::encode_all(tail.as_slice(), 3).unwrap(),
+        &a[trailer_at..],
+    ]
+    .concat();
+    for (name, bad) in [
+        ("index frame's magic", flipped(index_at)),
+        ("index frame's checksum", flipped(trailer_at - 2)),
+        ("index content", rewritten),
+        ("trailer", flipped(a.len() - 3)),
+    ] {
         let parent = keep(keep_dir.path(), name, &bad, &sa);
         let (b, sb) = backup(src.path(), Some(parent)).unwrap();
         assert_eq!(sb.reuse.frames, 0, "{name}");
