@@ -3,9 +3,9 @@
 //! - [`probe`]: server and dump-tool versions and per-table row counts, refusing a `pg_dump`
 //!   older than its server.
 //! - [`dump`]: a [`Dump`] that reads the dump as the tool writes it (never spooled, never held
-//!   in memory; SQLite streams a consistent copy made in `TMPDIR` and unlinked at once), ended by
-//!   [`Dump::finish`], which checks the tool's exit status and gives the exact row counts of the
-//!   dump's own snapshot.
+//!   in memory; SQLite streams a consistent copy made in a private directory in `TMPDIR` and
+//!   unlinked at once), ended by [`Dump::finish`], which checks the tool's exit status and
+//!   gives the exact row counts of the dump's own snapshot.
 //! - [`restore`]: loads a dump beside the live database and checks it ([`Staged`]);
 //!   [`Staged::switch`] swaps it in atomically, [`Switched::finish`] drops or keeps the
 //!   previous one, and [`recover`] resolves a switch a crash cut short, from its

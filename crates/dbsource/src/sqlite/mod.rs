@@ -5,11 +5,13 @@
 //! a stream (an in-memory target would hold the whole database in memory), and `VACUUM INTO`
 //! writes a file too. The copy is made in one backup step, under one read transaction, so it
 //! is consistent while other connections write (in WAL mode they are not even blocked). The
-//! file is created in `TMPDIR` (which must have room for one copy), opened, and unlinked
-//! before the first byte is read, so nothing is left behind whatever happens next.
+//! file is created in a private directory (0700) in `TMPDIR` (which must have room for one
+//! copy), opened, and unlinked with its directory before the first byte is read, so nothing is
+//! left behind whatever happens next and no other user can read it meanwhile.
 
 pub(crate) mod restore;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -131,8 +133,30 @@ pub(crate) fn backup_into(src: &Connection, dest: &Path) -> Result<()> {
 /// [`DbError::Sqlite`] when the source cannot be read, [`DbError::Io`] when the temporary file
 /// cannot be made.
 pub(crate) fn dump(conn: &Conn) -> Result<Dump> {
+    dump_in(conn, &std::env::temp_dir())
+}
+
+/// A new private directory (0700, whatever the umask) under `parent`, removed when dropped.
+fn scratch_in(parent: &Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(".dsb-sqlite-dump-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(parent)
+        .map_err(|e| {
+            DbError::io(
+                format!("making a private directory in {}", parent.display()),
+                e,
+            )
+        })
+}
+
+/// [`dump`], with the copy made in a private directory (0700, whatever the umask: the copy
+/// holds the whole database) created under `parent` and removed, with the copy and any
+/// `-journal`/`-wal`/`-shm` beside it, before the first byte is read.
+fn dump_in(conn: &Conn, parent: &Path) -> Result<Dump> {
     let src = open_read_only(live_path(conn))?;
-    let tmp = std::env::temp_dir().join(format!(".dsb-sqlite-dump-{}", crate::new_id()));
+    let scratch = scratch_in(parent)?;
+    let tmp = scratch.path().join("copy.db");
     let result = (|| {
         backup_into(&src, &tmp)?;
         // Read-write: a copy of a WAL database needs its -shm to be read.
@@ -144,12 +168,9 @@ pub(crate) fn dump(conn: &Conn) -> Result<Dump> {
             .map_err(|e| DbError::io(format!("opening {}", tmp.display()), e))?;
         Ok((tables, file))
     })();
-    let _ = std::fs::remove_file(&tmp);
-    for suffix in ["-journal", "-wal", "-shm"] {
-        let mut side = tmp.clone().into_os_string();
-        side.push(suffix);
-        let _ = std::fs::remove_file(side);
-    }
+    // Best effort: an open file stays readable once unlinked, and a directory that cannot be
+    // removed is private and holds nothing another user can read.
+    let _ = scratch.close();
     let (tables, file) = result?;
     let (server_version, tool_version) = versions();
     Ok(Dump::from_file(
@@ -163,3 +184,6 @@ pub(crate) fn dump(conn: &Conn) -> Result<Dump> {
         file,
     ))
 }
+
+#[cfg(test)]
+mod tests;
