@@ -819,10 +819,9 @@ mod tests {
 
     #[test]
     fn env_overrides_file_and_defaults() {
-        let dir = std::env::temp_dir().join(format!("dsb-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("c.toml");
-        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nmode = \"saas\"\n[[portals]]\nalias = \"a\"\nhosts = [\"h.example\"]\n[[portals.sources]]\nkind = \"directory\"\nname = \"files\"\npath = \"/srv/files\"\n").unwrap();
+        let (_dir, file) = file_with(
+            "listen = \"0.0.0.0:9000\"\nmode = \"saas\"\n[[portals]]\nalias = \"a\"\nhosts = [\"h.example\"]\n[[portals.sources]]\nkind = \"directory\"\nname = \"files\"\npath = \"/srv/files\"\n",
+        );
         let cfg = Config::load(
             Some(&file),
             env(&[
