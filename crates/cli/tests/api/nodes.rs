@@ -483,31 +483,34 @@ async fn a_killed_node_loses_its_job_and_a_survivor_runs_the_schedule_again() {
     assert_eq!(shared.objects_of("default").await.len(), 1);
 }
 
+/// One node whose PostgreSQL catalog is reached through a proxy the test can cut, pausing at
+/// the fault points `faults`; `None` without moto or PostgreSQL (outside CI).
+async fn behind_a_proxy(faults: &str) -> Option<(Shared, Proxy, TestServer)> {
+    let moto = moto().await?;
+    let pg = CatalogDb::create()?;
+    let proxy = Proxy::to("127.0.0.1:5432").await;
+    let port: u16 = proxy.url.rsplit(':').next().unwrap().parse().unwrap();
+    let shared = Shared {
+        dir: tempfile::tempdir().unwrap(),
+        catalog: pg.url_via(port),
+        moto,
+        _pg: Some(pg),
+    };
+    let node = shared
+        .node("node-a", &[("DSBACKUP_FAULT_DELAY", faults.to_string())])
+        .await;
+    Some((shared, proxy, node))
+}
+
 /// The catalog's PostgreSQL cut off for a while during a backup (a restart, as the node sees
 /// it): requests answer 503 at once rather than hang, the backup either completes with its
 /// record or fails with neither, and the node works again without a restart, its end
 /// written once the catalog is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
-    let Some(moto) = moto().await else { return };
-    let Some(pg) = CatalogDb::create() else {
+    let Some((shared, mut proxy, a)) = behind_a_proxy("backup-write:2500").await else {
         return;
     };
-    let mut proxy = Proxy::to("127.0.0.1:5432").await;
-    let port: u16 = proxy.url.rsplit(':').next().unwrap().parse().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let shared = Shared {
-        dir,
-        catalog: pg.url_via(port),
-        moto,
-        _pg: None,
-    };
-    let a = shared
-        .node(
-            "node-a",
-            &[("DSBACKUP_FAULT_DELAY", "backup-write:2500".into())],
-        )
-        .await;
     let s3 = json!({"storageType": 2, "storageParams": shared.s3()});
     let (st, v) = send(
         a.owner(Method::POST, "/api/2.0/backup/startbackup")
@@ -564,5 +567,60 @@ async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
     })
     .await;
     assert_eq!(shared.objects_of("default").await.len(), records.len() + 1);
-    drop(pg);
+}
+
+/// A start whose claim the catalog never took (it went away at that moment) fails with 503.
+/// The job it would have been has no row, so once the catalog is back its end counts as
+/// recorded (`NotFound`) and is not written again every second; the next start works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_the_catalog_never_recorded_is_let_go() {
+    let Some((shared, mut proxy, a)) = behind_a_proxy("job-claim:1500").await else {
+        return;
+    };
+    let s3 = json!({"storageType": 2, "storageParams": shared.s3()});
+    let ((st, body), ()) = tokio::join!(
+        send(
+            a.owner(Method::POST, "/api/2.0/backup/startbackup")
+                .json(&s3)
+        ),
+        async {
+            wait_for("the claim pauses", Duration::from_secs(10), || async {
+                a.log().contains("fault point: pausing")
+            })
+            .await;
+            proxy.cut().await;
+        }
+    );
+    assert_error(st, &body, 503);
+    wait_for(
+        "the failed job's end fails to be written",
+        Duration::from_secs(10),
+        || async { a.log().contains("cannot record the job's state") },
+    )
+    .await;
+    proxy.restore().await;
+    wait_for("the catalog answers", Duration::from_secs(30), || async {
+        get(&a, OWNER_KEY, "/api/2.0/backup/getbackuphistory")
+            .await
+            .0
+            == 200
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts = || a.log().matches("cannot record the job's state").count();
+    let before = attempts();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(attempts(), before, "{}", a.log());
+    assert!(history(&a, OWNER_KEY).await.is_empty());
+    let (st, v) = send(
+        a.owner(Method::POST, "/api/2.0/backup/startbackup")
+            .json(&s3),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    wait_for("a backup", Duration::from_secs(30), || async {
+        history(&a, OWNER_KEY).await.len() == 1
+    })
+    .await;
+    assert_eq!(shared.objects_of("default").await.len(), 1);
 }

@@ -89,6 +89,7 @@ pub enum Claimed {
 ///
 /// Fails when the catalog fails.
 pub async fn claim(svc: &Service, job: &Job) -> dsbackup_core::CoreResult<Claimed> {
+    crate::fault::delay_async("job-claim").await;
     // An end of this node's that the catalog missed would make it refuse the slot.
     record_ends(svc).await;
     let now = Utc::now();
