@@ -229,8 +229,7 @@ fn index_tampering_is_detected() {
     );
     // A flipped byte inside the index entry itself breaks its digest or its frame.
     let off = parse_trailer(&archive[archive.len() - 24..]).unwrap() as usize;
-    let mut flipped = archive.clone();
-    flipped[off + 30] ^= 0x10;
+    let flipped = common::visible_flip(&archive, off + 30);
     assert!(verify(flipped.as_slice(), None).is_err());
 }
 
@@ -241,8 +240,7 @@ fn damage_truncation_and_a_missing_trailer_are_refused() {
     let err = verify(archive.as_slice(), Some("00")).unwrap_err();
     assert!(err.to_string().contains("SHA-256"), "{err}");
     for at in [archive.len() / 5, archive.len() / 2, archive.len() - 200] {
-        let mut flipped = archive.clone();
-        flipped[at] ^= 0x40;
+        let flipped = common::visible_flip(&archive, at);
         assert!(
             matches!(
                 verify(flipped.as_slice(), None),

@@ -89,9 +89,7 @@ fn every_kind_of_damage_is_caught() {
     let err = verify(archive.as_slice(), Some("00")).unwrap_err();
     assert!(err.to_string().contains("SHA-256"), "{err}");
     // A flipped byte in the middle.
-    let mut flipped = archive.clone();
-    let mid = flipped.len() / 2;
-    flipped[mid] ^= 0x40;
+    let flipped = common::visible_flip(&archive, archive.len() / 2);
     assert!(matches!(
         verify(flipped.as_slice(), None),
         Err(EngineError::Corrupt(_))

@@ -574,7 +574,7 @@ async fn a_catalog_outage_fails_cleanly_and_the_node_recovers() {
 /// recorded (`NotFound`) and is not written again every second; the next start works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_the_catalog_never_recorded_is_let_go() {
-    let Some((shared, mut proxy, a)) = behind_a_proxy("job-claim:1500").await else {
+    let Some((shared, mut proxy, a)) = behind_a_proxy("job-claim:5000").await else {
         return;
     };
     let s3 = json!({"storageType": 2, "storageParams": shared.s3()});

@@ -696,7 +696,7 @@ async fn the_restore_gate_and_saas_rules() {
             ("DSBACKUP_MODE", "saas".into()),
             ("DSBACKUP_REGISTRATION", "open".into()),
             ("DSBACKUP_BASE_DOMAIN", "dsb.test".into()),
-            ("DSBACKUP_FAULT_DELAY", "restore-extract:1500".into()),
+            ("DSBACKUP_FAULT_DELAY", "restore-extract:4000".into()),
         ],
     )
     .await;

@@ -150,3 +150,18 @@ pub fn extract_all(archive: &[u8], summary_sha: &str) -> tempfile::TempDir {
     .unwrap();
     out
 }
+
+/// `archive` with bit 0x40 flipped at `at`, or at the first place after it where the flip
+/// shows: a flipped bit inside a compressed block can decode to exactly the same bytes (a
+/// match's offset moved onto an identical run), and then there is no damage to find.
+pub fn visible_flip(archive: &[u8], at: usize) -> Vec<u8> {
+    let original = zstd::decode_all(archive).unwrap();
+    (at..archive.len())
+        .map(|i| {
+            let mut flipped = archive.to_vec();
+            flipped[i] ^= 0x40;
+            flipped
+        })
+        .find(|flipped| zstd::decode_all(flipped.as_slice()).ok().as_ref() != Some(&original))
+        .unwrap()
+}
